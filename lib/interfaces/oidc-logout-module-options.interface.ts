@@ -1,0 +1,126 @@
+import type { Type } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import type { OidcSessionRepository } from '../repositories/oidc-session.repository';
+
+/**
+ * Paths of the routes the module registers. Each starts with '/' and is not '/'.
+ *
+ * @publicApi
+ */
+export interface OidcLogoutRoutes {
+  /** RP-initiated logout. Default `'/logout'`. */
+  logout?: string;
+  /** Where the OP sends the browser back after logout. Default `'/logout/callback'`. */
+  logoutCallback?: string;
+  /** Back-channel logout prefix; the route is `${backChannel}/:registrationId`. Default `'/logout/connect/back-channel'`. */
+  backChannel?: string;
+  /** Front-channel logout prefix; the route is `${frontChannel}/:registrationId`. Default `'/logout/connect/front-channel'`. */
+  frontChannel?: string;
+}
+
+/**
+ * Back-channel logout settings of one registration.
+ *
+ * @publicApi
+ */
+export interface OidcBackChannelOptions {
+  /**
+   * Whether the OP is registered with `backchannel_logout_session_required` (its logout tokens carry a
+   * `sid`). Default `true`.
+   */
+  sessionRequired?: boolean;
+}
+
+/**
+ * Front-channel logout settings of one registration.
+ *
+ * @publicApi
+ */
+export interface OidcFrontChannelOptions {
+  /** Whether `iss` and `sid` are required on the front-channel request. Default `true`. */
+  sessionRequired?: boolean;
+  /**
+   * Accept a `sid` without `iss` (Microsoft Entra ID sends only `sid`). Off by default: turn it on only
+   * for the registration of such an OP.
+   */
+  allowMissingIssuer?: boolean;
+}
+
+/**
+ * One client registered at one OpenID Provider. Several registrations make a multi-tenant app; each is
+ * addressed by its `registrationId` in the back- and front-channel URLs.
+ *
+ * @publicApi
+ */
+export interface OidcClientRegistration {
+  /** Unique key of the registration, used in URLs: letters, digits, '.', '_' and '-'. */
+  registrationId: string;
+  /** The OP's issuer identifier, exactly as it appears in its tokens (an absolute URL). */
+  issuer: string;
+  /** The client id registered at the OP (the `aud` of its tokens). */
+  clientId: string;
+  /** The client secret; needed only when the OP signs tokens with HS256/384/512. */
+  clientSecret?: string;
+  /** The post-logout redirect URI registered at the OP: absolute, no fragment. */
+  postLogoutRedirectUri?: string;
+  /** Back-channel logout settings, or `false` to refuse back-channel logout for this registration. */
+  backChannel?: OidcBackChannelOptions | false;
+  /** Front-channel logout settings, or `false` to refuse front-channel logout for this registration. */
+  frontChannel?: OidcFrontChannelOptions | false;
+  /**
+   * Accepted JWS algorithms for ID and logout tokens. Default: the OP's
+   * `id_token_signing_alg_values_supported`, else `['RS256']`. `none` is never accepted.
+   */
+  algorithms?: string[];
+  /** Accept logout tokens without `exp` (Keycloak <= 23.0.3 and other older OPs). Overrides the module-wide default. */
+  legacyLogoutTokens?: boolean;
+  /** Fetch `${issuer}/.well-known/openid-configuration`. Default `true`; set `false` for OPs without discovery. */
+  discovery?: boolean;
+  /** Static override of the OP's `end_session_endpoint` (absolute URL). */
+  endSessionEndpoint?: string;
+  /** Static override of the OP's `jwks_uri` (absolute URL). */
+  jwksUri?: string;
+}
+
+/**
+ * Options of {@link OidcLogoutModule}. Validated at startup: a wrong option stops the app with a
+ * message naming the option, the value and the fix; unknown keys are rejected.
+ *
+ * @publicApi
+ */
+export interface OidcLogoutModuleOptions {
+  /** The client registrations; at least one. */
+  clients: OidcClientRegistration[];
+  /** Paths of the routes the module registers. */
+  routes?: OidcLogoutRoutes;
+  /** Where the browser lands after logout. Default `'/'`. */
+  postLogoutLandingUrl?: string;
+  /** Where the guard redirects HTML requests whose session has ended. Without it, they get a 401 too. */
+  loginUrl?: string;
+  /**
+   * The session-correlation repository: a class (instantiated by Nest, with injection) or an instance.
+   * Default: {@link TypeOrmOidcSessionRepository} on `dataSource` or on the app's TypeORM DataSource
+   * when there is one, otherwise {@link InMemoryOidcSessionRepository} (with a startup warning).
+   */
+  sessionRepository?: Type<OidcSessionRepository> | OidcSessionRepository;
+  /**
+   * A TypeORM DataSource for the default repository, when the app's own (from `@nestjs/typeorm`) is not
+   * the one to use. It must list {@link OidcSessionEntity} in its entities.
+   */
+  dataSource?: DataSource;
+  /** Clock skew tolerated when checking `exp`/`iat`, in seconds. Default `30`. */
+  clockToleranceSeconds?: number;
+  /** Module-wide default of {@link OidcClientRegistration.legacyLogoutTokens}. Default `false`. */
+  legacyLogoutTokens?: boolean;
+  /**
+   * How long a recorded login stays valid, in seconds, when the session cookie has no longer
+   * `maxAge`. Set it to at least your session lifetime. Default `86400` (one day).
+   */
+  sessionTtlSeconds?: number;
+  /** Upper bound on the entries of the in-memory repository. Default `10000`. */
+  inMemoryMaxEntries?: number;
+  /** How often expired records are deleted, in seconds. Default `300`. */
+  cleanupIntervalSeconds?: number;
+  /** Timeout of each request to the OP (discovery, JWKS), in milliseconds. Default `5000`. */
+  httpTimeoutMs?: number;
+}

@@ -1,0 +1,39 @@
+import type { Type } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import type {
+  OidcBackChannelOptions,
+  OidcClientRegistration,
+  OidcFrontChannelOptions,
+  OidcLogoutRoutes,
+} from '../interfaces/oidc-logout-module-options.interface';
+import type { OidcSessionRepository } from '../repositories/oidc-session.repository';
+
+/** A registration after validation, with every default applied. @internal */
+export interface ResolvedClientRegistration
+  extends Omit<
+    OidcClientRegistration,
+    'backChannel' | 'frontChannel' | 'legacyLogoutTokens' | 'discovery' | 'algorithms'
+  > {
+  backChannel: Required<OidcBackChannelOptions> | false;
+  frontChannel: Required<OidcFrontChannelOptions> | false;
+  legacyLogoutTokens: boolean;
+  discovery: boolean;
+  /** Explicit allow-list from the options; `undefined` means "from discovery, else RS256". */
+  algorithms?: readonly string[];
+}
+
+/** The module options after validation, with every default applied. @internal */
+export interface ResolvedOidcLogoutOptions {
+  clients: readonly ResolvedClientRegistration[];
+  routes: Readonly<Required<OidcLogoutRoutes>>;
+  postLogoutLandingUrl: string;
+  loginUrl?: string;
+  sessionRepository?: Type<OidcSessionRepository> | OidcSessionRepository;
+  dataSource?: DataSource;
+  clockToleranceSeconds: number;
+  legacyLogoutTokens: boolean;
+  sessionTtlSeconds: number;
+  inMemoryMaxEntries: number;
+  cleanupIntervalSeconds: number;
+  httpTimeoutMs: number;
+}

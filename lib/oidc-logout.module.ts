@@ -1,0 +1,45 @@
+import { Module } from '@nestjs/common';
+import { OidcSessionGuard } from './guards/oidc-session.guard';
+import {
+  ConfigurableModuleClass,
+  OIDC_LOGOUT_MODULE_OPTIONS,
+  OIDC_LOGOUT_RESOLVED_OPTIONS,
+} from './oidc-logout.module-definition';
+import { validateOidcLogoutOptions } from './options/validate-oidc-logout-options';
+import { oidcSessionRepositoryProvider } from './repositories/oidc-session-repository.provider';
+import { OidcSessionRepository } from './repositories/oidc-session.repository';
+import { LogoutService } from './services/logout.service';
+import { OidcDiscoveryService } from './services/oidc-discovery.service';
+import { OidcSessionCleanupService } from './services/oidc-session-cleanup.service';
+
+/**
+ * OpenID Connect single sign-out for a Nest application: back-channel, front-channel and
+ * RP-initiated logout over one shared session-correlation repository, and a guard that rejects the
+ * sessions they end.
+ *
+ * ```ts
+ * OidcLogoutModule.forRoot({
+ *   clients: [{ registrationId: 'keycloak', issuer: 'https://sso.example.com/realms/main', clientId: 'portal' }],
+ * })
+ * ```
+ * or `forRootAsync({ imports, inject, useFactory })` / `useClass`; `isGlobal: true` to use the guard
+ * and `LogoutService` everywhere.
+ *
+ * @publicApi
+ */
+@Module({
+  providers: [
+    {
+      provide: OIDC_LOGOUT_RESOLVED_OPTIONS,
+      inject: [OIDC_LOGOUT_MODULE_OPTIONS],
+      useFactory: validateOidcLogoutOptions,
+    },
+    oidcSessionRepositoryProvider,
+    OidcDiscoveryService,
+    OidcSessionCleanupService,
+    LogoutService,
+    OidcSessionGuard,
+  ],
+  exports: [LogoutService, OidcSessionGuard, OidcSessionRepository],
+})
+export class OidcLogoutModule extends ConfigurableModuleClass {}

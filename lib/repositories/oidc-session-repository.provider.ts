@@ -1,0 +1,49 @@
+import { Logger, type FactoryProvider, type Type } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { DataSource } from 'typeorm';
+import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
+import type { ResolvedOidcLogoutOptions } from '../options/resolved-oidc-logout-options';
+import { InMemoryOidcSessionRepository } from './in-memory-oidc-session.repository';
+import { OidcSessionRepository } from './oidc-session.repository';
+import { TypeOrmOidcSessionRepository } from './typeorm/typeorm-oidc-session.repository';
+
+function isRepositoryClass(
+  value: Type<OidcSessionRepository> | OidcSessionRepository,
+): value is Type<OidcSessionRepository> {
+  return typeof value === 'function';
+}
+
+/**
+ * Chooses the session repository: the `sessionRepository` option (a class is instantiated with
+ * injection, an instance used as is), else TypeORM on the `dataSource` option or on the app's own
+ * DataSource, else the bounded in-memory repository with a warning that it is per-process.
+ *
+ * @internal
+ */
+export async function createOidcSessionRepository(
+  options: ResolvedOidcLogoutOptions,
+  moduleRef: ModuleRef,
+  appDataSource: DataSource | undefined,
+): Promise<OidcSessionRepository> {
+  const custom = options.sessionRepository;
+  if (custom !== undefined) {
+    return isRepositoryClass(custom) ? moduleRef.create(custom) : custom;
+  }
+  const dataSource = options.dataSource ?? appDataSource;
+  if (dataSource) {
+    const repository = new TypeOrmOidcSessionRepository(dataSource);
+    await repository.init();
+    return repository;
+  }
+  new Logger('OidcLogout').warn(
+    'No TypeORM DataSource and no sessionRepository: OIDC sessions are kept in memory, in this process only (a logout reaching one instance does not end sessions on the others)',
+  );
+  return new InMemoryOidcSessionRepository({ maxEntries: options.inMemoryMaxEntries });
+}
+
+/** The provider of the {@link OidcSessionRepository} token. @internal */
+export const oidcSessionRepositoryProvider: FactoryProvider<Promise<OidcSessionRepository>> = {
+  provide: OidcSessionRepository,
+  inject: [OIDC_LOGOUT_RESOLVED_OPTIONS, ModuleRef, { token: DataSource, optional: true }],
+  useFactory: createOidcSessionRepository,
+};

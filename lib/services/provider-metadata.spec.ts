@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { discoveryUrl, parseDiscoveryDocument } from './provider-metadata';
+
+const issuer = 'https://op.example.com/realms/main';
+
+describe('discoveryUrl', () => {
+  it('appends the well-known path once, with or without a trailing slash', () => {
+    expect(discoveryUrl(issuer)).toBe(`${issuer}/.well-known/openid-configuration`);
+    expect(discoveryUrl(`${issuer}/`)).toBe(`${issuer}/.well-known/openid-configuration`);
+  });
+});
+
+describe('parseDiscoveryDocument', () => {
+  const document = {
+    issuer,
+    jwks_uri: `${issuer}/certs`,
+    end_session_endpoint: `${issuer}/logout`,
+    id_token_signing_alg_values_supported: ['RS256', 'ES256'],
+    backchannel_logout_supported: true,
+  };
+
+  it('reads the metadata the library uses', () => {
+    expect(parseDiscoveryDocument(document, issuer)).toEqual({
+      issuer,
+      jwksUri: `${issuer}/certs`,
+      endSessionEndpoint: `${issuer}/logout`,
+      idTokenSigningAlgValuesSupported: ['RS256', 'ES256'],
+      backchannelLogoutSupported: true,
+      frontchannelLogoutSupported: false,
+    });
+  });
+
+  it('refuses an issuer that differs by a single character', () => {
+    const result = parseDiscoveryDocument({ ...document, issuer: `${issuer}/` }, issuer);
+    expect(result).toEqual({ error: expect.stringContaining('is not the configured issuer') });
+  });
+
+  it('refuses a document that is not an object', () => {
+    for (const bad of [null, [], 'x', 42]) {
+      expect(parseDiscoveryDocument(bad, issuer)).toEqual({
+        error: 'the discovery document is not a JSON object',
+      });
+    }
+  });
+
+  it('refuses relative or non-http endpoint URLs', () => {
+    expect(parseDiscoveryDocument({ ...document, jwks_uri: '/certs' }, issuer)).toEqual({
+      error: expect.stringContaining('jwks_uri'),
+    });
+    expect(
+      parseDiscoveryDocument({ ...document, end_session_endpoint: 'javascript:alert(1)' }, issuer),
+    ).toEqual({ error: expect.stringContaining('end_session_endpoint') });
+  });
+
+  it('treats an OP without end_session_endpoint (Google) as having none', () => {
+    const { end_session_endpoint: _omitted, ...google } = document;
+    const result = parseDiscoveryDocument(google, issuer);
+    expect(result).toMatchObject({ endSessionEndpoint: undefined });
+  });
+
+  it('ignores ill-typed algorithm lists', () => {
+    const result = parseDiscoveryDocument(
+      { ...document, id_token_signing_alg_values_supported: 'RS256' },
+      issuer,
+    );
+    expect(result).toMatchObject({ idTokenSigningAlgValuesSupported: undefined });
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * The part of an OP's discovery document (or static configuration) the library uses.
+ *
+ * @internal
+ */
+export interface ProviderMetadata {
+  issuer: string;
+  jwksUri?: string;
+  endSessionEndpoint?: string;
+  idTokenSigningAlgValuesSupported?: string[];
+  backchannelLogoutSupported?: boolean;
+  frontchannelLogoutSupported?: boolean;
+}
+
+function optionalString(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
+function optionalStringArray(value: unknown): string[] | undefined {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string')
+    ? (value as string[])
+    : undefined;
+}
+
+function isAbsoluteHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || url.protocol === 'http:';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Reads a discovery document (OpenID Connect Discovery 1.0 section 3) and checks what matters here:
+ * `issuer` exactly the configured one (section 4.3) and URLs absolute. Returns a reason on failure.
+ *
+ * @internal
+ */
+export function parseDiscoveryDocument(
+  document: unknown,
+  expectedIssuer: string,
+): ProviderMetadata | { error: string } {
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    return { error: 'the discovery document is not a JSON object' };
+  }
+  const doc = document as Record<string, unknown>;
+  if (doc.issuer !== expectedIssuer) {
+    return {
+      error: `the discovery document's issuer ${JSON.stringify(doc.issuer)} is not the configured issuer ${JSON.stringify(expectedIssuer)} (they must be equal, character for character)`,
+    };
+  }
+  const jwksUri = optionalString(doc.jwks_uri);
+  const endSessionEndpoint = optionalString(doc.end_session_endpoint);
+  for (const [name, value] of [
+    ['jwks_uri', jwksUri],
+    ['end_session_endpoint', endSessionEndpoint],
+  ] as const) {
+    if (value !== undefined && !isAbsoluteHttpUrl(value)) {
+      return { error: `the discovery document's ${name} is not an absolute http(s) URL` };
+    }
+  }
+  return {
+    issuer: expectedIssuer,
+    jwksUri,
+    endSessionEndpoint,
+    idTokenSigningAlgValuesSupported: optionalStringArray(
+      doc.id_token_signing_alg_values_supported,
+    ),
+    backchannelLogoutSupported: doc.backchannel_logout_supported === true,
+    frontchannelLogoutSupported: doc.frontchannel_logout_supported === true,
+  };
+}
+
+/** `${issuer}/.well-known/openid-configuration`, without a doubled slash. @internal */
+export function discoveryUrl(issuer: string): string {
+  return `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+}

@@ -98,7 +98,9 @@ export interface OidcLogoutModuleOptions {
   /** Where the guard redirects HTML requests whose session has ended. Without it, they get a 401 too. */
   loginUrl?: string;
   /**
-   * The session-correlation repository: a class (instantiated by Nest, with injection) or an instance.
+   * The session-correlation repository: an instance, or a class that Nest instantiates with injection
+   * (its dependencies must be visible to this module: pass their module in `forRootAsync`'s `imports`,
+   * or make it global).
    * Default: {@link TypeOrmOidcSessionRepository} on `dataSource` or on the app's TypeORM DataSource
    * when there is one, otherwise {@link InMemoryOidcSessionRepository} (with a startup warning).
    */

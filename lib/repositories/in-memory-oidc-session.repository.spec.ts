@@ -1,0 +1,177 @@
+import { Logger } from '@nestjs/common';
+import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
+import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
+import { InMemoryOidcSessionRepository } from './in-memory-oidc-session.repository';
+
+const T0 = 1_763_700_000_000;
+const MINUTE = 60_000;
+
+function session(id: string, overrides: Partial<OidcSessionInfo> = {}): OidcSessionInfo {
+  return {
+    clientSessionId: id,
+    registrationId: 'main',
+    issuer: 'https://op.example.com',
+    clientId: 'app',
+    sid: `sid-${id}`,
+    sub: `sub-${id}`,
+    idToken: `token-${id}`,
+    expiresAt: new Date(T0 + 60 * MINUTE),
+    createdAt: new Date(T0),
+    ...overrides,
+  };
+}
+
+describe('InMemoryOidcSessionRepository bounds', () => {
+  let clock: number;
+  let warn: MockInstance<Logger['warn']>;
+  const now = () => clock;
+
+  beforeEach(() => {
+    clock = T0;
+    warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+  });
+
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  async function present(repository: InMemoryOidcSessionRepository, ids: string[]) {
+    const found: string[] = [];
+    for (const id of ids) if (await repository.findByClientSessionId(id)) found.push(id);
+    return found;
+  }
+
+  it('rejects a maxEntries that is not a positive integer', () => {
+    expect(() => new InMemoryOidcSessionRepository({ maxEntries: 0 })).toThrow(RangeError);
+    expect(() => new InMemoryOidcSessionRepository({ maxEntries: 1.5 })).toThrow(RangeError);
+    expect(() => new InMemoryOidcSessionRepository({ maxEntries: Number.NaN })).toThrow(RangeError);
+  });
+
+  it('defaults to 10000 entries', async () => {
+    const repository = new InMemoryOidcSessionRepository({ now });
+    for (let i = 0; i < 10_001; i++) await repository.save(session(`s${i}`));
+    expect(repository.size).toBe(10_000);
+    expect(await repository.findByClientSessionId('s0')).toBeUndefined();
+    expect(await repository.findByClientSessionId('s10000')).toBeDefined();
+    expect(warn).toHaveBeenCalledTimes(1);
+  });
+
+  it('evicts the oldest-inserted live records first when full, and warns once', async () => {
+    const repository = new InMemoryOidcSessionRepository({ maxEntries: 3, now });
+    for (const id of ['a', 'b', 'c']) await repository.save(session(id));
+    expect(warn).not.toHaveBeenCalled();
+
+    await repository.save(session('d'));
+    expect(await present(repository, ['a', 'b', 'c', 'd'])).toEqual(['b', 'c', 'd']);
+    await repository.save(session('e'));
+    expect(await present(repository, ['a', 'b', 'c', 'd', 'e'])).toEqual(['c', 'd', 'e']);
+    expect(repository.size).toBe(3);
+
+    expect(warn).toHaveBeenCalledTimes(1);
+    const [message] = warn.mock.calls[0]!;
+    expect(message).toMatch(/maxEntries 3/);
+    for (const secret of ['a', 'b', 'sid-a', 'sub-a', 'token-a']) {
+      expect(String(message)).not.toMatch(new RegExp(`\\b${secret}\\b`));
+    }
+  });
+
+  it('the evicted record is gone from the sid and sub indexes too', async () => {
+    const repository = new InMemoryOidcSessionRepository({ maxEntries: 2, now });
+    await repository.save(session('a', { sid: 'shared', sub: 'alice' }));
+    await repository.save(session('b', { sid: 'shared', sub: 'alice' }));
+    await repository.save(session('c', { sid: 'other', sub: 'bob' }));
+    const removed = await repository.removeByLogoutToken({
+      issuer: 'https://op.example.com',
+      clientId: 'app',
+      sid: 'shared',
+    });
+    expect(removed.map((r) => r.clientSessionId)).toEqual(['b']);
+    expect(
+      await repository.removeByLogoutToken({
+        issuer: 'https://op.example.com',
+        clientId: 'app',
+        sub: 'alice',
+      }),
+    ).toEqual([]);
+    expect(repository.size).toBe(1);
+  });
+
+  it('a replaced record counts as newly inserted', async () => {
+    const repository = new InMemoryOidcSessionRepository({ maxEntries: 3, now });
+    for (const id of ['a', 'b', 'c']) await repository.save(session(id));
+    await repository.save(session('a', { sub: 'again' }));
+    expect(repository.size).toBe(3);
+    expect(warn).not.toHaveBeenCalled();
+    await repository.save(session('d'));
+    expect(await present(repository, ['a', 'b', 'c', 'd'])).toEqual(['a', 'c', 'd']);
+  });
+
+  it('evicts expired records before any live one, without warning', async () => {
+    const repository = new InMemoryOidcSessionRepository({ maxEntries: 3, now });
+    await repository.save(session('old-live', { expiresAt: new Date(T0 + 60 * MINUTE) }));
+    await repository.save(session('expiring-1', { expiresAt: new Date(T0 + MINUTE) }));
+    await repository.save(session('expiring-2', { expiresAt: new Date(T0 + 2 * MINUTE) }));
+    clock = T0 + 2 * MINUTE; // both expiring ones are now expired (expiresAt <= now)
+    await repository.save(session('new'));
+    expect(repository.size).toBe(2);
+    expect(await present(repository, ['old-live', 'new'])).toEqual(['old-live', 'new']);
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  it('honours the injected clock for TTL', async () => {
+    const repository = new InMemoryOidcSessionRepository({ now });
+    await repository.save(session('a', { expiresAt: new Date(T0 + MINUTE) }));
+    clock = T0 + MINUTE - 1;
+    expect(await repository.findByClientSessionId('a')).toBeDefined();
+    clock = T0 + MINUTE;
+    expect(await repository.findByClientSessionId('a')).toBeUndefined();
+    expect(
+      await repository.removeByLogoutToken({
+        issuer: 'https://op.example.com',
+        clientId: 'app',
+        sid: 'sid-a',
+      }),
+    ).toEqual([]);
+    expect(repository.size).toBe(0);
+  });
+
+  it('removeExpired uses its argument, not the clock', async () => {
+    const repository = new InMemoryOidcSessionRepository({ now });
+    await repository.save(session('a', { expiresAt: new Date(T0 + MINUTE) }));
+    await repository.save(session('b', { expiresAt: new Date(T0 + 2 * MINUTE) }));
+    expect(await repository.removeExpired(new Date(T0))).toBe(0);
+    expect(await repository.removeExpired(new Date(T0 + MINUTE))).toBe(1);
+    expect(repository.size).toBe(1);
+    expect(await repository.removeExpired(new Date(T0 + 10 * MINUTE))).toBe(1);
+    expect(repository.size).toBe(0);
+  });
+
+  it('warns at most once per repository, however many live records it evicts', async () => {
+    const repository = new InMemoryOidcSessionRepository({ maxEntries: 1, now });
+    for (let i = 0; i < 50; i++) await repository.save(session(`s${i}`));
+    expect(repository.size).toBe(1);
+    expect(warn).toHaveBeenCalledTimes(1);
+  });
+
+  it('rejects invalid dates', async () => {
+    const repository = new InMemoryOidcSessionRepository({ now });
+    await expect(
+      repository.save(session('a', { expiresAt: new Date(Number.NaN) })),
+    ).rejects.toThrow(TypeError);
+    expect(repository.size).toBe(0);
+  });
+
+  it('clear() empties the store and its indexes', async () => {
+    const repository = new InMemoryOidcSessionRepository({ now });
+    await repository.save(session('a'));
+    repository.clear();
+    expect(repository.size).toBe(0);
+    expect(
+      await repository.removeByLogoutToken({
+        issuer: 'https://op.example.com',
+        clientId: 'app',
+        sub: 'sub-a',
+      }),
+    ).toEqual([]);
+  });
+});

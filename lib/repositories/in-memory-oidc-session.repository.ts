@@ -1,0 +1,259 @@
+import { Logger } from '@nestjs/common';
+import type {
+  OidcLogoutCriteria,
+  OidcSessionInfo,
+} from '../interfaces/oidc-session-info.interface';
+import { assertLogoutCriteria, OidcSessionRepository } from './oidc-session.repository';
+
+/**
+ * Options of {@link InMemoryOidcSessionRepository}.
+ *
+ * @publicApi
+ */
+export interface InMemoryOidcSessionRepositoryOptions {
+  /**
+   * Most records kept. When a new record would exceed it, expired records are dropped first, then the
+   * oldest-inserted live ones (their users are then treated as logged out). Default `10000`.
+   */
+  maxEntries?: number;
+  /** Clock in epoch milliseconds; injectable for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** What is kept per record: the info without its key, instants as numbers. */
+interface StoredRecord {
+  readonly registrationId: string;
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly sid: string | undefined;
+  readonly sub: string;
+  readonly idToken: string;
+  readonly expiresAt: number;
+  readonly createdAt: number;
+}
+
+/**
+ * `issuer -> key -> clientSessionId(s)`. Nested maps share the issuer string between entries; a lone
+ * id is stored as a plain string, a `Set` only once a key has several.
+ */
+class IssuerKeyIndex {
+  private readonly byIssuer = new Map<string, Map<string, string | Set<string>>>();
+
+  add(issuer: string, key: string, id: string): void {
+    let byKey = this.byIssuer.get(issuer);
+    if (!byKey) {
+      byKey = new Map();
+      this.byIssuer.set(issuer, byKey);
+    }
+    const current = byKey.get(key);
+    if (current === undefined) {
+      byKey.set(key, id);
+    } else if (typeof current === 'string') {
+      if (current !== id) byKey.set(key, new Set([current, id]));
+    } else {
+      current.add(id);
+    }
+  }
+
+  delete(issuer: string, key: string, id: string): void {
+    const byKey = this.byIssuer.get(issuer);
+    const current = byKey?.get(key);
+    if (!byKey || current === undefined) return;
+    if (typeof current === 'string') {
+      if (current === id) byKey.delete(key);
+    } else {
+      current.delete(id);
+      if (current.size === 1) byKey.set(key, current.values().next().value as string);
+      else if (current.size === 0) byKey.delete(key);
+    }
+    if (byKey.size === 0) this.byIssuer.delete(issuer);
+  }
+
+  /** A snapshot of the ids under `(issuer, key)`. */
+  get(issuer: string, key: string): string[] {
+    const current = this.byIssuer.get(issuer)?.get(key);
+    if (current === undefined) return [];
+    return typeof current === 'string' ? [current] : [...current];
+  }
+
+  clear(): void {
+    this.byIssuer.clear();
+  }
+}
+
+/**
+ * A bounded, single-process {@link OidcSessionRepository}. Revocations are not shared between app
+ * instances and records do not survive a restart: use {@link TypeOrmOidcSessionRepository} in
+ * production. Lookups by `(issuer, sid)` and `(issuer, sub)` are indexed.
+ *
+ * @publicApi
+ */
+export class InMemoryOidcSessionRepository extends OidcSessionRepository {
+  private readonly logger = new Logger('OidcLogout');
+  private readonly maxEntries: number;
+  private readonly now: () => number;
+  /** Insertion-ordered: the first key is the oldest record. */
+  private readonly records = new Map<string, StoredRecord>();
+  private readonly bySid = new IssuerKeyIndex();
+  private readonly bySub = new IssuerKeyIndex();
+  /** A lower bound of every stored `expiresAt`: no record can be expired before it. */
+  private earliestExpiry = Number.POSITIVE_INFINITY;
+  private evictionWarned = false;
+
+  constructor(options: InMemoryOidcSessionRepositoryOptions = {}) {
+    super();
+    const maxEntries = options.maxEntries ?? 10_000;
+    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
+      throw new RangeError(
+        `InMemoryOidcSessionRepository: maxEntries must be a positive integer, got ${String(maxEntries)}`,
+      );
+    }
+    this.maxEntries = maxEntries;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** How many records are held, expired ones not yet dropped included. */
+  get size(): number {
+    return this.records.size;
+  }
+
+  override save(info: OidcSessionInfo): Promise<void> {
+    const expiresAt = info.expiresAt.getTime();
+    const createdAt = info.createdAt.getTime();
+    if (!Number.isFinite(expiresAt) || !Number.isFinite(createdAt)) {
+      return Promise.reject(
+        new TypeError('OidcSessionInfo.expiresAt and createdAt must be valid Dates'),
+      );
+    }
+    const id = info.clientSessionId;
+    if (this.records.has(id)) {
+      // Replacing counts as a new insertion: the record moves to the young end.
+      this.delete(id);
+    } else if (this.records.size >= this.maxEntries) {
+      this.makeRoom();
+    }
+    const record: StoredRecord = {
+      registrationId: info.registrationId,
+      issuer: info.issuer,
+      clientId: info.clientId,
+      sid: info.sid === undefined || info.sid === '' ? undefined : info.sid,
+      sub: info.sub,
+      idToken: info.idToken,
+      expiresAt,
+      createdAt,
+    };
+    this.records.set(id, record);
+    if (record.sid !== undefined) this.bySid.add(record.issuer, record.sid, id);
+    this.bySub.add(record.issuer, record.sub, id);
+    if (expiresAt < this.earliestExpiry) this.earliestExpiry = expiresAt;
+    return Promise.resolve();
+  }
+
+  override findByClientSessionId(clientSessionId: string): Promise<OidcSessionInfo | undefined> {
+    // Expired records are left to removeExpired() and eviction, as a database would keep them.
+    const record = this.records.get(clientSessionId);
+    return Promise.resolve(
+      record && record.expiresAt > this.now() ? toInfo(clientSessionId, record) : undefined,
+    );
+  }
+
+  override removeByClientSessionId(clientSessionId: string): Promise<OidcSessionInfo | undefined> {
+    const record = this.records.get(clientSessionId);
+    if (!record) return Promise.resolve(undefined);
+    this.delete(clientSessionId);
+    return Promise.resolve(
+      record.expiresAt > this.now() ? toInfo(clientSessionId, record) : undefined,
+    );
+  }
+
+  override removeByLogoutToken(criteria: OidcLogoutCriteria): Promise<OidcSessionInfo[]> {
+    try {
+      assertLogoutCriteria(criteria);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
+    }
+    const { issuer, clientId, sid, sub } = criteria;
+    const candidates = sid ? this.bySid.get(issuer, sid) : this.bySub.get(issuer, sub as string);
+    const now = this.now();
+    const removed: OidcSessionInfo[] = [];
+    for (const id of candidates) {
+      const record = this.records.get(id);
+      if (!record || record.issuer !== issuer || record.clientId !== clientId) continue;
+      if (sid && record.sid !== sid) continue;
+      if (sub && record.sub !== sub) continue;
+      this.delete(id);
+      // Expired matches are dropped too, but they were already absent: not reported.
+      if (record.expiresAt > now) removed.push(toInfo(id, record));
+    }
+    return Promise.resolve(removed);
+  }
+
+  override removeExpired(now: Date): Promise<number> {
+    return Promise.resolve(this.sweepExpired(now.getTime()));
+  }
+
+  /** Drops every record. */
+  clear(): void {
+    this.records.clear();
+    this.bySid.clear();
+    this.bySub.clear();
+    this.earliestExpiry = Number.POSITIVE_INFINITY;
+  }
+
+  private makeRoom(): void {
+    this.sweepExpired(this.now());
+    while (this.records.size >= this.maxEntries) {
+      const oldest = this.records.keys().next();
+      if (oldest.done) return;
+      this.delete(oldest.value);
+      if (!this.evictionWarned) {
+        this.evictionWarned = true;
+        this.logger.warn(
+          `In-memory OIDC session repository is full (maxEntries ${this.maxEntries}): evicting the ` +
+            'oldest live sessions, whose users will have to log in again. Raise maxEntries or use ' +
+            'TypeOrmOidcSessionRepository (shared and persistent) instead.',
+        );
+      }
+    }
+  }
+
+  /** Deletes records with `expiresAt <= now`; returns how many. Skips the scan when none can be. */
+  private sweepExpired(now: number): number {
+    if (now < this.earliestExpiry) return 0;
+    let count = 0;
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const [id, record] of this.records) {
+      if (record.expiresAt <= now) {
+        this.delete(id);
+        count++;
+      } else if (record.expiresAt < earliest) {
+        earliest = record.expiresAt;
+      }
+    }
+    this.earliestExpiry = earliest;
+    return count;
+  }
+
+  private delete(id: string): void {
+    const record = this.records.get(id);
+    if (!record) return;
+    this.records.delete(id);
+    if (record.sid !== undefined) this.bySid.delete(record.issuer, record.sid, id);
+    this.bySub.delete(record.issuer, record.sub, id);
+  }
+}
+
+function toInfo(clientSessionId: string, record: StoredRecord): OidcSessionInfo {
+  const info: OidcSessionInfo = {
+    clientSessionId,
+    registrationId: record.registrationId,
+    issuer: record.issuer,
+    clientId: record.clientId,
+    sub: record.sub,
+    idToken: record.idToken,
+    expiresAt: new Date(record.expiresAt),
+    createdAt: new Date(record.createdAt),
+  };
+  if (record.sid !== undefined) info.sid = record.sid;
+  return info;
+}

@@ -1,0 +1,534 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { OidcSessionInfo } from '../../lib/interfaces/oidc-session-info.interface';
+import type { OidcSessionRepository } from '../../lib/repositories/oidc-session.repository';
+import { hashSessionId } from '../../lib/repositories/session-id-hash';
+
+/** What a contract run needs from an implementation under test. */
+export interface OidcSessionRepositoryFixture {
+  repository: OidcSessionRepository;
+  /** Releases everything the fixture holds (database connections, files). */
+  close(): Promise<void>;
+  /** The clock the repository uses, in epoch ms. Default `Date.now`. */
+  now?: () => number;
+}
+
+const ISS = 'https://op.example.com/realms/main';
+const OTHER_ISS = 'https://op.example.com/realms/other';
+const CLIENT = 'app-a';
+const OTHER_CLIENT = 'app-b';
+const HOUR = 3_600_000;
+
+/**
+ * The behaviour every {@link OidcSessionRepository} must have (see its TSDoc). Run it from a spec file
+ * with a factory that returns a fresh, empty repository each time:
+ *
+ * ```ts
+ * describeOidcSessionRepositoryContract('my store', async () => ({ repository, close }));
+ * ```
+ */
+export function describeOidcSessionRepositoryContract(
+  name: string,
+  factory: () => Promise<OidcSessionRepositoryFixture>,
+): void {
+  describe(`OidcSessionRepository contract: ${name}`, () => {
+    let fixture: OidcSessionRepositoryFixture;
+    let repository: OidcSessionRepository;
+    let now: () => number;
+    /** Every clientSessionId saved in the current test, to count what remains. */
+    let saved: Set<string>;
+    let counter: number;
+
+    beforeEach(async () => {
+      fixture = await factory();
+      repository = fixture.repository;
+      now = fixture.now ?? Date.now;
+      saved = new Set();
+      counter = 0;
+    });
+
+    afterEach(async () => {
+      await fixture.close();
+    });
+
+    /** A live session; `overrides` wins. The id is a real session-id hash unless given. */
+    function session(overrides: Partial<OidcSessionInfo> = {}): OidcSessionInfo {
+      counter++;
+      const t = now();
+      const info: OidcSessionInfo = {
+        clientSessionId: hashSessionId(`app-session-${counter}-${Math.random()}`),
+        registrationId: 'main',
+        issuer: ISS,
+        clientId: CLIENT,
+        sid: 'sid-1',
+        sub: 'user-1',
+        idToken: `eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.sig-${counter}`,
+        expiresAt: new Date(t + HOUR),
+        createdAt: new Date(t - 1000),
+        ...overrides,
+      };
+      // `sid: undefined` means "no sid": drop the key, as repositories return it.
+      if (info.sid === undefined) delete info.sid;
+      return info;
+    }
+
+    async function save(...infos: OidcSessionInfo[]): Promise<void> {
+      for (const info of infos) {
+        await repository.save(info);
+        saved.add(info.clientSessionId);
+      }
+    }
+
+    /** The ids (among those saved in this test) still found, sorted. */
+    async function remaining(): Promise<string[]> {
+      const found: string[] = [];
+      for (const id of saved) {
+        if (await repository.findByClientSessionId(id)) found.push(id);
+      }
+      return found.sort();
+    }
+
+    const ids = (infos: readonly OidcSessionInfo[]) => infos.map((i) => i.clientSessionId).sort();
+    const without = (all: readonly OidcSessionInfo[], removed: readonly OidcSessionInfo[]) =>
+      ids(all.filter((info) => !removed.includes(info)));
+    const byId = (infos: readonly OidcSessionInfo[]) =>
+      [...infos].sort((a, b) => (a.clientSessionId < b.clientSessionId ? -1 : 1));
+
+    describe('save and findByClientSessionId', () => {
+      it('round-trips every field', async () => {
+        const info = session({
+          expiresAt: new Date(now() + 2 * HOUR + 123),
+          createdAt: new Date(now() - 45_678),
+        });
+        await save(info);
+        const found = await repository.findByClientSessionId(info.clientSessionId);
+        expect(found).toStrictEqual(info);
+        expect(found?.expiresAt).toBeInstanceOf(Date);
+        expect(found?.expiresAt.getTime()).toBe(info.expiresAt.getTime());
+        expect(found?.createdAt.getTime()).toBe(info.createdAt.getTime());
+      });
+
+      it('round-trips a record without sid (sid stays undefined)', async () => {
+        const { sid: _sid, ...withoutSid } = session();
+        await save(withoutSid);
+        const found = await repository.findByClientSessionId(withoutSid.clientSessionId);
+        expect(found).toStrictEqual(withoutSid);
+        expect(found?.sid).toBeUndefined();
+      });
+
+      it('round-trips unicode and long values', async () => {
+        const info = session({
+          registrationId: 'régistration-東京',
+          issuer: 'https://op.example.com/realms/ünïcødé-日本語',
+          clientId: 'client-ñ-🙂',
+          sid: 'sid-Ω-🔑',
+          sub: 'usér-测试-😀',
+          idToken: `${'eyJ'.repeat(3000)}.ü🙂`,
+        });
+        await save(info);
+        expect(await repository.findByClientSessionId(info.clientSessionId)).toStrictEqual(info);
+        const removed = await repository.removeByLogoutToken({
+          issuer: info.issuer,
+          clientId: info.clientId,
+          sid: info.sid!,
+          sub: info.sub,
+        });
+        expect(removed).toStrictEqual([info]);
+        expect(await remaining()).toEqual([]);
+      });
+
+      it('returns undefined for an unknown id', async () => {
+        await save(session());
+        expect(await repository.findByClientSessionId(hashSessionId('unknown'))).toBeUndefined();
+      });
+
+      it('returns copies: mutating a result does not change the store', async () => {
+        const info = session();
+        await save(info);
+        const found = await repository.findByClientSessionId(info.clientSessionId);
+        found!.sub = 'mallory';
+        found!.expiresAt.setTime(0);
+        info.sub = 'changed-after-save';
+        const again = await repository.findByClientSessionId(info.clientSessionId);
+        expect(again?.sub).toBe('user-1');
+        expect(again?.expiresAt.getTime()).toBeGreaterThan(now());
+      });
+
+      it('replaces the record saved under the same clientSessionId, indexes included', async () => {
+        const first = session({ sid: 'old-sid', sub: 'old-user' });
+        const second = session({
+          clientSessionId: first.clientSessionId,
+          registrationId: 'other',
+          issuer: OTHER_ISS,
+          clientId: OTHER_CLIENT,
+          sid: 'new-sid',
+          sub: 'new-user',
+          idToken: 'new.id.token',
+        });
+        await save(first, second);
+        expect(await repository.findByClientSessionId(first.clientSessionId)).toStrictEqual(second);
+        expect(
+          await repository.removeByLogoutToken({ issuer: ISS, clientId: CLIENT, sid: 'old-sid' }),
+        ).toEqual([]);
+        expect(
+          await repository.removeByLogoutToken({ issuer: ISS, clientId: CLIENT, sub: 'old-user' }),
+        ).toEqual([]);
+        expect(await remaining()).toEqual([first.clientSessionId]);
+        expect(
+          await repository.removeByLogoutToken({
+            issuer: OTHER_ISS,
+            clientId: OTHER_CLIENT,
+            sid: 'new-sid',
+          }),
+        ).toStrictEqual([second]);
+        expect(await remaining()).toEqual([]);
+      });
+
+      it('replacing a record with one without sid drops it from the sid lookup', async () => {
+        const first = session({ sid: 'sid-x' });
+        const { sid: _sid, ...second } = session({ clientSessionId: first.clientSessionId });
+        await save(first, second);
+        expect(
+          await repository.removeByLogoutToken({ issuer: ISS, clientId: CLIENT, sid: 'sid-x' }),
+        ).toEqual([]);
+        expect(await remaining()).toEqual([first.clientSessionId]);
+      });
+
+      it('compares values exactly (case and trailing spaces matter)', async () => {
+        const info = session({ sid: 'Sid-Case', sub: 'Alice' });
+        await save(info);
+        expect(
+          await repository.findByClientSessionId(info.clientSessionId.toLowerCase()),
+        ).toBeUndefined();
+        for (const criteria of [
+          { sid: 'sid-case' },
+          { sid: 'Sid-Case ' },
+          { sub: 'alice' },
+          { sub: 'Alice ' },
+          { sid: 'Sid-Case', sub: 'ALICE' },
+        ]) {
+          expect(
+            await repository.removeByLogoutToken({ issuer: ISS, clientId: CLIENT, ...criteria }),
+          ).toEqual([]);
+        }
+        expect(
+          await repository.removeByLogoutToken({
+            issuer: ISS.toUpperCase(),
+            clientId: CLIENT,
+            sub: 'Alice',
+          }),
+        ).toEqual([]);
+        expect(
+          await repository.removeByLogoutToken({
+            issuer: ISS,
+            clientId: CLIENT.toUpperCase(),
+            sub: 'Alice',
+          }),
+        ).toEqual([]);
+        expect(await remaining()).toEqual([info.clientSessionId]);
+      });
+    });
+
+    describe('expiry', () => {
+      it('never returns an expired record, and removeExpired deletes exactly the expired ones', async () => {
+        const t = now();
+        const expired = [
+          session({ expiresAt: new Date(t - HOUR) }),
+          session({ expiresAt: new Date(t - 1) }),
+          session({ expiresAt: new Date(t - 10 * HOUR), sid: 'sid-2' }),
+        ];
+        const live = [session({ expiresAt: new Date(t + HOUR) }), session({ sid: undefined })];
+        await save(...expired, ...live);
+        for (const info of expired) {
+          expect(await repository.findByClientSessionId(info.clientSessionId)).toBeUndefined();
+        }
+        expect(await remaining()).toEqual(ids(live));
+        expect(await repository.removeExpired(new Date(now()))).toBe(expired.length);
+        expect(await remaining()).toEqual(ids(live));
+        expect(await repository.removeExpired(new Date(now()))).toBe(0);
+        for (const info of live) {
+          expect(await repository.findByClientSessionId(info.clientSessionId)).toStrictEqual(info);
+        }
+      });
+
+      it('removeExpired(now) includes a record expiring exactly at now, not one a ms later', async () => {
+        const t = now() + HOUR;
+        const atNow = session({ expiresAt: new Date(t) });
+        const later = session({ expiresAt: new Date(t + 1) });
+        await save(atNow, later);
+        expect(await repository.removeExpired(new Date(t))).toBe(1);
+        expect(await remaining()).toEqual([later.clientSessionId]);
+      });
+
+      it('removeByClientSessionId deletes an expired record but does not return it', async () => {
+        const expired = session({ expiresAt: new Date(now() - 1000) });
+        await save(expired);
+        expect(await repository.removeByClientSessionId(expired.clientSessionId)).toBeUndefined();
+        expect(await repository.removeExpired(new Date(now()))).toBe(0);
+      });
+
+      it('removeByLogoutToken deletes expired matches but returns only the live ones', async () => {
+        const expired = session({ expiresAt: new Date(now() - 1000) });
+        const live = session();
+        await save(expired, live);
+        expect(
+          await repository.removeByLogoutToken({ issuer: ISS, clientId: CLIENT, sid: 'sid-1' }),
+        ).toStrictEqual([live]);
+        expect(await repository.removeExpired(new Date(now()))).toBe(0);
+        expect(await remaining()).toEqual([]);
+      });
+    });
+
+    describe('removeByClientSessionId', () => {
+      it('returns the removed record, then undefined; others stay', async () => {
+        const target = session();
+        const other = session();
+        await save(target, other);
+        expect(await repository.removeByClientSessionId(target.clientSessionId)).toStrictEqual(
+          target,
+        );
+        expect(await repository.findByClientSessionId(target.clientSessionId)).toBeUndefined();
+        expect(await repository.removeByClientSessionId(target.clientSessionId)).toBeUndefined();
+        expect(await remaining()).toEqual([other.clientSessionId]);
+        // It is also gone from the (issuer, sid) lookup.
+        expect(
+          await repository.removeByLogoutToken({ issuer: ISS, clientId: CLIENT, sid: 'sid-1' }),
+        ).toStrictEqual([other]);
+      });
+
+      it('returns undefined for an unknown id and removes nothing', async () => {
+        const info = session();
+        await save(info);
+        expect(await repository.removeByClientSessionId(hashSessionId('nope'))).toBeUndefined();
+        expect(
+          await repository.removeByClientSessionId(info.clientSessionId.toUpperCase()),
+        ).toBeUndefined();
+        expect(await remaining()).toEqual([info.clientSessionId]);
+      });
+    });
+
+    describe('removeByLogoutToken', () => {
+      /** One user's OP session `sid-1` at ISS/CLIENT (two app sessions) and its neighbours. */
+      let world: {
+        target: OidcSessionInfo[];
+        otherSidSameUser: OidcSessionInfo;
+        sameSidOtherIssuer: OidcSessionInfo;
+        sameSidOtherClient: OidcSessionInfo;
+        noSidSameUser: OidcSessionInfo;
+        otherUser: OidcSessionInfo;
+        otherUserOtherIssuer: OidcSessionInfo;
+        all: OidcSessionInfo[];
+      };
+
+      beforeEach(async () => {
+        const target = [session(), session()];
+        const otherSidSameUser = session({ sid: 'sid-2' });
+        const sameSidOtherIssuer = session({ issuer: OTHER_ISS });
+        const sameSidOtherClient = session({ clientId: OTHER_CLIENT });
+        const { sid: _sid, ...noSidSameUser } = session();
+        const otherUser = session({ sid: 'sid-3', sub: 'user-2' });
+        const otherUserOtherIssuer = session({ issuer: OTHER_ISS, sid: 'sid-9', sub: 'user-2' });
+        const all = [
+          ...target,
+          otherSidSameUser,
+          sameSidOtherIssuer,
+          sameSidOtherClient,
+          noSidSameUser,
+          otherUser,
+          otherUserOtherIssuer,
+        ];
+        await save(...all);
+        world = {
+          target,
+          otherSidSameUser,
+          sameSidOtherIssuer,
+          sameSidOtherClient,
+          noSidSameUser,
+          otherUser,
+          otherUserOtherIssuer,
+          all,
+        };
+      });
+
+      it('by sid removes only that OP session of that issuer and client', async () => {
+        const removed = await repository.removeByLogoutToken({
+          issuer: ISS,
+          clientId: CLIENT,
+          sid: 'sid-1',
+        });
+        expect(byId(removed)).toStrictEqual(byId(world.target));
+        expect(await remaining()).toEqual(without(world.all, world.target));
+      });
+
+      it('by sid and the matching sub removes that OP session', async () => {
+        const removed = await repository.removeByLogoutToken({
+          issuer: ISS,
+          clientId: CLIENT,
+          sid: 'sid-1',
+          sub: 'user-1',
+        });
+        expect(byId(removed)).toStrictEqual(byId(world.target));
+        expect(await remaining()).toEqual(without(world.all, world.target));
+      });
+
+      it('by sid and a sub that does not match removes nothing', async () => {
+        expect(
+          await repository.removeByLogoutToken({
+            issuer: ISS,
+            clientId: CLIENT,
+            sid: 'sid-1',
+            sub: 'user-2',
+          }),
+        ).toEqual([]);
+        expect(await remaining()).toEqual(ids(world.all));
+      });
+
+      it('by sub alone removes every session of that user at that issuer and client', async () => {
+        const expected = [...world.target, world.otherSidSameUser, world.noSidSameUser];
+        const removed = await repository.removeByLogoutToken({
+          issuer: ISS,
+          clientId: CLIENT,
+          sub: 'user-1',
+        });
+        expect(byId(removed)).toStrictEqual(byId(expected));
+        expect(await remaining()).toEqual(without(world.all, expected));
+      });
+
+      it('by sub of another issuer removes only that issuer’s sessions', async () => {
+        const removed = await repository.removeByLogoutToken({
+          issuer: OTHER_ISS,
+          clientId: CLIENT,
+          sub: 'user-2',
+        });
+        expect(removed).toStrictEqual([world.otherUserOtherIssuer]);
+        expect(await remaining()).toEqual(without(world.all, [world.otherUserOtherIssuer]));
+      });
+
+      it('with no match returns [] and removes nothing', async () => {
+        for (const criteria of [
+          { issuer: ISS, clientId: CLIENT, sid: 'sid-unknown' },
+          { issuer: ISS, clientId: CLIENT, sub: 'user-unknown' },
+          { issuer: 'https://unknown.example.com', clientId: CLIENT, sid: 'sid-1' },
+          { issuer: ISS, clientId: 'unknown-client', sub: 'user-1' },
+          { issuer: ISS, clientId: CLIENT, sid: 'sid-9', sub: 'user-2' },
+        ]) {
+          expect(await repository.removeByLogoutToken(criteria)).toEqual([]);
+        }
+        expect(await remaining()).toEqual(ids(world.all));
+      });
+
+      it('rejects criteria without sid and sub, and removes nothing', async () => {
+        for (const criteria of [
+          { issuer: ISS, clientId: CLIENT },
+          { issuer: ISS, clientId: CLIENT, sid: '', sub: '' },
+          { issuer: ISS, clientId: CLIENT, sid: undefined, sub: undefined },
+          { issuer: '', clientId: CLIENT, sub: 'user-1' },
+          { issuer: ISS, clientId: '', sid: 'sid-1' },
+        ]) {
+          await expect(repository.removeByLogoutToken(criteria)).rejects.toThrow(TypeError);
+        }
+        expect(await remaining()).toEqual(ids(world.all));
+      });
+
+      it('a second identical logout finds nothing left', async () => {
+        const criteria = { issuer: ISS, clientId: CLIENT, sub: 'user-2' };
+        expect(await repository.removeByLogoutToken(criteria)).toStrictEqual([world.otherUser]);
+        expect(await repository.removeByLogoutToken(criteria)).toEqual([]);
+        expect(await remaining()).toEqual(without(world.all, [world.otherUser]));
+      });
+    });
+
+    describe('volume and concurrency', () => {
+      it('removes 200 sessions of one user by sub, and only those', async () => {
+        const many = Array.from({ length: 200 }, (_, i) => session({ sid: `sid-m-${i}` }));
+        const others = [session({ sub: 'user-2' }), session({ clientId: OTHER_CLIENT })];
+        await Promise.all([...many, ...others].map((info) => repository.save(info)));
+        for (const info of [...many, ...others]) saved.add(info.clientSessionId);
+        const removed = await repository.removeByLogoutToken({
+          issuer: ISS,
+          clientId: CLIENT,
+          sub: 'user-1',
+        });
+        expect(ids(removed)).toEqual(ids(many));
+        expect(byId(removed)).toStrictEqual(byId(many));
+        expect(await remaining()).toEqual(ids(others));
+      });
+
+      it('parallel saves and removals leave a consistent state', async () => {
+        const victims = Array.from({ length: 30 }, (_, i) =>
+          session({ sub: 'victim', sid: `v-${i % 5}` }),
+        );
+        const bystanders = Array.from({ length: 30 }, (_, i) =>
+          session({ sub: `bystander-${i}`, sid: `b-${i}` }),
+        );
+        await Promise.all(victims.map((info) => repository.save(info)));
+        for (const info of victims) saved.add(info.clientSessionId);
+
+        const singles = bystanders.slice(0, 10);
+        const results = await Promise.all([
+          ...bystanders.map((info) => repository.save(info)),
+          repository.removeByLogoutToken({ issuer: ISS, clientId: CLIENT, sub: 'victim' }),
+          repository.removeByLogoutToken({ issuer: ISS, clientId: CLIENT, sub: 'victim' }),
+          repository.removeByLogoutToken({ issuer: ISS, clientId: CLIENT, sid: 'v-1' }),
+          repository.removeByLogoutToken({
+            issuer: ISS,
+            clientId: CLIENT,
+            sid: 'v-2',
+            sub: 'victim',
+          }),
+          ...victims
+            .slice(0, 5)
+            .map((info) => repository.removeByClientSessionId(info.clientSessionId)),
+        ]);
+        for (const info of bystanders) saved.add(info.clientSessionId);
+
+        // Every victim was removed exactly once, whichever call got it.
+        const reported = results
+          .slice(bystanders.length)
+          .flatMap((r) => (Array.isArray(r) ? r : r ? [r] : []))
+          .map((info) => info.clientSessionId)
+          .sort();
+        expect(reported).toEqual(ids(victims));
+        expect(await remaining()).toEqual(ids(bystanders));
+
+        // Then removals of single bystanders race with re-saves of others.
+        const resaved = bystanders
+          .slice(10, 20)
+          .map((info) => ({ ...info, sid: `${info.sid}-new` }));
+        await Promise.all([
+          ...singles.map((info) => repository.removeByClientSessionId(info.clientSessionId)),
+          ...resaved.map((info) => repository.save(info)),
+        ]);
+        expect(await remaining()).toEqual(without(bystanders, singles));
+        for (const info of resaved) {
+          expect(await repository.findByClientSessionId(info.clientSessionId)).toStrictEqual(info);
+        }
+      });
+
+      it('parallel saves of one clientSessionId keep exactly one of them', async () => {
+        const id = hashSessionId('contended');
+        const versions = Array.from({ length: 10 }, (_, i) =>
+          session({ clientSessionId: id, sid: `sid-c-${i}`, sub: `user-c-${i}` }),
+        );
+        await Promise.all(versions.map((info) => repository.save(info)));
+        saved.add(id);
+        const found = await repository.findByClientSessionId(id);
+        const winner = versions.find((info) => info.sid === found?.sid);
+        expect(found).toStrictEqual(winner);
+        for (const info of versions) {
+          if (info === winner) continue;
+          expect(
+            await repository.removeByLogoutToken({ issuer: ISS, clientId: CLIENT, sid: info.sid! }),
+          ).toEqual([]);
+        }
+        expect(
+          await repository.removeByLogoutToken({
+            issuer: ISS,
+            clientId: CLIENT,
+            sid: winner!.sid!,
+          }),
+        ).toStrictEqual([winner]);
+        expect(await remaining()).toEqual([]);
+      });
+    });
+  });
+}

@@ -85,6 +85,6 @@ if [ -z "$(find test -name '*.e2e-spec.ts' -print -quit 2>/dev/null)" ]; then
   extra=(--passWithNoTests)
 fi
 rc=0
-timeout -k 30 "$TEST_TIMEOUT" npx --no-install vitest run --project e2e "${extra[@]}" \
+timeout -k 30 "$TEST_TIMEOUT" npx --no-install vitest run --config .config/vitest.config.mts --project e2e "${extra[@]}" \
   --reporter=default --reporter=json --outputFile.json="$report" </dev/null || rc=$?
 finish "$rc"

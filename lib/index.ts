@@ -24,7 +24,10 @@ export type { SessionRequest } from './services/request-session';
 export { OidcSessionGuard } from './guards/oidc-session.guard';
 export { SkipOidcSession } from './guards/skip-oidc-session.decorator';
 export { OidcSessionRepository } from './repositories/oidc-session.repository';
-export { InMemoryOidcSessionRepository } from './repositories/in-memory-oidc-session.repository';
+export {
+  InMemoryOidcSessionRepository,
+  type InMemoryOidcSessionRepositoryOptions,
+} from './repositories/in-memory-oidc-session.repository';
 export { TypeOrmOidcSessionRepository } from './repositories/typeorm/typeorm-oidc-session.repository';
 export { OidcSessionEntity } from './repositories/typeorm/oidc-session.entity';
 export {

@@ -9,11 +9,10 @@ import type {
 import type { OidcSessionRepository } from '../repositories/oidc-session.repository';
 
 /** A registration after validation, with every default applied. @internal */
-export interface ResolvedClientRegistration
-  extends Omit<
-    OidcClientRegistration,
-    'backChannel' | 'frontChannel' | 'legacyLogoutTokens' | 'discovery' | 'algorithms'
-  > {
+export interface ResolvedClientRegistration extends Omit<
+  OidcClientRegistration,
+  'backChannel' | 'frontChannel' | 'legacyLogoutTokens' | 'discovery' | 'algorithms'
+> {
   backChannel: Required<OidcBackChannelOptions> | false;
   frontChannel: Required<OidcFrontChannelOptions> | false;
   legacyLogoutTokens: boolean;

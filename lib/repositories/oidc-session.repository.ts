@@ -1,4 +1,7 @@
-import type { OidcLogoutCriteria, OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
+import type {
+  OidcLogoutCriteria,
+  OidcSessionInfo,
+} from '../interfaces/oidc-session-info.interface';
 
 /**
  * The session-correlation store: application session <-> OP `iss`/`sid`/`sub`. It is both the

@@ -17,9 +17,7 @@ function optionalString(value: unknown): string | undefined {
 }
 
 function optionalStringArray(value: unknown): string[] | undefined {
-  return Array.isArray(value) && value.every((v) => typeof v === 'string')
-    ? (value as string[])
-    : undefined;
+  return Array.isArray(value) && value.every((v) => typeof v === 'string') ? value : undefined;
 }
 
 function isAbsoluteHttpUrl(value: string): boolean {

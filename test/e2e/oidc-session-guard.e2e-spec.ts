@@ -6,7 +6,7 @@ import { announceDatabase, createTestDataSource, type DatabaseKind } from '../fi
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
-import { signIdToken } from '../fixtures/tokens';
+import { craftUnsignedJwt, signIdToken } from '../fixtures/tokens';
 
 type Backend = 'memory' | DatabaseKind;
 const backends: Backend[] = ['memory', 'sqlite', 'postgres', 'mariadb'];
@@ -193,17 +193,16 @@ describe.each(backends)('OidcSessionGuard with the %s repository', (backend) => 
       ],
       [
         'with alg none',
-        async () =>
-          [
-            Buffer.from('{"alg":"none"}').toString('base64url'),
-            Buffer.from(
-              JSON.stringify({ iss: op.issuer, aud: CLIENT_ID, sub: 'x', iat: 1, exp: 9e9 }),
-            ).toString('base64url'),
-            '',
-          ].join('.'),
+        () =>
+          Promise.resolve(
+            craftUnsignedJwt(
+              { alg: 'none' },
+              { iss: op.issuer, aud: CLIENT_ID, sub: 'x', iat: 1, exp: 9e9 },
+            ),
+          ),
         'ERR_ID_TOKEN_INVALID',
       ],
-      ['that is not a JWT', async () => 'not-a-jwt', 'ERR_ID_TOKEN_INVALID'],
+      ['that is not a JWT', () => Promise.resolve('not-a-jwt'), 'ERR_ID_TOKEN_INVALID'],
     ];
 
     it.each(cases)('%s', async (_name, makeToken, code) => {

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -365,6 +366,10 @@ for (const kind of DATABASE_KINDS) {
         const error = (await repository.save(info).catch((e: unknown) => e)) as Error;
         expect(error.message).toMatch(/^OIDC session repository could not save the session \(/);
         expect(error.cause).toBeInstanceOf(Error);
+        // The cause is often logged whole: it must not quote the values written either.
+        const logged = inspect(error, { depth: 10 });
+        expect(logged).not.toContain(info.idToken);
+        expect(logged).not.toContain(info.clientSessionId);
       });
     });
   });

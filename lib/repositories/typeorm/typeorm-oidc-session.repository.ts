@@ -345,8 +345,21 @@ function wrap(operation: string, error: unknown): OidcSessionRepositoryError {
   }
   return new OidcSessionRepositoryError(
     `OIDC session repository could not ${operation} (${describeError(error)})`,
-    { cause: error },
+    { cause: withoutQueryParameters(error) },
   );
+}
+
+/**
+ * The driver error to keep as `cause`, without TypeORM's `query` and `parameters`: those quote the
+ * values written (ID tokens), and a cause is often logged whole.
+ */
+function withoutQueryParameters(error: unknown): unknown {
+  if (!(error instanceof Error) || !('parameters' in error || 'query' in error)) return error;
+  const copy = new Error(error.message);
+  copy.name = error.name;
+  const code = errorCode(error);
+  if (code !== undefined) Object.assign(copy, { code });
+  return copy;
 }
 
 /** The error's class and code: never its message, which may quote values (session ids, tokens). */

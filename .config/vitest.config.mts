@@ -1,14 +1,20 @@
+import { fileURLToPath } from 'node:url';
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
+
+// This file lives in .config/; the project root is one level up.
+const root = fileURLToPath(new URL('..', import.meta.url));
 
 // SWC compiles the TypeScript so that Nest's decorator metadata is emitted (esbuild does not).
 const plugins = [swc.vite({ module: { type: 'es6' } })];
 
 export default defineConfig({
+  root,
   test: {
     projects: [
       {
         plugins,
+        root,
         test: {
           name: 'unit',
           include: ['lib/**/*.spec.ts'],
@@ -17,6 +23,7 @@ export default defineConfig({
       },
       {
         plugins,
+        root,
         test: {
           name: 'e2e',
           include: ['test/**/*.e2e-spec.ts'],

@@ -1,5 +1,5 @@
 // Summarizes a CI run from vitest's JSON reports (Jest-compatible) and the exit codes of the steps.
-//   node .ci/summarize.mjs [--check NAME EXIT_CODE]... [--run LABEL REPORT.json EXIT_CODE]...
+//   node .ci/summarize.mjs [--check NAME EXIT_CODE]... [--run LABEL REPORT.json EXIT_CODE]... [--note TEXT]...
 // Prints one line per check and per run, then, as its LAST line, the plain total
 // `N passed, N failed` (`, N skipped` appended when some were skipped).
 // A failed check, a missing or unreadable report, a file that failed outside any test and a runner
@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 
 const checks = [];
 const runs = [];
+const notes = [];
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length;) {
   const flag = argv[i];
@@ -18,6 +19,9 @@ for (let i = 0; i < argv.length;) {
   } else if (flag === '--run' && i + 3 < argv.length) {
     runs.push({ label: argv[i + 1], file: argv[i + 2], code: Number(argv[i + 3]) });
     i += 4;
+  } else if (flag === '--note' && i + 1 < argv.length) {
+    notes.push(argv[i + 1]);
+    i += 2;
   } else {
     console.error(`summarize: bad arguments at ${JSON.stringify(argv.slice(i))}`);
     console.log('0 passed, 1 failed');
@@ -26,7 +30,6 @@ for (let i = 0; i < argv.length;) {
 }
 
 const total = { passed: 0, failed: 0, skipped: 0 };
-const notes = [];
 const MAX_LISTED = 30;
 
 for (const { name, code } of checks) {

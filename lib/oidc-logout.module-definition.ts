@@ -7,19 +7,27 @@ export interface OidcLogoutModuleExtras {
   isGlobal?: boolean;
 }
 
-export const {
-  ConfigurableModuleClass,
-  MODULE_OPTIONS_TOKEN: OIDC_LOGOUT_MODULE_OPTIONS,
-  OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE,
-} = new ConfigurableModuleBuilder<OidcLogoutModuleOptions>({ moduleName: 'OidcLogout' })
+const definition = new ConfigurableModuleBuilder<OidcLogoutModuleOptions>({
+  moduleName: 'OidcLogout',
+})
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createOidcLogoutOptions')
-  .setExtras<OidcLogoutModuleExtras>({ isGlobal: false }, (definition, extras) => ({
-    ...definition,
+  .setExtras<OidcLogoutModuleExtras>({ isGlobal: false }, (module, extras) => ({
+    ...module,
     global: extras.isGlobal === true,
   }))
   .build();
+
+/** The base class of `OidcLogoutModule`, with `forRoot` and `forRootAsync`. @internal */
+export const ConfigurableModuleClass = definition.ConfigurableModuleClass;
+
+/**
+ * Injection token of the options given to `forRoot` / `forRootAsync`, as given (before validation and
+ * defaults).
+ *
+ * @publicApi
+ */
+export const OIDC_LOGOUT_MODULE_OPTIONS = definition.MODULE_OPTIONS_TOKEN;
 
 /** Injection token of the validated options with defaults applied. @internal */
 export const OIDC_LOGOUT_RESOLVED_OPTIONS = Symbol('OIDC_LOGOUT_RESOLVED_OPTIONS');

@@ -62,7 +62,7 @@ if ! timeout "$INSTALL_TIMEOUT" npm install --no-save --no-audit --no-fund "${pk
 fi
 
 # npm ls exits non-zero here because the versions do not satisfy package.json's ^12: only print it.
-npm ls @nestjs/core || true
+npm ls @nestjs/core 2>/dev/null || true
 if ! node -e '
   const fs = require("fs");
   const names = process.argv.slice(1).map((s) => s.replace(/@\^11$/, ""));
@@ -84,7 +84,14 @@ if [ -z "$(find test -name '*.e2e-spec.ts' -print -quit 2>/dev/null)" ]; then
   echo 'nest11: NOTICE: no test/**/*.e2e-spec.ts yet: running with --passWithNoTests (0 tests)'
   extra=(--passWithNoTests)
 fi
+# The project's own e2e command when it has one: it knows where the vitest config lives.
+if node -e 'process.exit(require("./package.json").scripts?.["test:e2e"] ? 0 : 1)'; then
+  e2e=(npm run test:e2e --)
+else
+  e2e=(npx --no-install vitest run --config .config/vitest.config.mts --project e2e)
+fi
+echo "nest11: ${e2e[*]}"
 rc=0
-timeout -k 30 "$TEST_TIMEOUT" npx --no-install vitest run --config .config/vitest.config.mts --project e2e "${extra[@]}" \
+timeout -k 30 "$TEST_TIMEOUT" "${e2e[@]}" "${extra[@]}" \
   --reporter=default --reporter=json --outputFile.json="$report" </dev/null || rc=$?
 finish "$rc"

@@ -1,19 +1,16 @@
 import { fileURLToPath } from 'node:url';
-import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
 
 // This file lives in .config/; the project root is one level up.
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-// SWC compiles the TypeScript so that Nest's decorator metadata is emitted (esbuild does not).
-const plugins = [swc.vite({ module: { type: 'es6' } })];
-
+// Vite 8 compiles TypeScript with Oxc, which honours tsconfig's experimentalDecorators and
+// emitDecoratorMetadata: Nest's injection by type works without an SWC plugin.
 export default defineConfig({
   root,
   test: {
     projects: [
       {
-        plugins,
         root,
         test: {
           name: 'unit',
@@ -22,7 +19,6 @@ export default defineConfig({
         },
       },
       {
-        plugins,
         root,
         test: {
           name: 'e2e',

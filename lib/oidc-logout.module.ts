@@ -1,10 +1,12 @@
-import { Module } from '@nestjs/common';
+import { Inject, Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { logoutRoutes } from './controllers/logout-routes';
 import { OidcSessionGuard } from './guards/oidc-session.guard';
 import {
   ConfigurableModuleClass,
   OIDC_LOGOUT_MODULE_OPTIONS,
   OIDC_LOGOUT_RESOLVED_OPTIONS,
 } from './oidc-logout.module-definition';
+import type { ResolvedOidcLogoutOptions } from './options/resolved-oidc-logout-options';
 import { validateOidcLogoutOptions } from './options/validate-oidc-logout-options';
 import { oidcSessionRepositoryProvider } from './repositories/oidc-session-repository.provider';
 import { OidcSessionRepository } from './repositories/oidc-session.repository';
@@ -42,4 +44,18 @@ import { OidcSessionCleanupService } from './services/oidc-session-cleanup.servi
   ],
   exports: [LogoutService, OidcSessionGuard, OidcSessionRepository],
 })
-export class OidcLogoutModule extends ConfigurableModuleClass {}
+export class OidcLogoutModule extends ConfigurableModuleClass implements NestModule {
+  constructor(
+    @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS)
+    private readonly resolvedOptions: ResolvedOidcLogoutOptions,
+  ) {
+    super();
+  }
+
+  /** Binds the logout endpoints at the configured paths. */
+  configure(consumer: MiddlewareConsumer): void {
+    for (const route of logoutRoutes(this.resolvedOptions)) {
+      consumer.apply(route.handler).forRoutes({ path: route.path, method: route.method });
+    }
+  }
+}

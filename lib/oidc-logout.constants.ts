@@ -19,3 +19,11 @@ export const DEFAULT_HTTP_TIMEOUT_MS = 5_000;
 export const DISCOVERY_RETRY_INTERVAL_MS = 5_000;
 /** The `events` member that marks a back-channel logout token. */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+/**
+ * Legacy logout tokens (no `exp`: Keycloak <= 23.0.3, Ory Hydra 2.2, Authentik < 2025.8.2): the
+ * oldest `iat` accepted, in seconds, plus the clock tolerance. OPs send logout tokens at once; the
+ * modern versions of these OPs give them a 120 s lifetime (`exp = iat + 120`). 300 s leaves room for
+ * OPs that send from a background queue (Authentik's workers) without keeping a captured token
+ * usable for long; a replay inside the window is caught by the `jti` store.
+ */
+export const LEGACY_LOGOUT_TOKEN_MAX_AGE_SECONDS = 300;

@@ -1,0 +1,215 @@
+import { BACKCHANNEL_LOGOUT_EVENT } from '../oidc-logout.constants';
+import { LogoutTokenError } from './logout-token.error';
+
+/**
+ * Header `typ` values accepted on a logout token, compared case-insensitively (RFC 7515 §4.1.9 and
+ * RFC 8725 §3.11: media type names are case-insensitive; `application/` may be omitted). Absent is
+ * accepted too: Back-Channel Logout 1.0 §2.4 only recommends `logout+jwt`, and OPs differ (Keycloak
+ * <= 23 sends `JWT`, Keycloak 24+ and node-oidc-provider `logout+jwt`).
+ *
+ * @internal
+ */
+export const LOGOUT_TOKEN_TYPS: ReadonlySet<string> = new Set([
+  'jwt',
+  'logout+jwt',
+  'application/logout+jwt',
+]);
+
+/** What the claims of a logout token are checked against. @internal */
+export interface LogoutTokenClaimExpectations {
+  /** The registration's issuer; `iss` must equal it byte for byte. */
+  issuer: string;
+  /** The registration's client id; `aud` must be it or an array containing it. */
+  clientId: string;
+  /** The current time in seconds since the epoch. */
+  nowSeconds: number;
+  /** Allowed clock skew, in seconds, for `iat` in the future and `exp` in the past. */
+  clockToleranceSeconds: number;
+  /** Accept a token without `exp` (Keycloak <= 23.0.3, Ory Hydra 2.2, Authentik < 2025.8.2). */
+  legacy: boolean;
+  /** Legacy mode, token without `exp`: the oldest `iat` accepted (plus the clock tolerance). */
+  legacyMaxAgeSeconds: number;
+}
+
+/**
+ * The claims of a logout token that passed every rule.
+ *
+ * @publicApi
+ */
+export interface VerifiedLogoutTokenClaims {
+  /** The `iss` (equal to the registration's issuer). */
+  issuer: string;
+  /** The client id found in `aud`. */
+  clientId: string;
+  jti: string;
+  /** `iat`, seconds since the epoch. */
+  iat: number;
+  /** `exp`, seconds since the epoch; absent only in legacy mode. */
+  exp?: number;
+  /** The OP session id, when present. */
+  sid?: string;
+  /** The subject, when present. */
+  sub?: string;
+  /**
+   * Keycloak's `revoke_offline_access: true` (a member of `events`, next to the back-channel logout
+   * event; also accepted inside the event's own object): the application should revoke the user's
+   * offline tokens too.
+   */
+  revokeOfflineAccess: boolean;
+  /**
+   * The last second (epoch seconds) at which this token could still be accepted: `exp` + tolerance,
+   * or in legacy mode without `exp`, `iat` + legacy max age + tolerance. A replay store must remember
+   * the `jti` at least until then.
+   */
+  acceptableUntil: number;
+}
+
+/** A JSON object: not null, not an array. (`typeof null === 'object'`.) */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Own property of a parsed JSON object (never the prototype's). */
+function own(record: Record<string, unknown>, name: string): unknown {
+  return Object.prototype.hasOwnProperty.call(record, name) ? record[name] : undefined;
+}
+
+function has(record: Record<string, unknown>, name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(record, name);
+}
+
+const fail = (reason: ConstructorParameters<typeof LogoutTokenError>[0], message: string) =>
+  new LogoutTokenError(reason, message);
+
+/**
+ * Checks a logout token's protected header (after or before signature verification; it depends on
+ * nothing secret). `typ` must be absent, `JWT`, `logout+jwt` or `application/logout+jwt` in any case.
+ * `alg`, `crit` and `b64` are jose's business.
+ *
+ * @internal
+ */
+export function checkLogoutTokenHeader(header: unknown): void {
+  if (!isJsonObject(header)) throw fail('malformed', 'the JOSE header is not a JSON object');
+  if (!has(header, 'typ')) return;
+  const typ = own(header, 'typ');
+  if (typeof typ !== 'string' || !LOGOUT_TOKEN_TYPS.has(typ.toLowerCase())) {
+    throw fail(
+      'unsupported_typ',
+      'header typ must be absent, JWT, logout+jwt or application/logout+jwt',
+    );
+  }
+}
+
+/**
+ * Applies the claim rules of Back-Channel Logout 1.0 §2.4 and §2.6 (errata 1: `exp` required) to a
+ * decoded payload, in this order: iss, aud, iat, exp (or the legacy age cap), jti, events, nonce,
+ * sid/sub. Unknown claims are ignored (Keycloak sends `typ: "Logout"`). Throws a
+ * {@link LogoutTokenError} naming the first rule that fails; messages never contain claim values.
+ *
+ * @internal
+ */
+export function checkLogoutTokenClaims(
+  payload: unknown,
+  expected: LogoutTokenClaimExpectations,
+): VerifiedLogoutTokenClaims {
+  if (!isJsonObject(payload)) throw fail('malformed', 'the payload is not a JSON object');
+  const now = expected.nowSeconds;
+  const tolerance = Math.max(0, expected.clockToleranceSeconds);
+
+  // iss: exact string equality (no normalisation, no trailing-slash leniency).
+  const iss = own(payload, 'iss');
+  if (typeof iss !== 'string' || iss !== expected.issuer) {
+    throw fail('iss_mismatch', "iss is not the registration's issuer");
+  }
+
+  // aud: the client id, or an array of strings containing it.
+  const aud = own(payload, 'aud');
+  if (Array.isArray(aud)) {
+    if (!aud.every((entry) => typeof entry === 'string')) {
+      throw fail('claim_type_invalid', 'aud is an array with a member that is not a string');
+    }
+    if (!aud.includes(expected.clientId)) {
+      throw fail('aud_mismatch', 'aud does not contain the client id');
+    }
+  } else if (aud === undefined) {
+    throw fail('aud_mismatch', 'aud is missing');
+  } else if (typeof aud !== 'string') {
+    throw fail('claim_type_invalid', 'aud is neither a string nor an array of strings');
+  } else if (aud !== expected.clientId) {
+    throw fail('aud_mismatch', 'aud is not the client id');
+  }
+
+  // iat: required, a finite number, not in the future beyond the tolerance.
+  const iat = own(payload, 'iat');
+  if (iat === undefined) throw fail('iat_missing', 'iat is missing');
+  if (typeof iat !== 'number' || !Number.isFinite(iat)) {
+    throw fail('claim_type_invalid', 'iat is not a number');
+  }
+  if (iat > now + tolerance) throw fail('iat_in_future', 'iat is in the future');
+
+  // exp: required (errata 1) unless legacy; when present, not passed beyond the tolerance.
+  const exp = own(payload, 'exp');
+  let acceptableUntil: number;
+  if (exp === undefined) {
+    if (!expected.legacy) {
+      throw fail('exp_missing', 'exp is missing (enable legacy logout tokens for older OPs)');
+    }
+    acceptableUntil = iat + expected.legacyMaxAgeSeconds + tolerance;
+    if (now > acceptableUntil) {
+      throw fail('too_old', 'no exp and iat is older than the legacy maximum age');
+    }
+  } else {
+    if (typeof exp !== 'number' || !Number.isFinite(exp)) {
+      throw fail('claim_type_invalid', 'exp is not a number');
+    }
+    if (exp <= now - tolerance) throw fail('expired', 'exp has passed');
+    acceptableUntil = exp + tolerance;
+  }
+
+  // jti: a non-empty string.
+  const jti = own(payload, 'jti');
+  if (jti === undefined) throw fail('jti_missing', 'jti is missing');
+  if (typeof jti !== 'string' || jti.length === 0) {
+    throw fail('claim_type_invalid', 'jti is not a non-empty string');
+  }
+
+  // events: a JSON object whose back-channel logout member is a JSON object.
+  const events = own(payload, 'events');
+  if (!isJsonObject(events)) throw fail('events_invalid', 'events is not a JSON object');
+  const event = own(events, BACKCHANNEL_LOGOUT_EVENT);
+  if (!isJsonObject(event)) {
+    throw fail('events_invalid', 'events has no back-channel logout member that is a JSON object');
+  }
+
+  // nonce: prohibited, whatever its value (even null).
+  if (has(payload, 'nonce')) throw fail('nonce_present', 'nonce is prohibited');
+
+  // sid and sub: each a non-empty string when present; at least one present.
+  const sid = own(payload, 'sid');
+  const sub = own(payload, 'sub');
+  if (sid !== undefined && (typeof sid !== 'string' || sid.length === 0)) {
+    throw fail('claim_type_invalid', 'sid is not a non-empty string');
+  }
+  if (sub !== undefined && (typeof sub !== 'string' || sub.length === 0)) {
+    throw fail('claim_type_invalid', 'sub is not a non-empty string');
+  }
+  if (sid === undefined && sub === undefined) {
+    throw fail('sid_or_sub_missing', 'neither sid nor sub is present');
+  }
+
+  const revokeOfflineAccess =
+    own(events, 'revoke_offline_access') === true || own(event, 'revoke_offline_access') === true;
+
+  const claims: VerifiedLogoutTokenClaims = {
+    issuer: iss,
+    clientId: expected.clientId,
+    jti,
+    iat,
+    revokeOfflineAccess,
+    acceptableUntil,
+  };
+  if (exp !== undefined) claims.exp = exp;
+  if (sid !== undefined) claims.sid = sid;
+  if (sub !== undefined) claims.sub = sub;
+  return claims;
+}

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import type { JWTVerifyGetKey } from 'jose';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
 import { DISCOVERY_RETRY_INTERVAL_MS } from '../oidc-logout.constants';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
@@ -7,6 +7,11 @@ import type {
   ResolvedClientRegistration,
   ResolvedOidcLogoutOptions,
 } from '../options/resolved-oidc-logout-options';
+import {
+  createOidcKeySet,
+  DEFAULT_JWKS_CACHE_MAX_AGE_MS,
+  DEFAULT_JWKS_COOLDOWN_MS,
+} from '../tokens/jwks-key-set';
 import { resolveAlgorithms } from '../tokens/signing-algorithms';
 import { discoveryUrl, parseDiscoveryDocument, type ProviderMetadata } from './provider-metadata';
 
@@ -17,11 +22,6 @@ interface DiscoveryState {
   failure?: OidcLogoutError;
   keys?: JWTVerifyGetKey;
 }
-
-/** How long an unknown `kid` must wait before the JWKS is fetched again. */
-const JWKS_COOLDOWN_MS = 5_000;
-/** How long fetched keys are trusted without a refetch. */
-const JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
 
 /**
  * The OPs' metadata and keys, per registration: discovery fetched once and cached, with static
@@ -83,7 +83,11 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
     return state.pending;
   }
 
-  /** The key resolver for the registration's JWKS (cached, refetched on an unknown `kid`). */
+  /**
+   * The key resolver for the registration's JWKS, shared by ID and logout tokens: cached, refetched
+   * once on an unknown `kid` (single-flight, at most one fetch per cooldown; a token arriving during
+   * the cooldown waits for it instead of failing). See `createOidcKeySet`.
+   */
   async getKeySet(registration: ResolvedClientRegistration): Promise<JWTVerifyGetKey> {
     const state = this.state(registration.registrationId);
     if (state.keys) return state.keys;
@@ -95,10 +99,10 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
         `Registration "${registration.registrationId}": the OP publishes no jwks_uri; set the registration's jwksUri option`,
       );
     }
-    state.keys = createRemoteJWKSet(new URL(jwksUri), {
-      timeoutDuration: this.options.httpTimeoutMs,
-      cooldownDuration: JWKS_COOLDOWN_MS,
-      cacheMaxAge: JWKS_CACHE_MAX_AGE_MS,
+    state.keys = createOidcKeySet(new URL(jwksUri), {
+      timeoutMs: this.options.httpTimeoutMs,
+      cooldownMs: DEFAULT_JWKS_COOLDOWN_MS,
+      cacheMaxAgeMs: DEFAULT_JWKS_CACHE_MAX_AGE_MS,
     });
     return state.keys;
   }

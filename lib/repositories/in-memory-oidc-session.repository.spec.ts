@@ -175,3 +175,84 @@ describe('InMemoryOidcSessionRepository bounds', () => {
     ).toEqual([]);
   });
 });
+
+describe('InMemoryOidcSessionRepository logout events', () => {
+  let clock: number;
+  let warn: MockInstance<Logger['warn']>;
+  const now = () => clock;
+  const at = (offset: number) => new Date(T0 + offset);
+
+  beforeEach(() => {
+    clock = T0;
+    warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+  });
+
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('are bounded by maxEntries, separately from the sessions', async () => {
+    const repository = new InMemoryOidcSessionRepository({ maxEntries: 3, now });
+    for (const id of ['a', 'b', 'c']) await repository.save(session(id));
+    for (const key of ['k1', 'k2', 'k3']) {
+      expect(await repository.claimLogoutEvent(key, at(MINUTE))).toBe(true);
+    }
+    expect(repository.size).toBe(3);
+    expect(warn).not.toHaveBeenCalled();
+    await repository.saveLogoutTombstone('t1', 5, at(MINUTE));
+    // k1 was evicted (a replay of it would now be processed again); k2 was not; no session was.
+    expect(await repository.claimLogoutEvent('k2', at(MINUTE))).toBe(false);
+    expect(await repository.claimLogoutEvent('k1', at(MINUTE))).toBe(true);
+    expect(await repository.findLogoutTombstones(['t1'])).toEqual(new Map([['t1', 5]]));
+    expect(repository.size).toBe(3);
+    expect(await repository.findByClientSessionId('a')).toBeDefined();
+    expect(warn).toHaveBeenCalledTimes(1);
+    const [message] = warn.mock.calls[0]!;
+    expect(message).toMatch(/logout-event store is full \(maxEntries 3\)/);
+    expect(message).not.toMatch(/\bk1\b/);
+  });
+
+  it('drop expired events before live ones, without warning', async () => {
+    const repository = new InMemoryOidcSessionRepository({ maxEntries: 3, now });
+    await repository.claimLogoutEvent('live', at(10 * MINUTE));
+    await repository.claimLogoutEvent('soon-1', at(MINUTE));
+    await repository.saveLogoutTombstone('soon-2', 1, at(MINUTE));
+    clock = T0 + MINUTE;
+    await repository.claimLogoutEvent('new-1', at(10 * MINUTE));
+    await repository.claimLogoutEvent('new-2', at(10 * MINUTE));
+    expect(warn).not.toHaveBeenCalled();
+    expect(await repository.claimLogoutEvent('live', at(10 * MINUTE))).toBe(false);
+    expect(await repository.claimLogoutEvent('new-1', at(10 * MINUTE))).toBe(false);
+  });
+
+  it('follow the injected clock', async () => {
+    const repository = new InMemoryOidcSessionRepository({ now });
+    await repository.claimLogoutEvent('jti', at(MINUTE));
+    await repository.saveLogoutTombstone('sid', 9, at(MINUTE));
+    clock = T0 + MINUTE - 1;
+    expect(await repository.claimLogoutEvent('jti', at(2 * MINUTE))).toBe(false);
+    expect(await repository.findLogoutTombstones(['sid'])).toEqual(new Map([['sid', 9]]));
+    clock = T0 + MINUTE;
+    expect(await repository.findLogoutTombstones(['sid'])).toEqual(new Map());
+    expect(await repository.claimLogoutEvent('jti', at(2 * MINUTE))).toBe(true);
+  });
+
+  it('removeExpired counts expired sessions and events together', async () => {
+    const repository = new InMemoryOidcSessionRepository({ now });
+    await repository.save(session('a', { expiresAt: at(MINUTE) }));
+    await repository.claimLogoutEvent('jti', at(MINUTE));
+    await repository.saveLogoutTombstone('sid', 1, at(MINUTE));
+    await repository.saveLogoutTombstone('live', 1, at(2 * MINUTE));
+    expect(await repository.removeExpired(at(MINUTE))).toBe(3);
+    expect(await repository.removeExpired(at(2 * MINUTE))).toBe(1);
+  });
+
+  it('clear() drops the events too', async () => {
+    const repository = new InMemoryOidcSessionRepository({ now });
+    await repository.claimLogoutEvent('jti', at(MINUTE));
+    await repository.saveLogoutTombstone('sid', 1, at(MINUTE));
+    repository.clear();
+    expect(await repository.claimLogoutEvent('jti', at(MINUTE))).toBe(true);
+    expect(await repository.findLogoutTombstones(['sid'])).toEqual(new Map());
+  });
+});

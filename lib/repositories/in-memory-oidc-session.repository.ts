@@ -3,7 +3,15 @@ import type {
   OidcLogoutCriteria,
   OidcSessionInfo,
 } from '../interfaces/oidc-session-info.interface';
-import { assertLogoutCriteria, OidcSessionRepository } from './oidc-session.repository';
+import {
+  asError,
+  assertEpochSeconds,
+  assertLogoutCriteria,
+  assertLogoutEventKey,
+  assertValidDate,
+  BoundedLogoutEventStore,
+  OidcSessionRepository,
+} from './oidc-session.repository';
 
 /**
  * Options of {@link InMemoryOidcSessionRepository}.
@@ -14,6 +22,8 @@ export interface InMemoryOidcSessionRepositoryOptions {
   /**
    * Most records kept. When a new record would exceed it, expired records are dropped first, then the
    * oldest-inserted live ones (their users are then treated as logged out). Default `10000`.
+   *
+   * The logout events (token claims and tombstones) are bounded by the same number, separately.
    */
   maxEntries?: number;
   /** Clock in epoch milliseconds; injectable for tests. Default `Date.now`. */
@@ -84,7 +94,8 @@ class IssuerKeyIndex {
 /**
  * A bounded, single-process {@link OidcSessionRepository}. Revocations are not shared between app
  * instances and records do not survive a restart: use {@link TypeOrmOidcSessionRepository} in
- * production. Lookups by `(issuer, sid)` and `(issuer, sub)` are indexed.
+ * production. Lookups by `(issuer, sid)` and `(issuer, sub)` are indexed. Logout events (claims of
+ * logout tokens and tombstones) are kept in a second map, bounded by `maxEntries` too.
  *
  * @publicApi
  */
@@ -99,6 +110,7 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
   /** A lower bound of every stored `expiresAt`: no record can be expired before it. */
   private earliestExpiry = Number.POSITIVE_INFINITY;
   private evictionWarned = false;
+  private readonly events: BoundedLogoutEventStore;
 
   constructor(options: InMemoryOidcSessionRepositoryOptions = {}) {
     super();
@@ -110,6 +122,11 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
     }
     this.maxEntries = maxEntries;
     this.now = options.now ?? Date.now;
+    this.events = new BoundedLogoutEventStore({
+      maxEntries,
+      now: this.now,
+      description: 'In-memory OIDC session repository: its logout-event store',
+    });
   }
 
   /** How many records are held, expired ones not yet dropped included. */
@@ -189,11 +206,49 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
   }
 
   override removeExpired(now: Date): Promise<number> {
-    return Promise.resolve(this.sweepExpired(now.getTime()));
+    try {
+      assertValidDate(now, 'now');
+    } catch (error) {
+      return Promise.reject(asError(error));
+    }
+    const time = now.getTime();
+    return Promise.resolve(this.sweepExpired(time) + this.events.removeExpired(time));
   }
 
-  /** Drops every record. */
+  override claimLogoutEvent(key: string, expiresAt: Date): Promise<boolean> {
+    try {
+      assertLogoutEventKey(key);
+      assertValidDate(expiresAt, 'expiresAt');
+    } catch (error) {
+      return Promise.reject(asError(error));
+    }
+    return Promise.resolve(this.events.claim(key, expiresAt.getTime()));
+  }
+
+  override saveLogoutTombstone(key: string, issuedAt: number, expiresAt: Date): Promise<void> {
+    try {
+      assertLogoutEventKey(key);
+      assertEpochSeconds(issuedAt);
+      assertValidDate(expiresAt, 'expiresAt');
+    } catch (error) {
+      return Promise.reject(asError(error));
+    }
+    this.events.saveTombstone(key, issuedAt, expiresAt.getTime());
+    return Promise.resolve();
+  }
+
+  override findLogoutTombstones(keys: readonly string[]): Promise<Map<string, number>> {
+    try {
+      for (const key of keys) assertLogoutEventKey(key);
+    } catch (error) {
+      return Promise.reject(asError(error));
+    }
+    return Promise.resolve(this.events.findTombstones(keys));
+  }
+
+  /** Drops every record and every logout event. */
   clear(): void {
+    this.events.clear();
     this.records.clear();
     this.bySid.clear();
     this.bySub.clear();

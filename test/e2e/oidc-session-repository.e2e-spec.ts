@@ -1,18 +1,22 @@
 import { inspect } from 'node:util';
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   OidcLogoutOptionsError,
   OidcSessionRepositoryError,
 } from '../../lib/errors/oidc-logout.error';
 import type { OidcSessionInfo } from '../../lib/interfaces/oidc-session-info.interface';
 import { InMemoryOidcSessionRepository } from '../../lib/repositories/in-memory-oidc-session.repository';
+import { OidcSessionRepository } from '../../lib/repositories/oidc-session.repository';
 import { hashSessionId } from '../../lib/repositories/session-id-hash';
+import { CreateOidcLogoutEventsTable1763800000000 } from '../../lib/repositories/typeorm/create-oidc-logout-events-table.migration';
 import {
   CreateOidcSessionsTable1763700000000,
   OIDC_LOGOUT_MIGRATIONS,
 } from '../../lib/repositories/typeorm/create-oidc-sessions-table.migration';
+import { OidcLogoutEventEntity } from '../../lib/repositories/typeorm/oidc-logout-event.entity';
+import { OidcSessionEntity } from '../../lib/repositories/typeorm/oidc-session.entity';
 import { TypeOrmOidcSessionRepository } from '../../lib/repositories/typeorm/typeorm-oidc-session.repository';
 import {
   announceDatabase,
@@ -37,6 +41,42 @@ describeOidcSessionRepositoryContract('in-memory with an injected clock', () => 
     now,
   });
 });
+
+/**
+ * Only the four abstract methods, delegated to an in-memory repository: the logout-event methods are
+ * the base class's per-process defaults, and removeExpired adds theirs as the TSDoc says.
+ */
+class SessionsOnlyRepository extends OidcSessionRepository {
+  private readonly sessions = new InMemoryOidcSessionRepository();
+  save(info: OidcSessionInfo) {
+    return this.sessions.save(info);
+  }
+  findByClientSessionId(id: string) {
+    return this.sessions.findByClientSessionId(id);
+  }
+  removeByClientSessionId(id: string) {
+    return this.sessions.removeByClientSessionId(id);
+  }
+  removeByLogoutToken(criteria: Parameters<OidcSessionRepository['removeByLogoutToken']>[0]) {
+    return this.sessions.removeByLogoutToken(criteria);
+  }
+  override async removeExpired(now: Date): Promise<number> {
+    return (await this.sessions.removeExpired(now)) + (await super.removeExpired(now));
+  }
+}
+
+describeOidcSessionRepositoryContract('the base class defaults for logout events', () =>
+  Promise.resolve({ repository: new SessionsOnlyRepository(), close: () => Promise.resolve() }),
+);
+
+/** The portable tombstone upsert (a locking transaction), used for drivers without an upsert. */
+class GenericUpsertRepository extends TypeOrmOidcSessionRepository {
+  protected override upsertDialect() {
+    return 'generic' as const;
+  }
+}
+
+const EVENT_KEY = 'test:event-key';
 
 function sampleSession(overrides: Partial<OidcSessionInfo> = {}): OidcSessionInfo {
   return {
@@ -66,6 +106,10 @@ function everyMethod(repository: TypeOrmOidcSessionRepository, info: OidcSession
         sid: info.sid!,
       }),
     removeExpired: () => repository.removeExpired(new Date()),
+    claimLogoutEvent: () => repository.claimLogoutEvent(EVENT_KEY, new Date(Date.now() + 60_000)),
+    saveLogoutTombstone: () =>
+      repository.saveLogoutTombstone(EVENT_KEY, 1_763_700_000, new Date(Date.now() + 60_000)),
+    findLogoutTombstones: () => repository.findLogoutTombstones([EVENT_KEY]),
   };
 }
 
@@ -73,7 +117,11 @@ async function expectFailsClosed(
   repository: TypeOrmOidcSessionRepository,
   info: OidcSessionInfo,
 ): Promise<void> {
-  for (const [method, call] of Object.entries(everyMethod(repository, info))) {
+  const methods = everyMethod(repository, info);
+  expect(Object.keys(methods).sort()).toEqual(
+    [...publicMethodsOf(OidcSessionRepository.prototype), 'save'].sort(),
+  );
+  for (const [method, call] of Object.entries(methods)) {
     const error: unknown = await call().then(
       (value) => {
         throw new Error(`${method} resolved with ${JSON.stringify(value)} instead of rejecting`);
@@ -83,10 +131,17 @@ async function expectFailsClosed(
     expect(error, method).toBeInstanceOf(OidcSessionRepositoryError);
     const { message, code } = error as OidcSessionRepositoryError;
     expect(code).toBe('ERR_REPOSITORY_UNAVAILABLE');
-    for (const secret of [info.clientSessionId, info.sid!, info.sub, info.idToken]) {
+    for (const secret of [info.clientSessionId, info.sid!, info.sub, info.idToken, EVENT_KEY]) {
       expect(message, method).not.toContain(secret);
     }
   }
+}
+
+/** The methods of the contract, so that a new one cannot be missed by the fail-closed checks. */
+function publicMethodsOf(prototype: object): string[] {
+  const abstract = ['findByClientSessionId', 'removeByClientSessionId', 'removeByLogoutToken'];
+  const concrete = Object.getOwnPropertyNames(prototype).filter((name) => name !== 'constructor');
+  return [...new Set([...abstract, ...concrete])];
 }
 
 interface TableShape {
@@ -95,11 +150,11 @@ interface TableShape {
   primary: string[];
 }
 
-async function tableShape(dataSource: DataSource): Promise<TableShape> {
+async function tableShape(dataSource: DataSource, name = 'oidc_sessions'): Promise<TableShape> {
   const queryRunner = dataSource.createQueryRunner();
   try {
-    const table = await queryRunner.getTable('oidc_sessions');
-    if (!table) throw new Error('oidc_sessions does not exist');
+    const table = await queryRunner.getTable(name);
+    if (!table) throw new Error(`${name} does not exist`);
     return {
       columns: table.columns
         .map((c) => ({
@@ -130,6 +185,16 @@ for (const kind of DATABASE_KINDS) {
       async () => {
         const dataSource = await createTestDataSource(kind, { migrations: true });
         const repository = new TypeOrmOidcSessionRepository(dataSource);
+        await repository.init();
+        return { repository, close: () => destroyTestDataSource(dataSource) };
+      },
+    );
+
+    describeOidcSessionRepositoryContract(
+      `TypeORM ${kind}, portable tombstone upsert (drivers without one)`,
+      async () => {
+        const dataSource = await createTestDataSource(kind, { synchronize: true });
+        const repository = new GenericUpsertRepository(dataSource);
         await repository.init();
         return { repository, close: () => destroyTestDataSource(dataSource) };
       },
@@ -185,19 +250,105 @@ for (const kind of DATABASE_KINDS) {
         ]);
       });
 
-      it('OIDC_LOGOUT_MIGRATIONS is the named migration; down drops the table, up recreates it', async () => {
-        expect(OIDC_LOGOUT_MIGRATIONS).toEqual([CreateOidcSessionsTable1763700000000]);
-        expect(new CreateOidcSessionsTable1763700000000().name).toBe(
-          'CreateOidcSessionsTable1763700000000',
+      it('oidc_logout_events: the migration and synchronize make the same table, as specified', async () => {
+        const migrated = await tableShape(
+          await open(kind, { migrations: true }),
+          'oidc_logout_events',
         );
+        await destroyTestDataSource(opened.pop()!);
+        const synchronized = await tableShape(
+          await open(kind, { synchronize: true }),
+          'oidc_logout_events',
+        );
+        expect(synchronized).toEqual(migrated);
+        expect(migrated.primary).toEqual(['event_key']);
+        expect(migrated.indices).toEqual([
+          { name: 'IDX_oidc_logout_events_expires_at', columns: ['expires_at'] },
+        ]);
+        expect(
+          migrated.columns.map((c) => [
+            c.name,
+            c.type === 'character varying' ? 'varchar' : c.type, // PostgreSQL's name
+            c.length,
+            c.isNullable,
+            c.isPrimary,
+          ]),
+        ).toEqual([
+          ['event_key', 'varchar', '128', false, true],
+          ['expires_at', 'bigint', '', false, false],
+          ['issued_at', 'bigint', '', true, false],
+          ['kind', 'varchar', '16', false, false],
+        ]);
+      });
+
+      it('stores logout events as hashed keys, their kind and numbers', async () => {
+        const dataSource = await open(kind, { migrations: true });
+        const repository = new TypeOrmOidcSessionRepository(dataSource);
+        await repository.init();
+        const claimUntil = 4_102_444_800_123;
+        await repository.claimLogoutEvent('bcl:Secret-Jti', new Date(claimUntil));
+        await repository.saveLogoutTombstone(
+          'sid:Secret-Sid',
+          1_763_700_000,
+          new Date(claimUntil + 1),
+        );
+        const rows: { event_key: string; kind: string; issued_at: unknown; expires_at: unknown }[] =
+          await dataSource.query(
+            'SELECT event_key, kind, issued_at, expires_at FROM oidc_logout_events ORDER BY expires_at',
+          );
+        expect(
+          rows.map((r) => [
+            r.kind,
+            r.issued_at === null ? null : Number(r.issued_at),
+            Number(r.expires_at),
+          ]),
+        ).toEqual([
+          ['claim', null, claimUntil],
+          ['tombstone', 1_763_700_000, claimUntil + 1],
+        ]);
+        for (const row of rows) expect(row.event_key).toMatch(/^[0-9a-f]{64}$/);
+        const entity = await dataSource.getRepository(OidcLogoutEventEntity).find();
+        expect(entity.map((e) => typeof e.expiresAt)).toEqual(['number', 'number']);
+      });
+
+      it('findLogoutTombstones([]) asks nothing of the database', async () => {
+        const dataSource = await open(kind, { migrations: true });
+        const repository = new TypeOrmOidcSessionRepository(dataSource);
+        await repository.init();
+        const createQueryRunner = vi.spyOn(dataSource, 'createQueryRunner');
+        try {
+          expect(await repository.findLogoutTombstones([])).toEqual(new Map());
+          expect(createQueryRunner).not.toHaveBeenCalled();
+          await repository.findLogoutTombstones(['x']);
+          expect(createQueryRunner).toHaveBeenCalled();
+        } finally {
+          createQueryRunner.mockRestore();
+        }
+      });
+
+      it('OIDC_LOGOUT_MIGRATIONS are the named migrations, oldest first; each down drops its table', async () => {
+        expect(OIDC_LOGOUT_MIGRATIONS).toEqual([
+          CreateOidcSessionsTable1763700000000,
+          CreateOidcLogoutEventsTable1763800000000,
+        ]);
+        expect(OIDC_LOGOUT_MIGRATIONS.map((Migration) => new Migration().name)).toEqual([
+          'CreateOidcSessionsTable1763700000000',
+          'CreateOidcLogoutEventsTable1763800000000',
+        ]);
         const dataSource = await open(kind, { migrations: true });
         const queryRunner = dataSource.createQueryRunner();
+        const tables = async () => [
+          await queryRunner.hasTable('oidc_sessions'),
+          await queryRunner.hasTable('oidc_logout_events'),
+        ];
         try {
-          expect(await queryRunner.hasTable('oidc_sessions')).toBe(true);
+          expect(await tables()).toEqual([true, true]);
           await dataSource.undoLastMigration();
-          expect(await queryRunner.hasTable('oidc_sessions')).toBe(false);
-          expect(await dataSource.runMigrations()).toHaveLength(1);
-          expect(await queryRunner.hasTable('oidc_sessions')).toBe(true);
+          expect(await tables()).toEqual([true, false]);
+          await dataSource.undoLastMigration();
+          expect(await tables()).toEqual([false, false]);
+          expect(await dataSource.runMigrations()).toHaveLength(2);
+          expect(await tables()).toEqual([true, true]);
         } finally {
           await queryRunner.release();
         }
@@ -208,9 +359,9 @@ for (const kind of DATABASE_KINDS) {
         expect(await repository.findByClientSessionId(info.clientSessionId)).toStrictEqual(info);
       });
 
-      it('the migration is a no-op on a table synchronize created already', async () => {
+      it('the migrations are no-ops on tables synchronize created already', async () => {
         const dataSource = await open(kind, { synchronize: true });
-        expect(await dataSource.runMigrations()).toHaveLength(1);
+        expect(await dataSource.runMigrations()).toHaveLength(2);
         const diff = await dataSource.driver.createSchemaBuilder().log();
         expect(diff.upQueries).toEqual([]);
       });
@@ -304,6 +455,37 @@ for (const kind of DATABASE_KINDS) {
         }
       });
 
+      it('two DataSources on the same database share claims and tombstones: one claim wins of 40', async () => {
+        const first = await open(kind, { migrations: true });
+        const second = new DataSource(first.options);
+        const instanceA = new TypeOrmOidcSessionRepository(first);
+        const instanceB = new TypeOrmOidcSessionRepository(second);
+        try {
+          await instanceA.init();
+          await instanceB.init();
+          const until = new Date(Date.now() + 60_000);
+          const results = await Promise.all(
+            Array.from({ length: 40 }, (_, i) =>
+              (i % 2 ? instanceA : instanceB).claimLogoutEvent('bcl:shared-jti', until),
+            ),
+          );
+          expect(results.filter(Boolean)).toHaveLength(1);
+          expect(await instanceA.claimLogoutEvent('bcl:shared-jti', until)).toBe(false);
+          await Promise.all([
+            instanceA.saveLogoutTombstone('sid:shared', 100, until),
+            instanceB.saveLogoutTombstone('sid:shared', 300, until),
+            instanceA.saveLogoutTombstone('sid:shared', 200, until),
+          ]);
+          expect(await instanceB.findLogoutTombstones(['sid:shared'])).toEqual(
+            new Map([['sid:shared', 300]]),
+          );
+          expect(await instanceA.removeExpired(new Date(until.getTime()))).toBe(2);
+          expect(await instanceB.findLogoutTombstones(['sid:shared'])).toEqual(new Map());
+        } finally {
+          if (second.isInitialized) await second.destroy();
+        }
+      });
+
       it('init() is idempotent, also when called concurrently', async () => {
         const first = await open(kind, { migrations: true });
         const second = new DataSource(first.options);
@@ -317,7 +499,7 @@ for (const kind of DATABASE_KINDS) {
         }
       });
 
-      it('init() on a DataSource without OidcSessionEntity throws a clear OidcLogoutOptionsError', async () => {
+      it('init() on a DataSource without the entities throws a clear OidcLogoutOptionsError', async () => {
         const dataSource = await open(kind, { entities: [], synchronize: false });
         const error: unknown = await new TypeOrmOidcSessionRepository(dataSource)
           .init()
@@ -325,12 +507,51 @@ for (const kind of DATABASE_KINDS) {
         expect(error).toBeInstanceOf(OidcLogoutOptionsError);
         expect((error as OidcLogoutOptionsError).code).toBe('ERR_INVALID_OPTIONS');
         expect((error as Error).message).toMatch(
-          /add OidcSessionEntity to the DataSource's `entities`/,
+          /does not know OidcSessionEntity and OidcLogoutEventEntity: add OIDC_LOGOUT_ENTITIES \(OidcSessionEntity and OidcLogoutEventEntity\) to the DataSource's `entities`/,
         );
         expect((error as Error).message).toMatch(/autoLoadEntities/);
       });
 
-      it('init() without the oidc_sessions table throws a clear OidcLogoutOptionsError', async () => {
+      it('init() on a DataSource that lists only OidcSessionEntity names the missing entity', async () => {
+        const dataSource = await open(kind, { entities: [OidcSessionEntity] });
+        const error: unknown = await new TypeOrmOidcSessionRepository(dataSource)
+          .init()
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(OidcLogoutOptionsError);
+        expect((error as Error).message).toMatch(/does not know OidcLogoutEventEntity: /);
+        expect((error as Error).message).toMatch(/OIDC_LOGOUT_ENTITIES/);
+      });
+
+      it('a database migrated before the events table existed: init() says so, the new migration alone fixes it', async () => {
+        const old = await open(kind, { synchronize: false, migrations: true });
+        await old.undoLastMigration(); // as if only the first migration had ever existed
+        const queryRunner = old.createQueryRunner();
+        try {
+          expect(await queryRunner.hasTable('oidc_sessions')).toBe(true);
+          expect(await queryRunner.hasTable('oidc_logout_events')).toBe(false);
+        } finally {
+          await queryRunner.release();
+        }
+        const repository = new TypeOrmOidcSessionRepository(old);
+        const error: unknown = await repository.init().catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(OidcLogoutOptionsError);
+        expect((error as Error).message).toMatch(
+          /The table 'oidc_logout_events' of OidcLogoutEventEntity does not exist: run OIDC_LOGOUT_MIGRATIONS/,
+        );
+        const ran = await old.runMigrations();
+        expect(ran.map((migration) => migration.name)).toEqual([
+          'CreateOidcLogoutEventsTable1763800000000',
+        ]);
+        await repository.init();
+        const info = sampleSession();
+        await repository.save(info);
+        expect(await repository.claimLogoutEvent(EVENT_KEY, new Date(Date.now() + 60_000))).toBe(
+          true,
+        );
+        expect(await repository.findByClientSessionId(info.clientSessionId)).toStrictEqual(info);
+      });
+
+      it('init() without the tables throws a clear OidcLogoutOptionsError', async () => {
         const dataSource = await open(kind, { synchronize: false, migrations: false });
         const error: unknown = await new TypeOrmOidcSessionRepository(dataSource)
           .init()
@@ -361,7 +582,9 @@ for (const kind of DATABASE_KINDS) {
         await repository.init();
         const info = sampleSession();
         await repository.save(info);
-        await dataSource.query(`DROP TABLE ${dataSource.driver.escape('oidc_sessions')}`);
+        for (const table of ['oidc_sessions', 'oidc_logout_events']) {
+          await dataSource.query(`DROP TABLE ${dataSource.driver.escape(table)}`);
+        }
         await expectFailsClosed(repository, info);
         const error = (await repository.save(info).catch((e: unknown) => e)) as Error;
         expect(error.message).toMatch(/^OIDC session repository could not save the session \(/);
@@ -370,6 +593,38 @@ for (const kind of DATABASE_KINDS) {
         const logged = inspect(error, { depth: 10 });
         expect(logged).not.toContain(info.idToken);
         expect(logged).not.toContain(info.clientSessionId);
+      });
+
+      it('logout-event methods fail closed when their table is gone, without leaking keys', async () => {
+        const dataSource = await open(kind, { migrations: true });
+        const repository = new TypeOrmOidcSessionRepository(dataSource);
+        await repository.init();
+        const key = 'bcl:secret-jti-value';
+        await dataSource.query(`DROP TABLE ${dataSource.driver.escape('oidc_logout_events')}`);
+        const until = new Date(Date.now() + 60_000);
+        const calls = {
+          'claim a logout event': () => repository.claimLogoutEvent(key, until),
+          'save a logout tombstone': () => repository.saveLogoutTombstone(key, 1, until),
+          'look up logout tombstones': () => repository.findLogoutTombstones([key]),
+          'remove expired sessions and logout events': () => repository.removeExpired(new Date()),
+        };
+        for (const [operation, call] of Object.entries(calls)) {
+          const error = (await call().then(
+            (value) => new Error(`resolved ${JSON.stringify(value)}`),
+            (reason: unknown) => reason,
+          )) as Error;
+          expect(error, operation).toBeInstanceOf(OidcSessionRepositoryError);
+          expect(error.message).toMatch(
+            new RegExp(`^OIDC session repository could not ${operation} \\(`),
+          );
+          expect(error.cause).toBeInstanceOf(Error);
+          expect(inspect(error, { depth: 10 })).not.toContain('secret-jti-value');
+        }
+        // The generic upsert fails closed too.
+        const generic = new GenericUpsertRepository(dataSource);
+        await expect(generic.saveLogoutTombstone(key, 1, until)).rejects.toBeInstanceOf(
+          OidcSessionRepositoryError,
+        );
       });
     });
   });

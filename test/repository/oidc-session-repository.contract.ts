@@ -530,5 +530,231 @@ export function describeOidcSessionRepositoryContract(
         expect(await remaining()).toEqual([]);
       });
     });
+
+    describe('logout events: claims (replay protection) and tombstones', () => {
+      /** A key shaped like the library's: a prefix and a hash. */
+      const key = (label: string) => `test:${hashSessionId(label)}`;
+      const at = (offset: number) => new Date(now() + offset);
+      const FAR_FUTURE = () => new Date(now() + 1000 * HOUR);
+
+      it('a claim resolves true the first time, then false while it lives', async () => {
+        const k = key('jti-1');
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
+        expect(await repository.claimLogoutEvent(k, at(2 * HOUR))).toBe(false);
+      });
+
+      it('claims of different keys are independent; keys compare exactly', async () => {
+        const variants = [
+          'jti-a',
+          'JTI-A',
+          'jti-a ',
+          ' jti-a',
+          'jti-á',
+          'jti-a\u0301',
+          'k'.repeat(128),
+          'k'.repeat(127),
+          'ключ-🔑',
+          key('x'),
+          key('x').toUpperCase(),
+        ];
+        for (const k of variants) {
+          expect(await repository.claimLogoutEvent(k, at(HOUR)), k).toBe(true);
+        }
+        for (const k of variants) {
+          expect(await repository.claimLogoutEvent(k, at(HOUR)), k).toBe(false);
+        }
+      });
+
+      it('an expired claim (expiresAt <= now) can be claimed again, once', async () => {
+        const k = key('jti-expired');
+        expect(await repository.claimLogoutEvent(k, at(-1))).toBe(true);
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
+
+        const exactlyNow = key('jti-now');
+        expect(await repository.claimLogoutEvent(exactlyNow, new Date(now()))).toBe(true);
+        expect(await repository.claimLogoutEvent(exactlyNow, at(HOUR))).toBe(true);
+        expect(await repository.claimLogoutEvent(exactlyNow, at(HOUR))).toBe(false);
+      });
+
+      it('20 concurrent claims of one key: exactly one resolves true', async () => {
+        const k = key('jti-race');
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () => repository.claimLogoutEvent(k, at(HOUR))),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
+      });
+
+      it('20 concurrent claims of an expired key: exactly one resolves true', async () => {
+        const k = key('jti-race-expired');
+        expect(await repository.claimLogoutEvent(k, at(-HOUR))).toBe(true);
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () => repository.claimLogoutEvent(k, at(HOUR))),
+        );
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
+      });
+
+      it('concurrent claims of 20 different keys all resolve true', async () => {
+        const keys = Array.from({ length: 20 }, (_, i) => key(`jti-many-${i}`));
+        const results = await Promise.all(
+          keys.map((k) => repository.claimLogoutEvent(k, at(HOUR))),
+        );
+        expect(results).toEqual(keys.map(() => true));
+      });
+
+      it('claims and tombstones are separate, even under the same key', async () => {
+        const k = key('shared');
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        expect(await repository.findLogoutTombstones([k])).toEqual(new Map());
+        await repository.saveLogoutTombstone(k, 1000, at(HOUR));
+        expect(await repository.findLogoutTombstones([k])).toEqual(new Map([[k, 1000]]));
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
+
+        const other = key('tombstone-first');
+        await repository.saveLogoutTombstone(other, 5, at(HOUR));
+        expect(await repository.claimLogoutEvent(other, at(HOUR))).toBe(true);
+        expect(await repository.findLogoutTombstones([other])).toEqual(new Map([[other, 5]]));
+      });
+
+      it('a tombstone upsert keeps the larger issuedAt and the later expiresAt', async () => {
+        const t = now();
+        const first = key('sid-tomb');
+        await repository.saveLogoutTombstone(first, 1_763_700_200, new Date(t + HOUR));
+        await repository.saveLogoutTombstone(first, 1_763_700_100, new Date(t + 2 * HOUR));
+        const second = key('sub-tomb');
+        await repository.saveLogoutTombstone(second, 1_763_700_100, new Date(t + 2 * HOUR));
+        await repository.saveLogoutTombstone(second, 1_763_700_300, new Date(t + HOUR));
+        expect(await repository.findLogoutTombstones([first, second])).toEqual(
+          new Map([
+            [first, 1_763_700_200],
+            [second, 1_763_700_300],
+          ]),
+        );
+        // Both now expire at t + 2h, not t + 1h.
+        expect(await repository.removeExpired(new Date(t + 1.5 * HOUR))).toBe(0);
+        expect(await repository.removeExpired(new Date(t + 2 * HOUR))).toBe(2);
+        expect(await repository.findLogoutTombstones([first, second])).toEqual(new Map());
+      });
+
+      it('an expired tombstone is replaced, not merged', async () => {
+        const k = key('old-tomb');
+        await repository.saveLogoutTombstone(k, 9_000_000_000, at(-1000));
+        expect(await repository.findLogoutTombstones([k])).toEqual(new Map());
+        await repository.saveLogoutTombstone(k, 100, at(HOUR));
+        expect(await repository.findLogoutTombstones([k])).toEqual(new Map([[k, 100]]));
+        expect(await repository.removeExpired(new Date(now()))).toBe(0);
+      });
+
+      it('concurrent saves of one tombstone keep the largest issuedAt and the latest expiry', async () => {
+        const k = key('contended-tomb');
+        const t = now();
+        const issued = Array.from({ length: 20 }, (_, i) => 1_763_700_000 + ((i * 7) % 20));
+        await Promise.all(
+          issued.map((iat, i) =>
+            repository.saveLogoutTombstone(k, iat, new Date(t + HOUR + ((i * 11) % 20))),
+          ),
+        );
+        expect(await repository.findLogoutTombstones([k])).toEqual(
+          new Map([[k, Math.max(...issued)]]),
+        );
+        expect(await repository.removeExpired(new Date(t + HOUR + 18))).toBe(0);
+        expect(await repository.removeExpired(new Date(t + HOUR + 19))).toBe(1);
+      });
+
+      it('findLogoutTombstones returns the live ones among the keys asked, and nothing else', async () => {
+        const [a, b, expired, unknown, notAsked] = [
+          'a',
+          'b',
+          'expired',
+          'unknown',
+          'not-asked',
+        ].map((label) => key(`tomb-${label}`)) as [string, string, string, string, string];
+        await repository.saveLogoutTombstone(a, 10, at(HOUR));
+        await repository.saveLogoutTombstone(b, 0, at(HOUR));
+        await repository.saveLogoutTombstone(expired, 30, at(-1));
+        await repository.saveLogoutTombstone(notAsked, 40, at(HOUR));
+        expect(await repository.findLogoutTombstones([a, expired, unknown])).toEqual(
+          new Map([[a, 10]]),
+        );
+        expect(await repository.findLogoutTombstones([b, a, a, b])).toEqual(
+          new Map([
+            [b, 0],
+            [a, 10],
+          ]),
+        );
+        expect(await repository.findLogoutTombstones([a.toUpperCase(), `${a} `])).toEqual(
+          new Map(),
+        );
+        expect(await repository.findLogoutTombstones([])).toEqual(new Map());
+        const found = await repository.findLogoutTombstones([unknown]);
+        expect(found).toBeInstanceOf(Map);
+        expect(found.size).toBe(0);
+      });
+
+      it('findLogoutTombstones answers for 600 keys at once', async () => {
+        const keys = Array.from({ length: 600 }, (_, i) => key(`bulk-${i}`));
+        const stored = [keys[0]!, keys[499]!, keys[500]!, keys[599]!];
+        for (const [i, k] of stored.entries()) {
+          await repository.saveLogoutTombstone(k, 1_763_700_000 + i, at(HOUR));
+        }
+        expect(await repository.findLogoutTombstones(keys)).toEqual(
+          new Map(stored.map((k, i) => [k, 1_763_700_000 + i])),
+        );
+      });
+
+      it('removeExpired deletes expired claims and tombstones with the sessions, counting all', async () => {
+        const t = now();
+        const liveSession = session();
+        await save(session({ expiresAt: new Date(t - 1) }), liveSession);
+        const [oldClaim, oldClaim2, oldTomb, liveClaim, liveTomb] = [
+          'old-claim',
+          'old-claim-2',
+          'old-tomb',
+          'live-claim',
+          'live-tomb',
+        ].map(key) as [string, string, string, string, string];
+        await repository.claimLogoutEvent(oldClaim, new Date(t - HOUR));
+        await repository.claimLogoutEvent(oldClaim2, new Date(t));
+        await repository.saveLogoutTombstone(oldTomb, 1, new Date(t - 1));
+        await repository.claimLogoutEvent(liveClaim, new Date(t + HOUR));
+        await repository.saveLogoutTombstone(liveTomb, 2, new Date(t + HOUR));
+
+        expect(await repository.removeExpired(new Date(t))).toBe(4);
+        expect(await repository.removeExpired(new Date(t))).toBe(0);
+        expect(await remaining()).toEqual([liveSession.clientSessionId]);
+        expect(await repository.findLogoutTombstones([oldTomb, liveTomb])).toEqual(
+          new Map([[liveTomb, 2]]),
+        );
+        expect(await repository.claimLogoutEvent(liveClaim, at(HOUR))).toBe(false);
+        expect(await repository.claimLogoutEvent(oldClaim, at(HOUR))).toBe(true);
+        expect(await repository.removeExpired(FAR_FUTURE())).toBe(4);
+      });
+
+      it('rejects invalid keys, issuedAt values and dates with a TypeError, storing nothing', async () => {
+        const good = key('good');
+        const badKeys = ['', 'k'.repeat(129), 42, undefined, null] as unknown as string[];
+        for (const bad of badKeys) {
+          await expect(repository.claimLogoutEvent(bad, at(HOUR))).rejects.toThrow(TypeError);
+          await expect(repository.saveLogoutTombstone(bad, 1, at(HOUR))).rejects.toThrow(TypeError);
+          await expect(repository.findLogoutTombstones([good, bad])).rejects.toThrow(TypeError);
+        }
+        for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, '1']) {
+          await expect(
+            repository.saveLogoutTombstone(good, bad as number, at(HOUR)),
+          ).rejects.toThrow(TypeError);
+        }
+        for (const bad of [new Date(Number.NaN), Date.now(), undefined] as unknown as Date[]) {
+          await expect(repository.claimLogoutEvent(good, bad)).rejects.toThrow(TypeError);
+          await expect(repository.saveLogoutTombstone(good, 1, bad)).rejects.toThrow(TypeError);
+        }
+        await expect(repository.removeExpired(new Date(Number.NaN))).rejects.toThrow(TypeError);
+        expect(await repository.findLogoutTombstones([good])).toEqual(new Map());
+        expect(await repository.claimLogoutEvent(good, at(HOUR))).toBe(true);
+        expect(await repository.removeExpired(FAR_FUTURE())).toBe(1);
+      });
+    });
   });
 }

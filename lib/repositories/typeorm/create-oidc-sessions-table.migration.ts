@@ -1,4 +1,5 @@
 import { type MigrationInterface, type QueryRunner, Table } from 'typeorm';
+import { CreateOidcLogoutEventsTable1763800000000 } from './create-oidc-logout-events-table.migration';
 
 const TABLE = 'oidc_sessions';
 
@@ -50,8 +51,12 @@ export class CreateOidcSessionsTable1763700000000 implements MigrationInterface 
 }
 
 /**
- * Every migration of the library, oldest first: add them to your `DataSource`'s `migrations`.
+ * Every migration of the library, oldest first: add them to your `DataSource`'s `migrations`. New
+ * ones are appended; a database that ran the earlier ones runs only the new ones.
  *
  * @publicApi
  */
-export const OIDC_LOGOUT_MIGRATIONS = [CreateOidcSessionsTable1763700000000];
+export const OIDC_LOGOUT_MIGRATIONS = [
+  CreateOidcSessionsTable1763700000000,
+  CreateOidcLogoutEventsTable1763800000000,
+];

@@ -1,10 +1,18 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import { createHash } from 'node:crypto';
+import type { DataSource, EntityManager, EntityTarget } from 'typeorm';
 import { OidcLogoutOptionsError, OidcSessionRepositoryError } from '../../errors/oidc-logout.error';
 import type {
   OidcLogoutCriteria,
   OidcSessionInfo,
 } from '../../interfaces/oidc-session-info.interface';
-import { assertLogoutCriteria, OidcSessionRepository } from '../oidc-session.repository';
+import {
+  assertEpochSeconds,
+  assertLogoutCriteria,
+  assertLogoutEventKey,
+  assertValidDate,
+  OidcSessionRepository,
+} from '../oidc-session.repository';
+import { OidcLogoutEventEntity, type OidcLogoutEventKind } from './oidc-logout-event.entity';
 import { OidcSessionEntity } from './oidc-session.entity';
 
 /** Drivers with one shared connection: a transaction would absorb concurrent callers' queries. */
@@ -32,8 +40,27 @@ const ROW_LOCK_DRIVERS = new Set([
 const READ_COMMITTED_DRIVERS = new Set(['mysql', 'mariadb', 'aurora-mysql']);
 /** Deadlock / serialization failure codes (MySQL/MariaDB, PostgreSQL): the transaction is retried. */
 const RETRYABLE_CODES = new Set(['ER_LOCK_DEADLOCK', '40P01', '40001']);
+/** Unique-constraint violation codes: PostgreSQL, MySQL/MariaDB, SQLite (better-sqlite3, sqlite3). */
+const UNIQUE_VIOLATION_CODES = new Set([
+  '23505',
+  'ER_DUP_ENTRY',
+  'SQLITE_CONSTRAINT_PRIMARYKEY',
+  'SQLITE_CONSTRAINT_UNIQUE',
+  'SQLITE_CONSTRAINT',
+]);
+/** Drivers with `INSERT ... ON CONFLICT (...) DO UPDATE` (PostgreSQL 9.5+, SQLite 3.24+). */
+const ON_CONFLICT_DRIVERS = new Set([
+  'postgres',
+  'aurora-postgres',
+  'cockroachdb',
+  'better-sqlite3',
+  'sqlite',
+  'sqljs',
+]);
+/** Drivers with `INSERT ... ON DUPLICATE KEY UPDATE`. */
+const ON_DUPLICATE_KEY_DRIVERS = new Set(['mysql', 'mariadb', 'aurora-mysql']);
 const MAX_ATTEMPTS = 3;
-/** Primary keys per `DELETE ... IN (...)` statement. */
+/** Primary keys per `DELETE ... IN (...)` / `SELECT ... IN (...)` statement. */
 const DELETE_CHUNK = 500;
 
 /** Character limits of the columns (SQLite does not enforce them; MySQL might truncate). */
@@ -62,12 +89,13 @@ const COLUMNS = [
 
 /**
  * {@link OidcSessionRepository} on a TypeORM `DataSource`: SQLite (better-sqlite3), PostgreSQL,
- * MySQL/MariaDB. Every app instance sharing the database sees the same revocations.
+ * MySQL/MariaDB. Every app instance sharing the database sees the same revocations, and the same
+ * logout events (claims of logout tokens, tombstones) in the table `oidc_logout_events`.
  *
- * The `DataSource` must know {@link OidcSessionEntity} (add it to `entities`, or use
- * `autoLoadEntities`) and the `oidc_sessions` table must exist (`synchronize`, or
- * `OIDC_LOGOUT_MIGRATIONS`). Call {@link TypeOrmOidcSessionRepository.init} once at startup; the module
- * does it for you.
+ * The `DataSource` must know {@link OidcSessionEntity} and {@link OidcLogoutEventEntity} (add
+ * `OIDC_LOGOUT_ENTITIES` to `entities`, or use `autoLoadEntities`) and their tables `oidc_sessions`
+ * and `oidc_logout_events` must exist (`synchronize`, or `OIDC_LOGOUT_MIGRATIONS`). Call
+ * {@link TypeOrmOidcSessionRepository.init} once at startup; the module does it for you.
  *
  * Every database failure rejects with an {@link OidcSessionRepositoryError} (its message carries no
  * session id or token; the driver's error is its `cause`), so that callers fail closed.
@@ -88,8 +116,8 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
 
   /**
    * Initializes the `DataSource` when it is not yet, then checks that it knows
-   * {@link OidcSessionEntity} and that the `oidc_sessions` table exists. Throws an
-   * `OidcLogoutOptionsError` explaining the fix otherwise. Idempotent.
+   * {@link OidcSessionEntity} and {@link OidcLogoutEventEntity} and that their tables exist. Throws
+   * an `OidcLogoutOptionsError` explaining the fix otherwise. Idempotent.
    */
   init(): Promise<void> {
     this.initialization ??= this.initialize().catch((error: unknown) => {
@@ -167,16 +195,141 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
     });
   }
 
-  /** Deletes expired records with one statement; returns how many (0 if the driver does not say). */
-  override removeExpired(now: Date): Promise<number> {
-    return this.run('remove expired sessions', async (manager) => {
-      const result = await manager
-        .createQueryBuilder()
-        .delete()
-        .from(OidcSessionEntity)
-        .where('expires_at <= :now', { now: now.getTime() })
-        .execute();
-      return typeof result.affected === 'number' ? result.affected : 0;
+  /**
+   * Deletes expired records, then expired logout events, with one statement each; returns how many
+   * rows in all (a table counts 0 if the driver does not say).
+   */
+  override async removeExpired(now: Date): Promise<number> {
+    assertValidDate(now, 'now');
+    const time = now.getTime();
+    return await this.run('remove expired sessions and logout events', async (manager) => {
+      let count = 0;
+      for (const entity of [OidcSessionEntity, OidcLogoutEventEntity]) {
+        const result = await manager
+          .createQueryBuilder()
+          .delete()
+          .from(entity)
+          .where('expires_at <= :now', { now: time })
+          .execute();
+        if (typeof result.affected === 'number') count += result.affected;
+      }
+      return count;
+    });
+  }
+
+  /**
+   * Claims `key` in `oidc_logout_events`, atomically across every instance sharing the database: an
+   * `INSERT` (the primary key refuses a second one), and when the key is present, one conditional
+   * `UPDATE` that takes it over only if it expired.
+   */
+  override async claimLogoutEvent(key: string, expiresAt: Date): Promise<boolean> {
+    assertLogoutEventKey(key);
+    assertValidDate(expiresAt, 'expiresAt');
+    const eventKey = storedEventKey('claim', key);
+    const until = expiresAt.getTime();
+    return await this.run('claim a logout event', async (manager) => {
+      for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+        try {
+          await manager
+            .createQueryBuilder()
+            .insert()
+            .into(OidcLogoutEventEntity)
+            .values({ eventKey, kind: 'claim', issuedAt: null, expiresAt: until })
+            .updateEntity(false)
+            .execute();
+          return true;
+        } catch (error) {
+          if (!isUniqueViolation(error) && !isRetryable(error)) throw error;
+        }
+        // Present already. A single UPDATE is atomic on every database: of concurrent callers,
+        // only the first sees the row still expired.
+        const now = Date.now();
+        const taken = await manager
+          .createQueryBuilder()
+          .update(OidcLogoutEventEntity)
+          .set({ kind: 'claim', issuedAt: null, expiresAt: until })
+          .where('event_key = :eventKey', { eventKey })
+          .andWhere('expires_at <= :now', { now })
+          .execute();
+        if (taken.affected === 1) return true;
+        const current = await manager
+          .createQueryBuilder(OidcLogoutEventEntity, 'e')
+          .where('e.eventKey = :eventKey', { eventKey })
+          .getOne();
+        if (current && current.eventKey === eventKey && current.expiresAt > now) return false;
+        // Deleted (by removeExpired) in between: insert again.
+      }
+      throw new ContentionError('the key stayed contended');
+    });
+  }
+
+  /**
+   * Upserts the tombstone with one statement where the database has one (`ON CONFLICT DO UPDATE`,
+   * `ON DUPLICATE KEY UPDATE`) that keeps the larger `issuedAt` and the later `expiresAt` of a live
+   * row; elsewhere, a transaction that locks the row.
+   */
+  override async saveLogoutTombstone(
+    key: string,
+    issuedAt: number,
+    expiresAt: Date,
+  ): Promise<void> {
+    assertLogoutEventKey(key);
+    assertEpochSeconds(issuedAt);
+    assertValidDate(expiresAt, 'expiresAt');
+    const row = {
+      eventKey: storedEventKey('tombstone', key),
+      issuedAt,
+      expiresAt: expiresAt.getTime(),
+    };
+    const operation = 'save a logout tombstone';
+    const dialect = this.upsertDialect();
+    if (dialect === 'generic') {
+      await this.runInTransaction(
+        operation,
+        (manager) => this.upsertTombstoneLocked(manager, row),
+        {
+          retryUniqueViolation: true,
+        },
+      );
+      return;
+    }
+    await this.run(operation, async (manager) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.upsertTombstoneStatement(manager, dialect, row);
+          return;
+        } catch (error) {
+          if (attempt < MAX_ATTEMPTS && isRetryable(error)) continue;
+          throw error;
+        }
+      }
+    });
+  }
+
+  override async findLogoutTombstones(keys: readonly string[]): Promise<Map<string, number>> {
+    for (const key of keys) assertLogoutEventKey(key);
+    const found = new Map<string, number>();
+    if (keys.length === 0) return found;
+    const byStoredKey = new Map<string, string>();
+    for (const key of keys) byStoredKey.set(storedEventKey('tombstone', key), key);
+    const storedKeys = [...byStoredKey.keys()];
+    return await this.run('look up logout tombstones', async (manager) => {
+      const now = Date.now();
+      for (let start = 0; start < storedKeys.length; start += DELETE_CHUNK) {
+        const rows = await manager
+          .createQueryBuilder(OidcLogoutEventEntity, 'e')
+          .where('e.eventKey IN (:...keys)', {
+            keys: storedKeys.slice(start, start + DELETE_CHUNK),
+          })
+          .andWhere('e.kind = :kind', { kind: 'tombstone' })
+          .andWhere('e.expiresAt > :now', { now })
+          .getMany();
+        for (const row of rows) {
+          const key = byStoredKey.get(row.eventKey);
+          if (key !== undefined && row.issuedAt !== null) found.set(key, row.issuedAt);
+        }
+      }
+      return found;
     });
   }
 
@@ -191,29 +344,123 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
         );
       }
     }
-    if (!this.dataSource.hasMetadata(OidcSessionEntity)) {
+    const entities = { OidcSessionEntity, OidcLogoutEventEntity };
+    const unknown = Object.entries(entities)
+      .filter(([, entity]) => !this.dataSource.hasMetadata(entity))
+      .map(([name]) => name);
+    if (unknown.length > 0) {
       throw new OidcLogoutOptionsError(
         `The TypeORM DataSource (type '${this.dataSource.options.type}') used by the OIDC session ` +
-          "repository does not know OidcSessionEntity: add OidcSessionEntity to the DataSource's " +
-          '`entities` (or use `autoLoadEntities: true` with @nestjs/typeorm), and create its table ' +
-          'with `synchronize` or OIDC_LOGOUT_MIGRATIONS.',
+          `repository does not know ${unknown.join(' and ')}: add OIDC_LOGOUT_ENTITIES ` +
+          "(OidcSessionEntity and OidcLogoutEventEntity) to the DataSource's `entities` (or use " +
+          '`autoLoadEntities: true` with @nestjs/typeorm and TypeOrmModule.forFeature(' +
+          'OIDC_LOGOUT_ENTITIES)), and create their tables with `synchronize` or ' +
+          'OIDC_LOGOUT_MIGRATIONS.',
       );
     }
-    const tablePath = this.dataSource.getMetadata(OidcSessionEntity).tablePath;
-    const exists = await this.run('check the sessions table', async () => {
-      const queryRunner = this.dataSource.createQueryRunner();
-      try {
-        return await queryRunner.hasTable(tablePath);
-      } finally {
-        await queryRunner.release();
+    for (const [name, entity] of Object.entries(entities)) {
+      const tablePath = this.dataSource.getMetadata(entity).tablePath;
+      const exists = await this.run('check its tables', async () => {
+        const queryRunner = this.dataSource.createQueryRunner();
+        try {
+          return await queryRunner.hasTable(tablePath);
+        } finally {
+          await queryRunner.release();
+        }
+      });
+      if (!exists) {
+        throw new OidcLogoutOptionsError(
+          `The table '${tablePath}' of ${name} does not exist: run OIDC_LOGOUT_MIGRATIONS (add them ` +
+            "to the DataSource's `migrations` and run them; a database migrated before " +
+            'oidc_logout_events existed runs only the new one) or enable `synchronize`.',
+        );
       }
-    });
-    if (!exists) {
-      throw new OidcLogoutOptionsError(
-        `The table '${tablePath}' of OidcSessionEntity does not exist: run OIDC_LOGOUT_MIGRATIONS ` +
-          "(add them to the DataSource's `migrations` and run them) or enable `synchronize`.",
-      );
     }
+  }
+
+  /** `INSERT ... ON CONFLICT DO UPDATE` / `ON DUPLICATE KEY UPDATE` of a tombstone. */
+  private async upsertTombstoneStatement(
+    manager: EntityManager,
+    dialect: 'on-conflict' | 'on-duplicate-key',
+    row: TombstoneRow,
+  ): Promise<void> {
+    const driver = this.dataSource.driver;
+    const q = (name: string) => driver.escape(name);
+    const table = this.tableName(OidcLogoutEventEntity);
+    const [key, kind, issued, expires] = ['event_key', 'kind', 'issued_at', 'expires_at'].map(q);
+    const insert =
+      `INSERT INTO ${table} ${dialect === 'on-conflict' ? 'AS e ' : ''}` +
+      `(${key}, ${kind}, ${issued}, ${expires}) VALUES (:eventKey, 'tombstone', :issuedAt, :expiresAt)`;
+    // A live tombstone keeps the larger issued_at and the later expires_at; anything else (an
+    // expired row) is replaced. MySQL evaluates assignments left to right with the new values, so
+    // `kind` and `expires_at`, which the conditions read, are assigned after what reads them.
+    const sql =
+      dialect === 'on-conflict'
+        ? `${insert} ON CONFLICT (${key}) DO UPDATE SET ` +
+          `${issued} = CASE WHEN e.${kind} = 'tombstone' AND e.${expires} > :now AND e.${issued} > excluded.${issued} THEN e.${issued} ELSE excluded.${issued} END, ` +
+          `${expires} = CASE WHEN e.${kind} = 'tombstone' AND e.${expires} > :now AND e.${expires} > excluded.${expires} THEN e.${expires} ELSE excluded.${expires} END, ` +
+          `${kind} = 'tombstone'`
+        : `${insert} ON DUPLICATE KEY UPDATE ` +
+          `${issued} = IF(${kind} = 'tombstone' AND ${expires} > :now AND ${issued} > VALUES(${issued}), ${issued}, VALUES(${issued})), ` +
+          `${expires} = IF(${kind} = 'tombstone' AND ${expires} > :now AND ${expires} > VALUES(${expires}), ${expires}, VALUES(${expires})), ` +
+          `${kind} = 'tombstone'`;
+    // TypeORM 0.3 takes a third argument (native parameters) that 1.x dropped: pass it to both.
+    const escape = driver.escapeQueryWithParameters.bind(driver) as (
+      sql: string,
+      parameters: Record<string, unknown>,
+      nativeParameters: Record<string, unknown>,
+    ) => [string, unknown[]];
+    const [query, parameters] = escape(sql, { ...row, now: Date.now() }, {});
+    await manager.query(query, parameters);
+  }
+
+  /** The portable tombstone upsert, in a transaction: lock the row, then update or insert it. */
+  private async upsertTombstoneLocked(manager: EntityManager, row: TombstoneRow): Promise<void> {
+    const rows = await this.lockRows(
+      manager
+        .createQueryBuilder(OidcLogoutEventEntity, 'e')
+        .where('e.eventKey = :eventKey', { eventKey: row.eventKey }),
+    ).getMany();
+    const current = rows.find((candidate) => candidate.eventKey === row.eventKey);
+    if (!current) {
+      // A concurrent insert makes this fail with a unique violation: the transaction is retried.
+      await manager
+        .createQueryBuilder()
+        .insert()
+        .into(OidcLogoutEventEntity)
+        .values({ ...row, kind: 'tombstone' })
+        .updateEntity(false)
+        .execute();
+      return;
+    }
+    const live = current.kind === 'tombstone' && current.expiresAt > Date.now();
+    await manager
+      .createQueryBuilder()
+      .update(OidcLogoutEventEntity)
+      .set({
+        kind: 'tombstone',
+        issuedAt: live ? Math.max(current.issuedAt ?? row.issuedAt, row.issuedAt) : row.issuedAt,
+        expiresAt: live ? Math.max(current.expiresAt, row.expiresAt) : row.expiresAt,
+      })
+      .where('event_key = :eventKey', { eventKey: row.eventKey })
+      .execute();
+  }
+
+  /** The escaped (schema-qualified) table name of an entity. */
+  private tableName(entity: EntityTarget<unknown>): string {
+    return this.dataSource
+      .getMetadata(entity)
+      .tablePath.split('.')
+      .map((part) => this.dataSource.driver.escape(part))
+      .join('.');
+  }
+
+  /** How this driver upserts a tombstone. @internal (tests force `'generic'`) */
+  protected upsertDialect(): 'on-conflict' | 'on-duplicate-key' | 'generic' {
+    const type = this.driverType;
+    if (ON_CONFLICT_DRIVERS.has(type)) return 'on-conflict';
+    if (ON_DUPLICATE_KEY_DRIVERS.has(type)) return 'on-duplicate-key';
+    return 'generic';
   }
 
   /** Runs `work` on the DataSource's manager, serialized on single-connection drivers. */
@@ -232,6 +479,7 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   private runInTransaction<T>(
     operation: string,
     work: (manager: EntityManager) => Promise<T>,
+    { retryUniqueViolation = false }: { retryUniqueViolation?: boolean } = {},
   ): Promise<T> {
     return this.exclusive(async () => {
       this.assertReady(operation);
@@ -244,7 +492,8 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
             ? await this.dataSource.transaction(isolation, work)
             : await this.dataSource.transaction(work);
         } catch (error) {
-          if (attempt < MAX_ATTEMPTS && isRetryable(error)) continue;
+          const retry = isRetryable(error) || (retryUniqueViolation && isUniqueViolation(error));
+          if (attempt < MAX_ATTEMPTS && retry) continue;
           throw wrap(operation, error);
         }
       }
@@ -278,6 +527,24 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
 
 /** A record the columns cannot hold; the message names the field, never its value. */
 class InvalidRecordError extends Error {}
+
+/** A claim that lost every attempt to concurrent changes of its row. */
+class ContentionError extends Error {}
+
+interface TombstoneRow {
+  eventKey: string;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+/**
+ * The stored key of a logout event: SHA-256 (lowercase hex) of its kind and key, so that claims and
+ * tombstones never collide and comparisons are exact under any collation. UTF-16 input keeps every
+ * string distinct (lone surrogates included).
+ */
+function storedEventKey(kind: OidcLogoutEventKind, key: string): string {
+  return createHash('sha256').update(`${kind}:${key}`, 'utf16le').digest('hex');
+}
 
 async function deleteByIds(manager: EntityManager, ids: string[]): Promise<void> {
   for (let start = 0; start < ids.length; start += DELETE_CHUNK) {
@@ -336,7 +603,7 @@ function toInfo(row: OidcSessionEntity): OidcSessionInfo {
 
 function wrap(operation: string, error: unknown): OidcSessionRepositoryError {
   if (error instanceof OidcSessionRepositoryError) return error;
-  if (error instanceof InvalidRecordError) {
+  if (error instanceof InvalidRecordError || error instanceof ContentionError) {
     // Our own validation: its message names the field, never the value.
     return new OidcSessionRepositoryError(
       `OIDC session repository could not ${operation}: ${error.message}`,
@@ -379,4 +646,9 @@ function errorCode(error: unknown): string | undefined {
 function isRetryable(error: unknown): boolean {
   const code = errorCode(error);
   return code !== undefined && RETRYABLE_CODES.has(code);
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  const code = errorCode(error);
+  return code !== undefined && UNIQUE_VIOLATION_CODES.has(code);
 }

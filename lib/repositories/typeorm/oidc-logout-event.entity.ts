@@ -1,0 +1,45 @@
+import { Column, Entity, Index, PrimaryColumn, type ValueTransformer } from 'typeorm';
+
+/**
+ * A nullable `bigint` as a number. PostgreSQL and MySQL drivers return `bigint` as a string.
+ */
+const bigintNumber: ValueTransformer = {
+  to: (value: number | null | undefined) => value,
+  from: (value: string | number | null | undefined) =>
+    value === null || value === undefined ? value : Number(value),
+};
+
+/** What a row of `oidc_logout_events` stands for. */
+export type OidcLogoutEventKind = 'claim' | 'tombstone';
+
+/**
+ * One logout event of {@link TypeOrmOidcSessionRepository}, table `oidc_logout_events`: the claim of
+ * a back-channel logout token (replay protection) or a logout tombstone (a logout that arrived
+ * before the login it ends was recorded). Rows expire; `removeExpired` deletes them.
+ *
+ * Add it to your `DataSource`'s `entities` with {@link OidcSessionEntity} (both are in
+ * `OIDC_LOGOUT_ENTITIES`), and create the table with `synchronize` or `OIDC_LOGOUT_MIGRATIONS`.
+ *
+ * @publicApi
+ */
+@Entity({ name: 'oidc_logout_events' })
+@Index('IDX_oidc_logout_events_expires_at', ['expiresAt'])
+export class OidcLogoutEventEntity {
+  /**
+   * SHA-256 (lowercase hex) of the kind and the library's key: fixed length, and compared exactly
+   * whatever the column's collation (MySQL/MariaDB's default ones ignore case and trailing spaces).
+   */
+  @PrimaryColumn({ name: 'event_key', type: 'varchar', length: 128 })
+  eventKey!: string;
+
+  @Column({ name: 'kind', type: 'varchar', length: 16 })
+  kind!: OidcLogoutEventKind;
+
+  /** Tombstones: the `iat` (epoch seconds) of the logout. `null` for claims. */
+  @Column({ name: 'issued_at', type: 'bigint', nullable: true, transformer: bigintNumber })
+  issuedAt!: number | null;
+
+  /** Epoch milliseconds. */
+  @Column({ name: 'expires_at', type: 'bigint', transformer: bigintNumber })
+  expiresAt!: number;
+}

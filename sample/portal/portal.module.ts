@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { OidcLogoutModule, OidcSessionEntity } from '../../lib';
+import { OIDC_LOGOUT_ENTITIES, OidcLogoutModule } from '../../lib';
 import { PortalController } from './portal.controller';
 
 /** Settings of one sample app. */
@@ -22,7 +22,7 @@ export class PortalModule {
         TypeOrmModule.forRoot({
           type: 'better-sqlite3',
           database: settings.databaseFile,
-          entities: [OidcSessionEntity],
+          entities: [...OIDC_LOGOUT_ENTITIES],
           synchronize: true,
         }),
         OidcLogoutModule.forRoot({

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   InMemoryOidcSessionRepository,
   LogoutService,
+  OIDC_LOGOUT_ENTITIES,
   OidcLogoutModule,
   OidcLogoutOptionsError,
-  OidcSessionEntity,
   OidcSessionGuard,
   OidcSessionRepository,
   TypeOrmOidcSessionRepository,
@@ -66,7 +66,7 @@ describe('OidcLogoutModule', () => {
         TypeOrmModule.forRoot({
           type: 'better-sqlite3',
           database: join(dir, 'app.sqlite'),
-          entities: [OidcSessionEntity],
+          entities: [...OIDC_LOGOUT_ENTITIES],
           synchronize: true,
         }),
       ],

@@ -20,6 +20,17 @@ export type {
 export type { OidcLogoutCriteria, OidcSessionInfo } from './interfaces/oidc-session-info.interface';
 export type { RecordLoginOptions, RevokeTarget } from './interfaces/revoke-target.interface';
 export { LogoutService } from './services/logout.service';
+export {
+  BackChannelLogoutService,
+  type BackChannelLogoutResult,
+} from './services/back-channel-logout.service';
+export type { OidcRevocationListener } from './services/revocation-listeners';
+export type {
+  OidcLogoutChannel,
+  OidcRevocationEvent,
+} from './interfaces/oidc-revocation-event.interface';
+export { LogoutTokenError, type LogoutTokenRejection } from './tokens/logout-token.error';
+export type { VerifiedLogoutTokenClaims } from './tokens/logout-token.rules';
 export type { SessionRequest } from './services/request-session';
 export { OidcSessionGuard } from './guards/oidc-session.guard';
 export { SkipOidcSession } from './guards/skip-oidc-session.decorator';
@@ -30,6 +41,9 @@ export {
 } from './repositories/in-memory-oidc-session.repository';
 export { TypeOrmOidcSessionRepository } from './repositories/typeorm/typeorm-oidc-session.repository';
 export { OidcSessionEntity } from './repositories/typeorm/oidc-session.entity';
+export { OidcLogoutEventEntity } from './repositories/typeorm/oidc-logout-event.entity';
+export { OIDC_LOGOUT_ENTITIES } from './repositories/typeorm/oidc-logout-entities';
+export { CreateOidcLogoutEventsTable1763800000000 } from './repositories/typeorm/create-oidc-logout-events-table.migration';
 export {
   CreateOidcSessionsTable1763700000000,
   OIDC_LOGOUT_MIGRATIONS,

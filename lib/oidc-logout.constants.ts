@@ -20,6 +20,11 @@ export const DISCOVERY_RETRY_INTERVAL_MS = 5_000;
 /** The `events` member that marks a back-channel logout token. */
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /**
+ * How long a logout is remembered for logins recorded late (the OP's logout reached the app before
+ * the login callback finished): such a login is refused at once.
+ */
+export const LOGOUT_TOMBSTONE_TTL_SECONDS = 600;
+/**
  * Legacy logout tokens (no `exp`: Keycloak <= 23.0.3, Ory Hydra 2.2, Authentik < 2025.8.2): the
  * oldest `iat` accepted, in seconds, plus the clock tolerance. OPs send logout tokens at once; the
  * modern versions of these OPs give them a 120 s lifetime (`exp = iat + 120`). 300 s leaves room for

@@ -10,6 +10,7 @@ import type { ResolvedOidcLogoutOptions } from './options/resolved-oidc-logout-o
 import { validateOidcLogoutOptions } from './options/validate-oidc-logout-options';
 import { oidcSessionRepositoryProvider } from './repositories/oidc-session-repository.provider';
 import { OidcSessionRepository } from './repositories/oidc-session.repository';
+import { BackChannelLogoutService } from './services/back-channel-logout.service';
 import { LogoutService } from './services/logout.service';
 import { OidcDiscoveryService } from './services/oidc-discovery.service';
 import { OidcSessionCleanupService } from './services/oidc-session-cleanup.service';
@@ -40,9 +41,10 @@ import { OidcSessionCleanupService } from './services/oidc-session-cleanup.servi
     OidcDiscoveryService,
     OidcSessionCleanupService,
     LogoutService,
+    BackChannelLogoutService,
     OidcSessionGuard,
   ],
-  exports: [LogoutService, OidcSessionGuard, OidcSessionRepository],
+  exports: [LogoutService, BackChannelLogoutService, OidcSessionGuard, OidcSessionRepository],
 })
 export class OidcLogoutModule extends ConfigurableModuleClass implements NestModule {
   constructor(

@@ -1,5 +1,6 @@
 import { RequestMethod, type NestMiddleware, type Type } from '@nestjs/common';
 import type { ResolvedOidcLogoutOptions } from '../options/resolved-oidc-logout-options';
+import { BackChannelLogoutHandler } from './back-channel-logout.handler';
 
 /**
  * One endpoint of the module. Endpoints are bound as route handlers (Nest middleware on an exact
@@ -16,6 +17,13 @@ export interface LogoutRoute {
 }
 
 /** Every endpoint of the module, at the configured paths. @internal */
-export function logoutRoutes(_options: ResolvedOidcLogoutOptions): LogoutRoute[] {
-  return [];
+export function logoutRoutes(options: ResolvedOidcLogoutOptions): LogoutRoute[] {
+  return [
+    {
+      // Every method, so that a wrong one gets the spec's 400 rather than the app's 404.
+      path: `${options.routes.backChannel}/:registrationId`,
+      method: RequestMethod.ALL,
+      handler: BackChannelLogoutHandler,
+    },
+  ];
 }

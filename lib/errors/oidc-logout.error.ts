@@ -15,6 +15,7 @@ export type OidcLogoutErrorCode =
   | 'ERR_LOGOUT_TOKEN_INVALID'
   | 'ERR_INVALID_REQUEST'
   | 'ERR_NO_SESSION'
+  | 'ERR_SESSION_ENDED'
   | 'ERR_REPOSITORY_UNAVAILABLE';
 
 /**

@@ -1,6 +1,9 @@
 import type { Type } from '@nestjs/common';
+import type { KeyObject } from 'node:crypto';
+import type { CryptoKey, JWK } from 'jose';
 import type { DataSource } from 'typeorm';
 import type { OidcSessionRepository } from '../repositories/oidc-session.repository';
+import type { OidcRevocationEvent } from './oidc-revocation-event.interface';
 
 /**
  * Paths of the routes the module registers. Each starts with '/' and is not '/'.
@@ -80,6 +83,12 @@ export interface OidcClientRegistration {
   endSessionEndpoint?: string;
   /** Static override of the OP's `jwks_uri` (absolute URL). */
   jwksUri?: string;
+  /**
+   * The client's private key for encrypted logout tokens (registered with
+   * `id_token_encrypted_response_alg`): a private JWK, a `KeyObject` or a `CryptoKey`. When set, only
+   * encrypted (JWE) logout tokens are accepted; a plain JWS is refused.
+   */
+  decryptionKey?: JWK | KeyObject | CryptoKey;
 }
 
 /**
@@ -107,7 +116,7 @@ export interface OidcLogoutModuleOptions {
   sessionRepository?: Type<OidcSessionRepository> | OidcSessionRepository;
   /**
    * A TypeORM DataSource for the default repository, when the app's own (from `@nestjs/typeorm`) is not
-   * the one to use. It must list {@link OidcSessionEntity} in its entities.
+   * the one to use. It must list `OIDC_LOGOUT_ENTITIES` (the session and logout-event entities).
    */
   dataSource?: DataSource;
   /** Clock skew tolerated when checking `exp`/`iat`, in seconds. Default `30`. */
@@ -125,4 +134,11 @@ export interface OidcLogoutModuleOptions {
   cleanupIntervalSeconds?: number;
   /** Timeout of each request to the OP (discovery, JWKS), in milliseconds. Default `5000`. */
   httpTimeoutMs?: number;
+  /**
+   * Called after every revocation (back-channel, front-channel, RP-initiated or `LogoutService.revoke`)
+   * with the sessions removed; e.g. to revoke refresh tokens when Keycloak sets `revoke_offline_access`.
+   * Errors are logged and do not change the response. Injectable code can use
+   * `LogoutService.onRevocation(listener)` instead.
+   */
+  onRevocation?: (event: OidcRevocationEvent) => void | Promise<void>;
 }

@@ -6,6 +6,7 @@ import type {
   OidcFrontChannelOptions,
   OidcLogoutRoutes,
 } from '../interfaces/oidc-logout-module-options.interface';
+import type { OidcRevocationEvent } from '../interfaces/oidc-revocation-event.interface';
 import type { OidcSessionRepository } from '../repositories/oidc-session.repository';
 
 /** A registration after validation, with every default applied. @internal */
@@ -35,4 +36,5 @@ export interface ResolvedOidcLogoutOptions {
   inMemoryMaxEntries: number;
   cleanupIntervalSeconds: number;
   httpTimeoutMs: number;
+  onRevocation?: (event: OidcRevocationEvent) => void | Promise<void>;
 }

@@ -226,6 +226,46 @@ describe('validateOidcLogoutOptions', () => {
     });
   });
 
+  describe('decryptionKey', () => {
+    it('keeps a key object and never prints a bad value', () => {
+      const key = { kty: 'RSA', d: 'secret-part' };
+      const resolved = validateOidcLogoutOptions({
+        clients: [
+          { registrationId: 'a', issuer: 'https://op.example', clientId: 'c', decryptionKey: key },
+        ],
+      });
+      expect(resolved.clients[0]?.decryptionKey).toEqual(key);
+      const line = expectProblem(
+        {
+          clients: [
+            {
+              registrationId: 'a',
+              issuer: 'https://op.example',
+              clientId: 'c',
+              decryptionKey: 'pem-secret',
+            },
+          ],
+        },
+        'clients[0].decryptionKey',
+        '<redacted>',
+      );
+      expect(line).not.toContain('pem-secret');
+    });
+  });
+
+  describe('onRevocation', () => {
+    it('keeps a listener function', () => {
+      const listener = (): void => undefined;
+      expect(validateOidcLogoutOptions(options({ onRevocation: listener })).onRevocation).toBe(
+        listener,
+      );
+    });
+
+    it('rejects a value that is not a function', () => {
+      expectProblem(options({ onRevocation: 'log' }), 'onRevocation', 'must be a function');
+    });
+  });
+
   describe('shape and unknown keys', () => {
     it('rejects options that are not a plain object', () => {
       for (const raw of [undefined, null, 'x', [], new (class Config {})()]) {

@@ -46,6 +46,7 @@ const MODULE_KEYS = [
   'inMemoryMaxEntries',
   'cleanupIntervalSeconds',
   'httpTimeoutMs',
+  'onRevocation',
 ] as const satisfies readonly (keyof OidcLogoutModuleOptions)[];
 const CLIENT_KEYS = [
   'registrationId',
@@ -60,6 +61,7 @@ const CLIENT_KEYS = [
   'discovery',
   'endSessionEndpoint',
   'jwksUri',
+  'decryptionKey',
 ] as const satisfies readonly (keyof OidcClientRegistration)[];
 const ROUTE_KEYS = [
   'logout',
@@ -509,6 +511,19 @@ function validateClient(
   if (hasSecret) {
     resolved.clientSecret = clientSecret;
   }
+  const { decryptionKey } = raw;
+  if (decryptionKey !== undefined) {
+    if (typeof decryptionKey === 'object' && decryptionKey !== null) {
+      resolved.decryptionKey = decryptionKey;
+    } else {
+      problems.add(
+        at('decryptionKey'),
+        'must be a private JWK, a KeyObject or a CryptoKey',
+        '<redacted>',
+        'pass the private key matching the encryption key you registered at the OP, or omit it',
+      );
+    }
+  }
   const algorithms = validateAlgorithms(problems, at('algorithms'), raw.algorithms, hasSecret);
   if (algorithms) {
     resolved.algorithms = algorithms;
@@ -746,6 +761,16 @@ export function validateOidcLogoutOptions(
     );
   }
 
+  const { onRevocation } = raw;
+  if (onRevocation !== undefined && typeof onRevocation !== 'function') {
+    problems.add(
+      'onRevocation',
+      'must be a function',
+      describeValue(onRevocation),
+      'pass (event) => { ... }, or omit it',
+    );
+  }
+
   const numbers = {} as Record<IntegerRule['key'], number>;
   for (const rule of INTEGER_RULES) {
     numbers[rule.key] = checkInteger(problems, raw, rule);
@@ -770,6 +795,9 @@ export function validateOidcLogoutOptions(
   }
   if (dataSource !== undefined) {
     resolved.dataSource = dataSource as ResolvedOidcLogoutOptions['dataSource'];
+  }
+  if (typeof onRevocation === 'function') {
+    resolved.onRevocation = onRevocation as ResolvedOidcLogoutOptions['onRevocation'];
   }
   return Object.freeze(resolved);
 }

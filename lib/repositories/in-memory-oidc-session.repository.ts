@@ -225,6 +225,16 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
     return Promise.resolve(this.events.claim(key, expiresAt.getTime()));
   }
 
+  override releaseLogoutEvent(key: string): Promise<void> {
+    try {
+      assertLogoutEventKey(key);
+    } catch (error) {
+      return Promise.reject(asError(error));
+    }
+    this.events.release(key);
+    return Promise.resolve();
+  }
+
   override saveLogoutTombstone(key: string, issuedAt: number, expiresAt: Date): Promise<void> {
     try {
       assertLogoutEventKey(key);

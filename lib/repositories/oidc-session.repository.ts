@@ -91,6 +91,22 @@ export abstract class OidcSessionRepository {
   }
 
   /**
+   * Gives up a claim made by {@link OidcSessionRepository.claimLogoutEvent}, so that the same logout
+   * token can be applied when the OP sends it again: the library calls it when applying the logout
+   * failed after the claim. Releasing a key that is not claimed does nothing. Override it together
+   * with `claimLogoutEvent`.
+   */
+  releaseLogoutEvent(key: string): Promise<void> {
+    try {
+      assertLogoutEventKey(key);
+      localEvents.get(this)?.release(key);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(asError(error));
+    }
+  }
+
+  /**
    * Records (upserts) a logout tombstone until `expiresAt`: `issuedAt` (epoch seconds) is the `iat`
    * of the logout it stands for. When a live tombstone with this key exists already, it keeps the
    * larger `issuedAt` and the later `expiresAt`; an expired one is replaced.
@@ -195,6 +211,10 @@ export class BoundedLogoutEventStore {
     if (current && current.expiresAt > this.options.now()) return false;
     this.put(id, { issuedAt: undefined, expiresAt });
     return true;
+  }
+
+  release(key: string): void {
+    this.entries.delete(`c${key}`);
   }
 
   saveTombstone(key: string, issuedAt: number, expiresAt: number): void {

@@ -1,8 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { decodeJwt } from 'jose';
-import { OidcLogoutError } from '../errors/oidc-logout.error';
+import { OidcLogoutError, OidcSessionRepositoryError } from '../errors/oidc-logout.error';
+import type {
+  OidcLogoutChannel,
+  OidcRevocationEvent,
+} from '../interfaces/oidc-revocation-event.interface';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import type { RecordLoginOptions, RevokeTarget } from '../interfaces/revoke-target.interface';
+import { LOGOUT_TOMBSTONE_TTL_SECONDS } from '../oidc-logout.constants';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
 import type {
   ResolvedClientRegistration,
@@ -11,8 +16,23 @@ import type {
 import { OidcSessionRepository } from '../repositories/oidc-session.repository';
 import { hashSessionId } from '../repositories/session-id-hash';
 import { verifyIdToken } from '../tokens/id-token.verifier';
+import { logoutTokenKey, sidTombstoneKey, subTombstoneKey } from './logout-event-keys';
 import { OidcDiscoveryService } from './oidc-discovery.service';
+import { RevocationListeners, type OidcRevocationListener } from './revocation-listeners';
 import { sessionIdOf, sessionMaxAgeMs, type SessionRequest } from './request-session';
+
+/** A verified logout, as {@link LogoutService.applyLogout} applies it. @internal */
+export interface AppliedLogout {
+  channel: OidcLogoutChannel;
+  sid?: string;
+  sub?: string;
+  /** The logout token's `jti`, for replay detection, and until when it must be remembered. */
+  jti?: string;
+  jtiExpiresAt?: Date;
+  /** When the OP issued the logout (`iat`, seconds); default now. */
+  issuedAt?: number;
+  revokeOfflineAccess?: boolean;
+}
 
 /**
  * The library's entry point for applications: records logins, revokes sessions and tells whether a
@@ -23,11 +43,23 @@ import { sessionIdOf, sessionMaxAgeMs, type SessionRequest } from './request-ses
  */
 @Injectable()
 export class LogoutService {
+  private readonly listeners: RevocationListeners;
+
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
     private readonly repository: OidcSessionRepository,
     private readonly discovery: OidcDiscoveryService,
-  ) {}
+  ) {
+    this.listeners = new RevocationListeners(options.onRevocation);
+  }
+
+  /**
+   * Adds a listener called after every revocation, on every channel, with the sessions removed.
+   * Returns a function that removes it.
+   */
+  onRevocation(listener: OidcRevocationListener): () => void {
+    return this.listeners.add(listener);
+  }
 
   /**
    * Verifies the ID token the user just logged in with (signature by the OP's JWKS, `iss`, `aud`,
@@ -79,6 +111,16 @@ export class LogoutService {
       expiresAt: new Date(now + ttlMs),
     };
     await this.repository.save(info);
+    // A logout may have reached the app before this login was recorded (the OP is fast, the login
+    // callback slow). Logouts write their tombstone before they revoke, and the check comes after the
+    // save, so whatever the interleaving either the revocation or this check sees the other.
+    if (await this.endedBeforeRecorded(info, verified.payload.iat)) {
+      await this.repository.removeByClientSessionId(info.clientSessionId);
+      throw new OidcLogoutError(
+        'ERR_SESSION_ENDED',
+        'The OP ended this session before the login was recorded; log in again',
+      );
+    }
     return info;
   }
 
@@ -91,18 +133,76 @@ export class LogoutService {
     if (!target.sid && !target.sub) {
       throw new OidcLogoutError('ERR_INVALID_REQUEST', 'revoke needs a sid or a sub');
     }
-    const registrations = this.registrationsFor(target);
     const removed: OidcSessionInfo[] = [];
-    for (const registration of registrations) {
-      const sessions = await this.repository.removeByLogoutToken({
-        issuer: registration.issuer,
-        clientId: registration.clientId,
+    for (const registration of this.registrationsFor(target)) {
+      const result = await this.applyLogout(registration, {
+        channel: 'api',
         sid: target.sid,
         sub: target.sub,
       });
-      removed.push(...sessions);
+      removed.push(...result.sessions);
     }
     return removed;
+  }
+
+  /**
+   * Applies a verified logout of one registration: remembers it (replay key, tombstone), removes the
+   * sessions it names and tells the listeners. With a `jti`, a second delivery of the same token is
+   * recognised and changes nothing (`replayed: true`).
+   *
+   * @internal
+   */
+  async applyLogout(
+    registration: ResolvedClientRegistration,
+    logout: AppliedLogout,
+  ): Promise<{ replayed: boolean; sessions: OidcSessionInfo[] }> {
+    const { issuer, clientId } = registration;
+    const nowMs = Date.now();
+    const claimKey = logout.jti === undefined ? undefined : logoutTokenKey(issuer, logout.jti);
+    let claimed = false;
+    let sessions: OidcSessionInfo[];
+    try {
+      if (claimKey !== undefined) {
+        const until = Math.max(logout.jtiExpiresAt?.getTime() ?? 0, nowMs + 60_000);
+        claimed = await this.repository.claimLogoutEvent(claimKey, new Date(until));
+        if (!claimed) return { replayed: true, sessions: [] };
+      }
+      // The tombstone goes first: a login recorded meanwhile then either is removed below or
+      // finds the tombstone (recordLogin checks after it saves).
+      const tombstoneExpiresAt = new Date(nowMs + LOGOUT_TOMBSTONE_TTL_SECONDS * 1000);
+      const issuedAt = logout.issuedAt ?? Math.floor(nowMs / 1000);
+      if (logout.sid !== undefined) {
+        const key = sidTombstoneKey(issuer, clientId, logout.sid);
+        await this.repository.saveLogoutTombstone(key, issuedAt, tombstoneExpiresAt);
+      } else if (logout.sub !== undefined) {
+        const key = subTombstoneKey(issuer, clientId, logout.sub);
+        await this.repository.saveLogoutTombstone(key, issuedAt, tombstoneExpiresAt);
+      }
+      sessions = await this.repository.removeByLogoutToken({
+        issuer,
+        clientId,
+        sid: logout.sid,
+        sub: logout.sub,
+      });
+    } catch (error) {
+      // Not applied: give the claim back so that the OP's next delivery is not taken for a replay.
+      if (claimed && claimKey !== undefined) {
+        await this.repository.releaseLogoutEvent(claimKey).catch(() => undefined);
+      }
+      throw asRepositoryError(error);
+    }
+    const event: OidcRevocationEvent = {
+      channel: logout.channel,
+      registrationId: registration.registrationId,
+      issuer,
+      clientId,
+      sessions,
+      revokeOfflineAccess: logout.revokeOfflineAccess ?? false,
+    };
+    if (logout.sid !== undefined) event.sid = logout.sid;
+    if (logout.sub !== undefined) event.sub = logout.sub;
+    await this.listeners.emit(event);
+    return { replayed: false, sessions };
   }
 
   /** Whether the application session id has a live login record. Rejects when the store fails. */
@@ -135,6 +235,20 @@ export class LogoutService {
       );
     }
     return registration;
+  }
+
+  /** Whether a tombstone says the OP ended this login's session (or all the user's) before. */
+  private async endedBeforeRecorded(info: OidcSessionInfo, idTokenIat: number | undefined) {
+    const sidKey = info.sid && sidTombstoneKey(info.issuer, info.clientId, info.sid);
+    const subKey = subTombstoneKey(info.issuer, info.clientId, info.sub);
+    const tombstones = await this.repository.findLogoutTombstones(
+      sidKey ? [sidKey, subKey] : [subKey],
+    );
+    if (sidKey && tombstones.has(sidKey)) return true;
+    const userLoggedOutAt = tombstones.get(subKey);
+    return (
+      userLoggedOutAt !== undefined && (idTokenIat === undefined || idTokenIat <= userLoggedOutAt)
+    );
   }
 
   private registrationsFor(target: RevokeTarget): readonly ResolvedClientRegistration[] {
@@ -171,4 +285,10 @@ export class LogoutService {
     }
     return registration;
   }
+}
+
+/** A store failure as the library reports it: an `OidcLogoutError` kept, anything else wrapped. */
+function asRepositoryError(error: unknown): OidcLogoutError {
+  if (error instanceof OidcLogoutError) return error;
+  return new OidcSessionRepositoryError('The session repository failed', { cause: error });
 }

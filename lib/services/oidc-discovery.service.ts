@@ -25,7 +25,7 @@ interface DiscoveryState {
 
 /**
  * The OPs' metadata and keys, per registration: discovery fetched once and cached, with static
- * overrides from the options; the JWKS through jose's remote key set. An OP that is down at startup
+ * overrides from the options; the JWKS through our own key set (cached, one shared refetch per unknown kid). An OP that is down at startup
  * does not stop the app: discovery is retried lazily (at most every few seconds) and each failure
  * is reported clearly.
  *

@@ -6,45 +6,16 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  InMemoryOidcSessionRepository,
   OidcLogoutModule,
-  OidcSessionEntity,
+  OIDC_LOGOUT_ENTITIES,
   OidcSessionRepository,
-  type OidcLogoutCriteria,
   type OidcLogoutModuleOptions,
-  type OidcSessionInfo,
 } from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { RecordingRepository } from '../fixtures/recording-repository';
 import { startTestApp } from '../fixtures/test-app';
 import { signIdToken } from '../fixtures/tokens';
-
-/** What a user's own repository (Redis, DynamoDB, ...) looks like: here a Map that logs its calls. */
-class RecordingRepository extends OidcSessionRepository {
-  readonly calls: string[] = [];
-  private readonly inner = new InMemoryOidcSessionRepository();
-
-  save(info: OidcSessionInfo): Promise<void> {
-    this.calls.push('save');
-    return this.inner.save(info);
-  }
-  findByClientSessionId(id: string): Promise<OidcSessionInfo | undefined> {
-    this.calls.push('find');
-    return this.inner.findByClientSessionId(id);
-  }
-  removeByClientSessionId(id: string): Promise<OidcSessionInfo | undefined> {
-    this.calls.push('remove');
-    return this.inner.removeByClientSessionId(id);
-  }
-  removeByLogoutToken(criteria: OidcLogoutCriteria): Promise<OidcSessionInfo[]> {
-    this.calls.push('removeByLogoutToken');
-    return this.inner.removeByLogoutToken(criteria);
-  }
-  override removeExpired(now: Date): Promise<number> {
-    this.calls.push('removeExpired');
-    return this.inner.removeExpired(now);
-  }
-}
 
 /** A dependency of the user's repository class, to show it is built with injection. */
 @Injectable()
@@ -61,14 +32,6 @@ class InjectedRepository extends RecordingRepository {
 
 @Module({ providers: [RepositoryConfig], exports: [RepositoryConfig] })
 class RepositoryConfigModule {}
-
-/** A repository whose store is down: every call rejects. */
-class DownRepository extends RecordingRepository {
-  override findByClientSessionId(): Promise<OidcSessionInfo | undefined> {
-    this.calls.push('find');
-    return Promise.reject(new Error('connection refused'));
-  }
-}
 
 let keys: TestKeySet;
 let op: FakeOp;
@@ -100,7 +63,14 @@ describe('a user-supplied session repository', () => {
       await agent.get('/private').expect(200);
       await app.logoutService.revoke({ registrationId: 'main', sid: 'sid-1' });
       await agent.get('/private').expect(401);
-      expect(repository.calls).toEqual(['save', 'find', 'removeByLogoutToken', 'find']);
+      expect(repository.calls).toEqual([
+        'save',
+        'findLogoutTombstones',
+        'find',
+        'saveLogoutTombstone',
+        'removeByLogoutToken',
+        'find',
+      ]);
     } finally {
       await app.close();
     }
@@ -119,7 +89,11 @@ describe('a user-supplied session repository', () => {
       expect((app.repository as InjectedRepository).config.prefix).toBe('sessions:');
       const agent = await login(app.url);
       await agent.get('/private').expect(200);
-      expect((app.repository as InjectedRepository).calls).toEqual(['save', 'find']);
+      expect((app.repository as InjectedRepository).calls).toEqual([
+        'save',
+        'findLogoutTombstones',
+        'find',
+      ]);
     } finally {
       await app.close();
     }
@@ -135,7 +109,7 @@ describe('a user-supplied session repository', () => {
       expect(app.repository).toBe(repository);
       const agent = await login(app.url);
       await agent.get('/private').expect(200);
-      expect(repository.calls).toEqual(['save', 'find']);
+      expect(repository.calls).toEqual(['save', 'findLogoutTombstones', 'find']);
     } finally {
       await app.close();
     }
@@ -159,7 +133,8 @@ describe('a user-supplied session repository', () => {
 
 describe('the guard fails closed when the session store cannot answer', () => {
   it('answers 503, never 200, with a store that rejects', async () => {
-    const repository = new DownRepository();
+    const repository = new RecordingRepository();
+    repository.failing.add('find');
     const app = await startTestApp({ oidc: options({ sessionRepository: repository }) });
     try {
       const agent = await login(app.url);
@@ -179,7 +154,7 @@ describe('the guard fails closed when the session store cannot answer', () => {
     const dataSource = new DataSource({
       type: 'better-sqlite3',
       database: join(mkdtempSync(join(tmpdir(), 'oidc-logout-')), 'down.sqlite'),
-      entities: [OidcSessionEntity],
+      entities: [...OIDC_LOGOUT_ENTITIES],
       synchronize: true,
     });
     const app = await startTestApp({ oidc: options({ dataSource }) });

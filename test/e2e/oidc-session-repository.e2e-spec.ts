@@ -107,6 +107,7 @@ function everyMethod(repository: TypeOrmOidcSessionRepository, info: OidcSession
       }),
     removeExpired: () => repository.removeExpired(new Date()),
     claimLogoutEvent: () => repository.claimLogoutEvent(EVENT_KEY, new Date(Date.now() + 60_000)),
+    releaseLogoutEvent: () => repository.releaseLogoutEvent(EVENT_KEY),
     saveLogoutTombstone: () =>
       repository.saveLogoutTombstone(EVENT_KEY, 1_763_700_000, new Date(Date.now() + 60_000)),
     findLogoutTombstones: () => repository.findLogoutTombstones([EVENT_KEY]),

@@ -544,6 +544,17 @@ export function describeOidcSessionRepositoryContract(
         expect(await repository.claimLogoutEvent(k, at(2 * HOUR))).toBe(false);
       });
 
+      it('a released claim can be claimed again; releasing touches no other key', async () => {
+        const k = key('jti-released');
+        const other = key('jti-kept');
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        expect(await repository.claimLogoutEvent(other, at(HOUR))).toBe(true);
+        await repository.releaseLogoutEvent(k);
+        await repository.releaseLogoutEvent(key('never-claimed'));
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        expect(await repository.claimLogoutEvent(other, at(HOUR))).toBe(false);
+      });
+
       it('claims of different keys are independent; keys compare exactly', async () => {
         const variants = [
           'jti-a',

@@ -263,6 +263,20 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
     });
   }
 
+  /** Deletes the claim, so that the same logout token can be applied again. */
+  override async releaseLogoutEvent(key: string): Promise<void> {
+    assertLogoutEventKey(key);
+    const eventKey = storedEventKey('claim', key);
+    await this.run('release a logout event', async (manager) => {
+      await manager
+        .createQueryBuilder()
+        .delete()
+        .from(OidcLogoutEventEntity)
+        .where('event_key = :eventKey', { eventKey })
+        .execute();
+    });
+  }
+
   /**
    * Upserts the tombstone with one statement where the database has one (`ON CONFLICT DO UPDATE`,
    * `ON DUPLICATE KEY UPDATE`) that keeps the larger `issuedAt` and the later `expiresAt` of a live

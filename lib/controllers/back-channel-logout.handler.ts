@@ -1,0 +1,150 @@
+import { Injectable, Logger, type NestMiddleware } from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
+import { OidcLogoutError } from '../errors/oidc-logout.error';
+import { BackChannelLogoutService } from '../services/back-channel-logout.service';
+import { LogoutTokenError } from '../tokens/logout-token.error';
+import { isFormUrlEncoded, readFormField, type FormRequest } from './form-body';
+import { sendEmptyOk, sendOAuthError } from './http-response';
+
+/** The largest back-channel request body accepted (logout tokens are a few KiB). */
+export const BACK_CHANNEL_MAX_BODY_BYTES = 64 * 1024;
+
+interface RoutedRequest extends FormRequest {
+  params?: Record<string, string | undefined>;
+}
+
+/**
+ * `POST {routes.backChannel}/:registrationId`: Back-Channel Logout 1.0 section 2.5 to 2.8. Needs no
+ * cookie, no CSRF token and creates no session. Answers exactly 200 on success (also for sessions
+ * already gone and for a replayed token), 400 with `{"error":"invalid_request",...}` otherwise (413
+ * for an oversized body), always `Cache-Control: no-store`; never a 5xx for anything a caller sends.
+ *
+ * @internal
+ */
+@Injectable()
+export class BackChannelLogoutHandler implements NestMiddleware {
+  private readonly logger = new Logger('OidcBackChannelLogout');
+
+  constructor(private readonly backChannel: BackChannelLogoutService) {}
+
+  async use(request: RoutedRequest, response: ServerResponse): Promise<void> {
+    detachSession(request);
+    const registrationId = request.params?.registrationId ?? '';
+    if (request.method !== 'POST') {
+      return this.reject(response, registrationId, 'method', 400, 'use POST', { Allow: 'POST' });
+    }
+    if (!isFormUrlEncoded(request)) {
+      return this.reject(
+        response,
+        registrationId,
+        'content_type',
+        400,
+        'the body must be application/x-www-form-urlencoded',
+      );
+    }
+    const field = await readFormField(request, 'logout_token', BACK_CHANNEL_MAX_BODY_BYTES).catch(
+      () => ({ ok: false as const, status: 400 as const, problem: 'the body could not be read' }),
+    );
+    if (!field.ok) {
+      return this.reject(response, registrationId, 'body', field.status, field.problem);
+    }
+    try {
+      const result = await this.backChannel.handleLogoutToken(registrationId, field.value);
+      this.logger.log({
+        event: 'oidc_back_channel_logout',
+        registrationId: result.registrationId,
+        sessions: result.sessions.length,
+        replayed: result.replayed,
+      });
+      sendEmptyOk(response);
+    } catch (error) {
+      this.fail(response, registrationId, error);
+    }
+  }
+
+  private fail(response: ServerResponse, registrationId: string, error: unknown): void {
+    if (error instanceof LogoutTokenError) {
+      return this.reject(
+        response,
+        registrationId,
+        error.reason,
+        400,
+        `logout token rejected: ${error.message}`,
+      );
+    }
+    if (!(error instanceof OidcLogoutError)) {
+      this.logger.error({ event: 'oidc_back_channel_logout_failed', error: errorName(error) });
+      return sendOAuthError(response, 400, 'the logout could not be processed');
+    }
+    switch (error.code) {
+      case 'ERR_UNKNOWN_REGISTRATION':
+        return this.reject(
+          response,
+          '',
+          'unknown_registration',
+          400,
+          'unknown client registration',
+        );
+      case 'ERR_DISCOVERY_FAILED':
+        this.logger.error({
+          event: 'oidc_back_channel_logout_failed',
+          registrationId,
+          reason: 'op_unavailable',
+        });
+        return sendOAuthError(
+          response,
+          400,
+          "the OP's metadata or keys are unavailable; the token could not be verified",
+        );
+      case 'ERR_REPOSITORY_UNAVAILABLE':
+        // The spec has no other code than 400; the guard keeps failing closed meanwhile.
+        this.logger.error({
+          event: 'oidc_back_channel_logout_failed',
+          registrationId,
+          reason: 'repository_unavailable',
+        });
+        return sendOAuthError(
+          response,
+          400,
+          'the session store is unavailable; the logout was not applied',
+        );
+      default:
+        return this.reject(response, registrationId, error.code, 400, error.message);
+    }
+  }
+
+  /** Answers a refused request and logs one structured line: the reason, never a token or an id. */
+  private reject(
+    response: ServerResponse,
+    registrationId: string,
+    reason: string,
+    status: number,
+    description: string,
+    headers?: Record<string, string>,
+  ): void {
+    this.logger.warn({
+      event: 'oidc_back_channel_logout_rejected',
+      registrationId: safeId(registrationId),
+      reason,
+    });
+    sendOAuthError(response, status, description, headers);
+  }
+}
+
+/**
+ * The OP's request is machine-to-machine: an app-wide session middleware (express-session with
+ * `saveUninitialized: true`) must neither create nor touch a session for it. express-session saves
+ * nothing and sets no cookie for a request whose `session` is gone.
+ */
+function detachSession(request: RoutedRequest & { session?: unknown }): void {
+  if (request.session !== undefined) request.session = undefined;
+}
+
+/** A registration id from the URL, fit for a log line (it is caller-controlled). */
+function safeId(value: string): string {
+  return /^[A-Za-z0-9._-]{1,64}$/.test(value) ? value : '(invalid)';
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}

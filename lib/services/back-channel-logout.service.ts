@@ -1,0 +1,77 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
+import { LEGACY_LOGOUT_TOKEN_MAX_AGE_SECONDS } from '../oidc-logout.constants';
+import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
+import type { ResolvedOidcLogoutOptions } from '../options/resolved-oidc-logout-options';
+import { OidcLogoutError } from '../errors/oidc-logout.error';
+import { verifyLogoutToken } from '../tokens/logout-token.verifier';
+import { LogoutService } from './logout.service';
+import { OidcDiscoveryService } from './oidc-discovery.service';
+
+/** What a back-channel logout did. @publicApi */
+export interface BackChannelLogoutResult {
+  registrationId: string;
+  /** A second delivery of a token already applied: nothing was done again. */
+  replayed: boolean;
+  /** The sessions removed (none for a replay, or when they were already gone). */
+  sessions: OidcSessionInfo[];
+}
+
+/**
+ * Back-Channel Logout 1.0 for one registration: verifies the logout token completely (signature,
+ * algorithm, claims) before anything is looked up, then applies it once (replays change nothing).
+ * The HTTP endpoint uses it; so can an application that receives logout tokens another way.
+ *
+ * @publicApi
+ */
+@Injectable()
+export class BackChannelLogoutService {
+  constructor(
+    @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
+    private readonly logoutService: LogoutService,
+    private readonly discovery: OidcDiscoveryService,
+  ) {}
+
+  /**
+   * @throws OidcLogoutError `ERR_UNKNOWN_REGISTRATION`, `ERR_INVALID_REQUEST` (back-channel logout
+   *   disabled), `ERR_LOGOUT_TOKEN_INVALID` (a `LogoutTokenError` with its `reason`),
+   *   `ERR_DISCOVERY_FAILED`, `ERR_REPOSITORY_UNAVAILABLE`.
+   */
+  async handleLogoutToken(
+    registrationId: string,
+    logoutToken: string,
+  ): Promise<BackChannelLogoutResult> {
+    const registration = this.logoutService.getRegistration(registrationId);
+    if (registration.backChannel === false) {
+      throw new OidcLogoutError(
+        'ERR_INVALID_REQUEST',
+        'back-channel logout is disabled for this registration',
+      );
+    }
+    const [keys, algorithms] = await Promise.all([
+      this.discovery.getKeySet(registration),
+      this.discovery.getAlgorithms(registration),
+    ]);
+    const claims = await verifyLogoutToken(logoutToken, {
+      issuer: registration.issuer,
+      clientId: registration.clientId,
+      clientSecret: registration.clientSecret,
+      algorithms,
+      keys,
+      clockToleranceSeconds: this.options.clockToleranceSeconds,
+      legacy: registration.legacyLogoutTokens,
+      legacyMaxAgeSeconds: LEGACY_LOGOUT_TOKEN_MAX_AGE_SECONDS,
+      decryptionKey: registration.decryptionKey,
+    });
+    const { replayed, sessions } = await this.logoutService.applyLogout(registration, {
+      channel: 'back-channel',
+      sid: claims.sid,
+      sub: claims.sub,
+      jti: claims.jti,
+      jtiExpiresAt: new Date(claims.acceptableUntil * 1000),
+      issuedAt: claims.iat,
+      revokeOfflineAccess: claims.revokeOfflineAccess,
+    });
+    return { registrationId: registration.registrationId, replayed, sessions };
+  }
+}

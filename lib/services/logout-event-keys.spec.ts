@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { logoutTokenKey, sidTombstoneKey, subTombstoneKey } from './logout-event-keys';
+
+describe('logout event keys', () => {
+  it('are prefixed by kind, fixed-length and free of the values they identify', () => {
+    const key = sidTombstoneKey('https://op.example', 'client', 'session-42');
+    expect(key).toMatch(/^sid:[A-Za-z0-9_-]{43}$/);
+    expect(key).not.toContain('session-42');
+    expect(subTombstoneKey('https://op.example', 'client', 'alice')).toMatch(/^sub:/);
+    expect(logoutTokenKey('https://op.example', 'jti-1')).toMatch(/^jti:/);
+  });
+
+  it('differ by issuer, client and value, and between kinds', () => {
+    const keys = new Set([
+      sidTombstoneKey('https://a', 'c', 'x'),
+      sidTombstoneKey('https://b', 'c', 'x'),
+      sidTombstoneKey('https://a', 'd', 'x'),
+      sidTombstoneKey('https://a', 'c', 'y'),
+      subTombstoneKey('https://a', 'c', 'x'),
+      logoutTokenKey('https://a', 'x'),
+    ]);
+    expect(keys.size).toBe(6);
+  });
+
+  it('cannot be confused by moving a separator between parts', () => {
+    expect(sidTombstoneKey('https://a', 'bc', 'd')).not.toBe(
+      sidTombstoneKey('https://a', 'b', 'cd'),
+    );
+  });
+});

@@ -1,0 +1,28 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Keys of the replay and tombstone entries in the repository: a prefix naming the kind and a SHA-256
+ * of the identifying values (so that no OP session id or user id is stored in clear, and every key
+ * fits the column whatever the issuer's length).
+ *
+ * @internal
+ */
+function digest(...parts: string[]): string {
+  // Parts are joined with a NUL, which no issuer, client id, sid, sub or jti can contain unescaped.
+  return createHash('sha256').update(parts.join('\u0000'), 'utf8').digest('base64url');
+}
+
+/** The replay key of a logout token: its issuer and jti. @internal */
+export function logoutTokenKey(issuer: string, jti: string): string {
+  return `jti:${digest(issuer, jti)}`;
+}
+
+/** The tombstone key of an OP session ended at one client. @internal */
+export function sidTombstoneKey(issuer: string, clientId: string, sid: string): string {
+  return `sid:${digest(issuer, clientId, sid)}`;
+}
+
+/** The tombstone key of a user whose sessions were all ended at one client. @internal */
+export function subTombstoneKey(issuer: string, clientId: string, sub: string): string {
+  return `sub:${digest(issuer, clientId, sub)}`;
+}

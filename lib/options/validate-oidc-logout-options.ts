@@ -27,6 +27,7 @@ import {
   routeProblem,
   suggestKey,
 } from './option-checks';
+import { ASYMMETRIC_ALGORITHMS, SYMMETRIC_ALGORITHMS } from '../tokens/signing-algorithms';
 import type {
   ResolvedClientRegistration,
   ResolvedOidcLogoutOptions,
@@ -86,23 +87,8 @@ const _keyListsAreComplete: [
   Exhaustive<keyof OidcFrontChannelOptions, (typeof FRONT_CHANNEL_KEYS)[number]>,
 ] = [true, true, true, true, true];
 
-/** JWS algorithms a registration may list. `none` is never among them. */
-const ALLOWED_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-  'HS256',
-  'HS384',
-  'HS512',
-] as const;
+/** JWS algorithms a registration may list: the asymmetric ones, then HMAC. `none` is never among them. */
+const ALLOWED_ALGORITHMS: readonly string[] = [...ASYMMETRIC_ALGORITHMS, ...SYMMETRIC_ALGORITHMS];
 
 const REGISTRATION_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -371,7 +357,7 @@ function validateAlgorithms(
       );
       return;
     }
-    if (!(ALLOWED_ALGORITHMS as readonly string[]).includes(alg)) {
+    if (!ALLOWED_ALGORITHMS.includes(alg)) {
       const suggestion = suggestKey(alg, ALLOWED_ALGORITHMS);
       problems.add(
         itemPath,
@@ -383,7 +369,7 @@ function validateAlgorithms(
       );
       return;
     }
-    if (alg.startsWith('HS') && !hasSecret) {
+    if (SYMMETRIC_ALGORITHMS.has(alg) && !hasSecret) {
       problems.add(
         itemPath,
         `${alg} tokens are keyed with the client secret, but clientSecret is not set`,

@@ -48,10 +48,7 @@ export class BackChannelLogoutService {
         'back-channel logout is disabled for this registration',
       );
     }
-    const [keys, algorithms] = await Promise.all([
-      this.discovery.getKeySet(registration),
-      this.discovery.getAlgorithms(registration),
-    ]);
+    const { keys, algorithms } = await this.discovery.getVerificationKeys(registration);
     const claims = await verifyLogoutToken(logoutToken, {
       issuer: registration.issuer,
       clientId: registration.clientId,

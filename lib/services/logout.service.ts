@@ -85,10 +85,7 @@ export class LogoutService {
     const registration = options.registrationId
       ? this.getRegistration(options.registrationId)
       : this.registrationForToken(idToken);
-    const [keys, algorithms] = await Promise.all([
-      this.discovery.getKeySet(registration),
-      this.discovery.getAlgorithms(registration),
-    ]);
+    const { keys, algorithms } = await this.discovery.getVerificationKeys(registration);
     const verified = await verifyIdToken(idToken, {
       issuer: registration.issuer,
       clientId: registration.clientId,

@@ -107,6 +107,17 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
     return state.keys;
   }
 
+  /** What a token of the registration is verified with: the OP's keys and the accepted algorithms. */
+  async getVerificationKeys(
+    registration: ResolvedClientRegistration,
+  ): Promise<{ keys: JWTVerifyGetKey; algorithms: readonly string[] }> {
+    const [keys, algorithms] = await Promise.all([
+      this.getKeySet(registration),
+      this.getAlgorithms(registration),
+    ]);
+    return { keys, algorithms };
+  }
+
   /** The JWS algorithms accepted for the registration's tokens. */
   async getAlgorithms(registration: ResolvedClientRegistration): Promise<readonly string[]> {
     if (registration.algorithms) return resolveAlgorithms(registration.algorithms, undefined);

@@ -65,4 +65,25 @@ describe('parseDiscoveryDocument', () => {
     );
     expect(result).toMatchObject({ idTokenSigningAlgValuesSupported: undefined });
   });
+
+  it('reads the login endpoints and PKCE methods, refusing relative endpoint URLs', () => {
+    const login = {
+      ...document,
+      authorization_endpoint: `${issuer}/auth`,
+      token_endpoint: `${issuer}/token`,
+      userinfo_endpoint: `${issuer}/me`,
+      code_challenge_methods_supported: ['S256'],
+    };
+    expect(parseDiscoveryDocument(login, issuer)).toMatchObject({
+      authorizationEndpoint: `${issuer}/auth`,
+      tokenEndpoint: `${issuer}/token`,
+      userinfoEndpoint: `${issuer}/me`,
+      codeChallengeMethodsSupported: ['S256'],
+    });
+    for (const name of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint']) {
+      expect(parseDiscoveryDocument({ ...login, [name]: '/relative' }, issuer)).toEqual({
+        error: expect.stringContaining(name),
+      });
+    }
+  });
 });

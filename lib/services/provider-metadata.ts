@@ -10,6 +10,12 @@ export interface ProviderMetadata {
   idTokenSigningAlgValuesSupported?: string[];
   backchannelLogoutSupported?: boolean;
   frontchannelLogoutSupported?: boolean;
+  /** Login (authorization code flow): `authorization_endpoint`, `token_endpoint`, `userinfo_endpoint`. */
+  authorizationEndpoint?: string;
+  tokenEndpoint?: string;
+  userinfoEndpoint?: string;
+  /** PKCE methods the OP announces (`code_challenge_methods_supported`), when it announces them. */
+  codeChallengeMethodsSupported?: string[];
 }
 
 function optionalString(value: unknown): string | undefined {
@@ -50,9 +56,15 @@ export function parseDiscoveryDocument(
   }
   const jwksUri = optionalString(doc.jwks_uri);
   const endSessionEndpoint = optionalString(doc.end_session_endpoint);
+  const authorizationEndpoint = optionalString(doc.authorization_endpoint);
+  const tokenEndpoint = optionalString(doc.token_endpoint);
+  const userinfoEndpoint = optionalString(doc.userinfo_endpoint);
   for (const [name, value] of [
     ['jwks_uri', jwksUri],
     ['end_session_endpoint', endSessionEndpoint],
+    ['authorization_endpoint', authorizationEndpoint],
+    ['token_endpoint', tokenEndpoint],
+    ['userinfo_endpoint', userinfoEndpoint],
   ] as const) {
     if (value !== undefined && !isAbsoluteHttpUrl(value)) {
       return { error: `the discovery document's ${name} is not an absolute http(s) URL` };
@@ -67,6 +79,10 @@ export function parseDiscoveryDocument(
     ),
     backchannelLogoutSupported: doc.backchannel_logout_supported === true,
     frontchannelLogoutSupported: doc.frontchannel_logout_supported === true,
+    authorizationEndpoint,
+    tokenEndpoint,
+    userinfoEndpoint,
+    codeChallengeMethodsSupported: optionalStringArray(doc.code_challenge_methods_supported),
   };
 }
 

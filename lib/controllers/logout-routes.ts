@@ -1,6 +1,7 @@
 import { RequestMethod, type NestMiddleware, type Type } from '@nestjs/common';
 import type { ResolvedOidcLogoutOptions } from '../options/resolved-oidc-logout-options';
 import { BackChannelLogoutHandler } from './back-channel-logout.handler';
+import { FrontChannelLogoutHandler } from './front-channel-logout.handler';
 
 /**
  * One endpoint of the module. Endpoints are bound as route handlers (Nest middleware on an exact
@@ -24,6 +25,12 @@ export function logoutRoutes(options: ResolvedOidcLogoutOptions): LogoutRoute[] 
       path: `${options.routes.backChannel}/:registrationId`,
       method: RequestMethod.ALL,
       handler: BackChannelLogoutHandler,
+    },
+    {
+      // Every method, so that only GET acts; HEAD changes nothing, any other method gets 405.
+      path: `${options.routes.frontChannel}/:registrationId`,
+      method: RequestMethod.ALL,
+      handler: FrontChannelLogoutHandler,
     },
   ];
 }

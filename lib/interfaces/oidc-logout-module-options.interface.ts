@@ -4,6 +4,7 @@ import type { CryptoKey, JWK } from 'jose';
 import type { DataSource } from 'typeorm';
 import type { OidcSessionRepository } from '../repositories/oidc-session.repository';
 import type { OidcRevocationEvent } from './oidc-revocation-event.interface';
+import type { OidcRpLogoutMethod } from './rp-initiated-logout.interface';
 
 /**
  * Paths of the routes the module registers. Each starts with '/' and is not '/'.
@@ -106,6 +107,11 @@ export interface OidcLogoutModuleOptions {
   postLogoutLandingUrl?: string;
   /** Where the guard redirects HTML requests whose session has ended. Without it, they get a 401 too. */
   loginUrl?: string;
+  /**
+   * How RP-initiated logout sends the browser to the OP's `end_session_endpoint`: `'GET'` (a 302 with
+   * the parameters in the query) or `'POST'` (an auto-submitting form). Default `'GET'`.
+   */
+  rpLogoutMethod?: OidcRpLogoutMethod;
   /**
    * The session-correlation repository: an instance, or a class that Nest instantiates with injection
    * (its dependencies must be visible to this module: pass their module in `forRootAsync`'s `imports`,

@@ -7,6 +7,7 @@ import type {
   OidcLogoutRoutes,
 } from '../interfaces/oidc-logout-module-options.interface';
 import type { OidcRevocationEvent } from '../interfaces/oidc-revocation-event.interface';
+import type { OidcRpLogoutMethod } from '../interfaces/rp-initiated-logout.interface';
 import type { OidcSessionRepository } from '../repositories/oidc-session.repository';
 
 /** A registration after validation, with every default applied. @internal */
@@ -28,6 +29,7 @@ export interface ResolvedOidcLogoutOptions {
   routes: Readonly<Required<OidcLogoutRoutes>>;
   postLogoutLandingUrl: string;
   loginUrl?: string;
+  rpLogoutMethod: OidcRpLogoutMethod;
   sessionRepository?: Type<OidcSessionRepository> | OidcSessionRepository;
   dataSource?: DataSource;
   clockToleranceSeconds: number;

@@ -103,6 +103,7 @@ describe('validateOidcLogoutOptions', () => {
         ],
         routes: DEFAULT_ROUTES,
         postLogoutLandingUrl: '/',
+        rpLogoutMethod: 'GET',
         legacyLogoutTokens: false,
         clockToleranceSeconds: DEFAULT_CLOCK_TOLERANCE_SECONDS,
         sessionTtlSeconds: DEFAULT_SESSION_TTL_SECONDS,
@@ -263,6 +264,35 @@ describe('validateOidcLogoutOptions', () => {
 
     it('rejects a value that is not a function', () => {
       expectProblem(options({ onRevocation: 'log' }), 'onRevocation', 'must be a function');
+    });
+  });
+
+  describe('rpLogoutMethod', () => {
+    it("defaults to 'GET' and keeps 'GET' or 'POST'", () => {
+      expect(validateOidcLogoutOptions(options()).rpLogoutMethod).toBe('GET');
+      expect(validateOidcLogoutOptions(options({ rpLogoutMethod: 'GET' })).rpLogoutMethod).toBe(
+        'GET',
+      );
+      expect(validateOidcLogoutOptions(options({ rpLogoutMethod: 'POST' })).rpLogoutMethod).toBe(
+        'POST',
+      );
+    });
+
+    it('rejects another method or case, suggesting the upper-case name', () => {
+      expectProblem(
+        options({ rpLogoutMethod: 'post' }),
+        'rpLogoutMethod',
+        "must be 'GET' or 'POST'",
+        '"post"',
+        "use 'POST'",
+      );
+      expectProblem(options({ rpLogoutMethod: 'PUT' }), 'rpLogoutMethod', "use 'GET' (a redirect");
+      expectProblem(
+        options({ rpLogoutMethod: true }),
+        'rpLogoutMethod',
+        "must be 'GET' or 'POST'",
+        'true',
+      );
     });
   });
 

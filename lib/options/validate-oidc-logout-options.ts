@@ -5,6 +5,7 @@ import type {
   OidcLogoutModuleOptions,
   OidcLogoutRoutes,
 } from '../interfaces/oidc-logout-module-options.interface';
+import type { OidcRpLogoutMethod } from '../interfaces/rp-initiated-logout.interface';
 import {
   DEFAULT_CLEANUP_INTERVAL_SECONDS,
   DEFAULT_CLOCK_TOLERANCE_SECONDS,
@@ -39,6 +40,7 @@ const MODULE_KEYS = [
   'routes',
   'postLogoutLandingUrl',
   'loginUrl',
+  'rpLogoutMethod',
   'sessionRepository',
   'dataSource',
   'clockToleranceSeconds',
@@ -657,6 +659,28 @@ function validateRepository(problems: Problems, value: unknown): void {
   }
 }
 
+const RP_LOGOUT_METHODS = ['GET', 'POST'] as const satisfies readonly OidcRpLogoutMethod[];
+
+/** `rpLogoutMethod`: exactly 'GET' or 'POST' (the HTTP method names, upper case). */
+function validateRpLogoutMethod(problems: Problems, value: unknown): OidcRpLogoutMethod {
+  if (value === undefined) {
+    return 'GET';
+  }
+  if (typeof value === 'string' && (RP_LOGOUT_METHODS as readonly string[]).includes(value)) {
+    return value as OidcRpLogoutMethod;
+  }
+  const upper = typeof value === 'string' ? value.trim().toUpperCase() : undefined;
+  problems.add(
+    'rpLogoutMethod',
+    "must be 'GET' or 'POST'",
+    describeValue(value),
+    upper === 'GET' || upper === 'POST'
+      ? `use '${upper}' (upper case, no spaces)`
+      : "use 'GET' (a redirect, the default) or 'POST' (an auto-submitting form), or omit it",
+  );
+  return 'GET';
+}
+
 function validateDataSource(problems: Problems, value: unknown): void {
   const looksRight =
     typeof value === 'object' &&
@@ -730,6 +754,7 @@ export function validateOidcLogoutOptions(
   if (loginUrl !== undefined) {
     checkLandingUrl(problems, 'loginUrl', loginUrl);
   }
+  const rpLogoutMethod = validateRpLogoutMethod(problems, raw.rpLogoutMethod);
 
   const { sessionRepository, dataSource } = raw;
   if (sessionRepository !== undefined) {
@@ -769,6 +794,7 @@ export function validateOidcLogoutOptions(
     clients,
     routes,
     postLogoutLandingUrl,
+    rpLogoutMethod,
     legacyLogoutTokens,
     ...numbers,
   };

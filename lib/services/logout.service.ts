@@ -1,4 +1,5 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
 import { decodeJwt } from 'jose';
 import { OidcLogoutError, OidcSessionRepositoryError } from '../errors/oidc-logout.error';
 import type {
@@ -7,6 +8,17 @@ import type {
 } from '../interfaces/oidc-revocation-event.interface';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import type { RecordLoginOptions, RevokeTarget } from '../interfaces/revoke-target.interface';
+import type {
+  OidcEndSessionUrlOptions,
+  OidcRpLogoutOptions,
+  OidcRpLogoutResult,
+} from '../interfaces/rp-initiated-logout.interface';
+import {
+  endSessionFormPage,
+  logoutFailedPage,
+  sendHtml,
+  sendRedirect,
+} from '../controllers/logout-pages';
 import { LOGOUT_TOMBSTONE_TTL_SECONDS } from '../oidc-logout.constants';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
 import type {
@@ -16,10 +28,17 @@ import type {
 import { OidcSessionRepository } from '../repositories/oidc-session.repository';
 import { hashSessionId } from '../repositories/session-id-hash';
 import { verifyIdToken } from '../tokens/id-token.verifier';
+import { buildEndSessionUrl, endSessionForm, type EndSessionParameters } from './end-session-url';
 import { logoutTokenKey, sidTombstoneKey, subTombstoneKey } from './logout-event-keys';
+import { appendSetCookie, newLogoutState, stateCookie, stateCookiePath } from './logout-state';
 import { OidcDiscoveryService } from './oidc-discovery.service';
 import { RevocationListeners, type OidcRevocationListener } from './revocation-listeners';
-import { sessionIdOf, sessionMaxAgeMs, type SessionRequest } from './request-session';
+import {
+  destroySession,
+  sessionIdOf,
+  sessionMaxAgeMs,
+  type SessionRequest,
+} from './request-session';
 
 /** A verified logout, as {@link LogoutService.applyLogout} applies it. @internal */
 export interface AppliedLogout {
@@ -44,6 +63,7 @@ export interface AppliedLogout {
 @Injectable()
 export class LogoutService {
   private readonly listeners: RevocationListeners;
+  private readonly rpLogger = new Logger('OidcRpInitiatedLogout');
 
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
@@ -202,6 +222,147 @@ export class LogoutService {
     return { replayed: false, sessions };
   }
 
+  /**
+   * The OP's RP-Initiated Logout 1.0 request for a registration: its `end_session_endpoint` (from the
+   * registration's `endSessionEndpoint`, else discovery) with `id_token_hint` (the session's ID token,
+   * even expired), `post_logout_redirect_uri` (the registration's, exactly as configured),
+   * `client_id`, and `state`, `ui_locales` and `logout_hint` when given. The endpoint's own query is
+   * kept. Resolves to `undefined` when the OP has no `end_session_endpoint` (Google): log out locally
+   * and go to the landing page instead.
+   *
+   * @throws OidcLogoutError `ERR_INVALID_REQUEST` without a registration or with two different ones,
+   *   `ERR_UNKNOWN_REGISTRATION`, `ERR_DISCOVERY_FAILED`.
+   */
+  async endSessionUrl(options: OidcEndSessionUrlOptions): Promise<string | undefined> {
+    const request = await this.endSessionRequest(options);
+    return request && buildEndSessionUrl(request.endpoint, request.params);
+  }
+
+  /**
+   * RP-initiated logout, for apps that build their own logout route (the module's `POST
+   * {routes.logout}` calls it after its same-origin check; do the same, never call it on a GET).
+   *
+   * Ends the local session first, whatever happens next: removes the session's login record (the
+   * correlation), logs passport out (`req.logout`, when present), destroys the application session
+   * and tells the `onRevocation` listeners (channel `'rp-initiated'`). Then sends the browser to the
+   * OP's end-session endpoint with a fresh `state`, kept in a short-lived HttpOnly cookie for the
+   * logout callback: a 302 (`'GET'`) or an auto-submitting form (`'POST'`). Without a recorded login,
+   * or when the OP has no `end_session_endpoint`, a 302 to `postLogoutLandingUrl`. When the store or
+   * the OP's metadata cannot be reached, an error page (503 / 502). Every answer is `no-store`.
+   *
+   * @param response Express's response, a Node `ServerResponse`, or a reply with a `raw` one (Fastify).
+   */
+  async logout(
+    request: SessionRequest & { logout?: unknown },
+    response: ServerResponse | { raw: ServerResponse },
+    options: OidcRpLogoutOptions = {},
+  ): Promise<OidcRpLogoutResult> {
+    const res = 'raw' in response ? response.raw : response;
+    const landing = this.options.postLogoutLandingUrl;
+    const sessionId = sessionIdOf(request);
+    let session: OidcSessionInfo | undefined;
+    let storeFailed = false;
+    if (sessionId !== undefined) {
+      try {
+        session = await this.repository.removeByClientSessionId(hashSessionId(sessionId));
+      } catch (error) {
+        storeFailed = true;
+        this.rpLogger.error({
+          event: 'oidc_rp_logout_failed',
+          reason: 'repository_unavailable',
+          error: error instanceof Error ? error.name : typeof error,
+        });
+      }
+    }
+    await this.logOutPassport(request);
+    if (await destroySession(request)) {
+      // The login record is gone (or the guard refuses the session anyway once it is).
+      this.rpLogger.warn({ event: 'oidc_rp_logout_session_not_destroyed' });
+    }
+    if (storeFailed) {
+      sendHtml(
+        res,
+        503,
+        logoutFailedPage(
+          'You are logged out of this application, but the logout could not be completed at your identity provider: please try again later or close your browser.',
+          landing,
+        ),
+      );
+      return { outcome: 'failed' };
+    }
+    if (session) {
+      await this.listeners.emit({
+        channel: 'rp-initiated',
+        registrationId: session.registrationId,
+        issuer: session.issuer,
+        clientId: session.clientId,
+        ...(session.sid === undefined ? {} : { sid: session.sid }),
+        sub: session.sub,
+        sessions: [session],
+        revokeOfflineAccess: false,
+      });
+    }
+    // A record of a registration since removed from the configuration: its OP is unknown now.
+    const registration =
+      session && this.options.clients.find((c) => c.registrationId === session.registrationId);
+    if (!session || !registration) {
+      sendRedirect(res, landing);
+      return session ? { outcome: 'landing', session } : { outcome: 'landing' };
+    }
+
+    const postLogoutRedirectUri = registration.postLogoutRedirectUri;
+    // Without a post-logout redirect URI the OP does not come back, and a state has no use.
+    const state = postLogoutRedirectUri === undefined ? undefined : newLogoutState();
+    let endSession: { endpoint: string; params: EndSessionParameters } | undefined;
+    try {
+      endSession = await this.endSessionRequest({
+        session,
+        state,
+        uiLocales: options.uiLocales,
+        logoutHint: options.logoutHint,
+      });
+    } catch (error) {
+      this.rpLogger.error({
+        event: 'oidc_rp_logout_failed',
+        registrationId: registration.registrationId,
+        reason: error instanceof OidcLogoutError ? error.code : 'ERR_OIDC_LOGOUT_GENERIC',
+      });
+      sendHtml(
+        res,
+        502,
+        logoutFailedPage(
+          'You are logged out of this application, but your identity provider could not be reached to end your single sign-on session: please try again later or close your browser.',
+          landing,
+        ),
+      );
+      return { outcome: 'failed', session };
+    }
+    if (!endSession) {
+      sendRedirect(res, landing);
+      return { outcome: 'landing', session };
+    }
+    if (state !== undefined && postLogoutRedirectUri !== undefined) {
+      appendSetCookie(
+        res,
+        stateCookie(state, {
+          path: stateCookiePath(postLogoutRedirectUri, this.options.routes.logoutCallback),
+          secure: isHttps(request),
+        }),
+      );
+    }
+    const method = options.method ?? this.options.rpLogoutMethod;
+    if (method === 'POST') {
+      const form = endSessionForm(endSession.endpoint, endSession.params);
+      const page = endSessionFormPage(form.action, form.fields);
+      sendHtml(res, 200, page.html, { scriptHash: page.scriptHash });
+    } else {
+      sendRedirect(res, buildEndSessionUrl(endSession.endpoint, endSession.params));
+    }
+    return state === undefined
+      ? { outcome: 'end-session', session }
+      : { outcome: 'end-session', session, state };
+  }
+
   /** Whether the application session id has a live login record. Rejects when the store fails. */
   async isActive(clientSessionId: string): Promise<boolean> {
     return (await this.findSession(clientSessionId)) !== undefined;
@@ -232,6 +393,86 @@ export class LogoutService {
       );
     }
     return registration;
+  }
+
+  /** The end-session endpoint and parameters of {@link endSessionUrl}; `undefined` without one. */
+  private async endSessionRequest(
+    options: OidcEndSessionUrlOptions,
+  ): Promise<{ endpoint: string; params: EndSessionParameters } | undefined> {
+    const { registrationId, session } = options;
+    if (
+      registrationId !== undefined &&
+      session !== undefined &&
+      registrationId !== session.registrationId
+    ) {
+      throw new OidcLogoutError(
+        'ERR_INVALID_REQUEST',
+        'endSessionUrl: registrationId and session name different registrations',
+      );
+    }
+    const id = registrationId ?? session?.registrationId;
+    if (id === undefined) {
+      throw new OidcLogoutError(
+        'ERR_INVALID_REQUEST',
+        'endSessionUrl needs a registrationId or a session',
+      );
+    }
+    const registration = this.getRegistration(id);
+    // A static endpoint needs no discovery (which may be down).
+    const endpoint =
+      registration.endSessionEndpoint ??
+      (await this.discovery.getMetadata(registration)).endSessionEndpoint;
+    if (endpoint === undefined) return undefined;
+    return {
+      endpoint,
+      params: {
+        idTokenHint: options.idTokenHint ?? session?.idToken,
+        postLogoutRedirectUri: options.postLogoutRedirectUri ?? registration.postLogoutRedirectUri,
+        clientId: registration.clientId,
+        state: options.state,
+        uiLocales: options.uiLocales,
+        logoutHint: options.logoutHint,
+      },
+    };
+  }
+
+  /** Logs passport out when it is in use (`req.logout`), tolerating its absence and old versions. */
+  private async logOutPassport(request: { logout?: unknown }): Promise<void> {
+    const logout = request.logout;
+    if (typeof logout !== 'function') return;
+    const warn = (error: unknown) =>
+      this.rpLogger.warn({
+        event: 'oidc_rp_logout_passport_failed',
+        error: error instanceof Error ? error.name : typeof error,
+      });
+    await new Promise<void>((resolve) => {
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        resolve();
+      };
+      // A callback that never comes (a custom req.logout) must not hang the logout.
+      const timer = setTimeout(finish, PASSPORT_LOGOUT_TIMEOUT_MS);
+      timer.unref?.();
+      try {
+        if (logout.length === 0) {
+          // passport < 0.6: synchronous, no callback.
+          (logout as () => unknown).call(request);
+          finish();
+        } else {
+          // passport >= 0.6: req.logout(done); it regenerates the session, destroyed next anyway.
+          (logout as (done: (error?: unknown) => void) => unknown).call(request, (error) => {
+            if (error) warn(error);
+            finish();
+          });
+        }
+      } catch (error) {
+        warn(error);
+        finish();
+      }
+    });
   }
 
   /** Whether a tombstone says the OP ended this login's session (or all the user's) before. */
@@ -282,6 +523,21 @@ export class LogoutService {
     }
     return registration;
   }
+}
+
+/** How long `req.logout`'s callback is awaited before the logout goes on without it. */
+const PASSPORT_LOGOUT_TIMEOUT_MS = 2_000;
+
+/** Whether the request came over https (Express's `req.protocol` honours `trust proxy`). */
+function isHttps(request: object): boolean {
+  const { protocol, secure, socket } = request as {
+    protocol?: unknown;
+    secure?: unknown;
+    socket?: { encrypted?: unknown };
+  };
+  if (typeof protocol === 'string') return protocol === 'https';
+  if (typeof secure === 'boolean') return secure;
+  return socket?.encrypted === true;
 }
 
 /** A store failure as the library reports it: an `OidcLogoutError` kept, anything else wrapped. */

@@ -20,6 +20,13 @@ export type {
 export type { OidcLogoutCriteria, OidcSessionInfo } from './interfaces/oidc-session-info.interface';
 export type { RecordLoginOptions, RevokeTarget } from './interfaces/revoke-target.interface';
 export { LogoutService } from './services/logout.service';
+/** RP-Initiated Logout 1.0: the options and result of `LogoutService.logout` and `endSessionUrl`. */
+export type {
+  OidcEndSessionUrlOptions,
+  OidcRpLogoutMethod,
+  OidcRpLogoutOptions,
+  OidcRpLogoutResult,
+} from './interfaces/rp-initiated-logout.interface';
 export {
   BackChannelLogoutService,
   type BackChannelLogoutResult,

@@ -1,0 +1,95 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * One authorization request waiting for its callback, as kept in the application's session: what the
+ * callback must check (`state` handle, `nonce`, `max_age`) and the PKCE verifier it must send.
+ *
+ * @internal
+ */
+export interface PendingLogin {
+  /** The `state` parameter: 32 random bytes, base64url. */
+  handle: string;
+  nonce: string;
+  codeVerifier?: string;
+  maxAge?: number;
+  /** When the request was made (ISO 8601), for the `max_age` check. */
+  issuedAt?: string;
+  /** The application's own state (passport's `state` authenticate option). */
+  appState?: unknown;
+  /** Epoch milliseconds after which the callback is refused. */
+  expiresAt: number;
+}
+
+/** How long a login may take at the OP before its callback is refused. @internal */
+export const PENDING_LOGIN_TTL_MS = 10 * 60_000;
+
+/** How many logins may be pending at once in one session (several tabs); the oldest goes first. @internal */
+export const MAX_PENDING_LOGINS = 5;
+
+/** The session object of express-session (or any object that is saved with the session). @internal */
+export type LoginSessionData = Record<string, unknown>;
+
+/**
+ * Pending logins of one registration in the session, under `key`: each one used once (taken, whether it
+ * matches or not the callback's checks afterwards), expiring after {@link PENDING_LOGIN_TTL_MS}, at
+ * most {@link MAX_PENDING_LOGINS} of them. The `state` handle is compared in constant time.
+ *
+ * @internal
+ */
+export class OidcLoginStateStore {
+  constructor(
+    readonly key: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Saves a new pending login; returns its handle, to send as the `state` parameter. */
+  save(session: LoginSessionData, login: Omit<PendingLogin, 'handle' | 'expiresAt'>): string {
+    const handle = randomBytes(32).toString('base64url');
+    const pending = this.live(session);
+    pending.push({ ...login, handle, expiresAt: this.now() + PENDING_LOGIN_TTL_MS });
+    session[this.key] = pending.slice(-MAX_PENDING_LOGINS);
+    return handle;
+  }
+
+  /**
+   * Removes and returns the pending login with this handle, or `undefined` when there is none (no
+   * `state`, a foreign or replayed one, or one that expired).
+   */
+  take(session: LoginSessionData, handle: unknown): PendingLogin | undefined {
+    const pending = this.live(session);
+    const index =
+      typeof handle === 'string' ? pending.findIndex((p) => sameHandle(p.handle, handle)) : -1;
+    const found = index >= 0 ? pending.splice(index, 1)[0] : undefined;
+    if (pending.length > 0) session[this.key] = pending;
+    else delete session[this.key];
+    return found;
+  }
+
+  /** The well-formed, unexpired pending logins in the session (a copy). */
+  private live(session: LoginSessionData): PendingLogin[] {
+    const stored = session[this.key];
+    if (!Array.isArray(stored)) return [];
+    const now = this.now();
+    return stored.filter((p): p is PendingLogin => isPendingLogin(p) && p.expiresAt > now);
+  }
+}
+
+function isPendingLogin(value: unknown): value is PendingLogin {
+  if (typeof value !== 'object' || value === null) return false;
+  const p = value as Partial<Record<keyof PendingLogin, unknown>>;
+  return (
+    typeof p.handle === 'string' &&
+    typeof p.nonce === 'string' &&
+    p.nonce.length > 0 &&
+    typeof p.expiresAt === 'number' &&
+    (p.codeVerifier === undefined || typeof p.codeVerifier === 'string') &&
+    (p.maxAge === undefined || typeof p.maxAge === 'number') &&
+    (p.issuedAt === undefined || typeof p.issuedAt === 'string')
+  );
+}
+
+function sameHandle(expected: string, given: string): boolean {
+  const a = Buffer.from(expected);
+  const b = Buffer.from(given);
+  return a.length === b.length && timingSafeEqual(a, b);
+}

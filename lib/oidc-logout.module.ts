@@ -1,6 +1,14 @@
-import { Inject, Module, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import {
+  Inject,
+  Module,
+  RequestMethod,
+  type MiddlewareConsumer,
+  type NestModule,
+} from '@nestjs/common';
 import { logoutRoutes } from './controllers/logout-routes';
 import { OidcSessionGuard } from './guards/oidc-session.guard';
+import { SessionIdFollower } from './login/session-id-follower';
+import { SessionIdFollowerMiddleware } from './login/session-id-follower.middleware';
 import {
   ConfigurableModuleClass,
   OIDC_LOGOUT_MODULE_OPTIONS,
@@ -43,8 +51,18 @@ import { OidcSessionCleanupService } from './services/oidc-session-cleanup.servi
     LogoutService,
     BackChannelLogoutService,
     OidcSessionGuard,
+    SessionIdFollower,
   ],
-  exports: [LogoutService, BackChannelLogoutService, OidcSessionGuard, OidcSessionRepository],
+  exports: [
+    LogoutService,
+    BackChannelLogoutService,
+    OidcSessionGuard,
+    OidcSessionRepository,
+    // For the login strategy and guard (lib/login), declared in the application's modules.
+    OidcDiscoveryService,
+    SessionIdFollower,
+    OIDC_LOGOUT_RESOLVED_OPTIONS,
+  ],
 })
 export class OidcLogoutModule extends ConfigurableModuleClass implements NestModule {
   constructor(
@@ -54,8 +72,15 @@ export class OidcLogoutModule extends ConfigurableModuleClass implements NestMod
     super();
   }
 
-  /** Binds the logout endpoints at the configured paths. */
+  /**
+   * Binds the logout endpoints at the configured paths, and on every route the session-id follower
+   * (a login record follows `req.session.regenerate()`).
+   */
   configure(consumer: MiddlewareConsumer): void {
+    // '{*path}': every path, '/' included, in the path-to-regexp 8 syntax of NestJS 11 and 12.
+    consumer
+      .apply(SessionIdFollowerMiddleware)
+      .forRoutes({ path: '{*path}', method: RequestMethod.ALL });
     for (const route of logoutRoutes(this.resolvedOptions)) {
       consumer.apply(route.handler).forRoutes({ path: route.path, method: route.method });
     }

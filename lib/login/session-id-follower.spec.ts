@@ -1,0 +1,153 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { OidcSessionRepositoryError } from '../errors/oidc-logout.error';
+import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
+import { InMemoryOidcSessionRepository } from '../repositories/in-memory-oidc-session.repository';
+import { hashSessionId } from '../repositories/session-id-hash';
+import type { SessionRequest } from '../services/request-session';
+import { SessionIdFollower } from './session-id-follower';
+
+/** express-session's shape: `regenerate` destroys, then puts a new id and a new session object on req. */
+class FakeSession {
+  [key: string]: unknown;
+  declare private readonly req: FakeRequest;
+  constructor(req: FakeRequest) {
+    Object.defineProperty(this, 'req', { value: req }); // not enumerable, as in express-session
+    this.cookie = { maxAge: 60_000 };
+  }
+  regenerate(callback: (error?: unknown) => void): this {
+    const req = this.req;
+    setImmediate(() => {
+      if (req.failRegenerate) return callback(new Error('store down'));
+      req.sessionID = `sid-${++req.generation}`;
+      req.session = new FakeSession(req);
+      callback();
+    });
+    return this;
+  }
+}
+
+interface FakeRequest extends SessionRequest {
+  sessionID?: string;
+  session?: FakeSession;
+  generation: number;
+  failRegenerate?: boolean;
+}
+
+function request(withSession = true): FakeRequest {
+  const req: FakeRequest = { generation: 0 };
+  if (withSession) {
+    req.sessionID = 'sid-0';
+    req.session = new FakeSession(req);
+  }
+  return req;
+}
+
+function regenerate(req: FakeRequest): Promise<void> {
+  return new Promise((resolve, reject) =>
+    req.session!.regenerate((error) =>
+      error ? reject(error instanceof Error ? error : new Error('regenerate failed')) : resolve(),
+    ),
+  );
+}
+
+function record(sessionId: string): OidcSessionInfo {
+  return {
+    clientSessionId: hashSessionId(sessionId),
+    registrationId: 'main',
+    issuer: 'https://op.example',
+    clientId: 'app',
+    sid: 'op-session',
+    sub: 'alice',
+    idToken: 'x.y.z',
+    createdAt: new Date(),
+    expiresAt: new Date(Date.now() + 60_000),
+  };
+}
+
+describe('SessionIdFollower', () => {
+  let repository: InMemoryOidcSessionRepository;
+  let follower: SessionIdFollower;
+
+  beforeEach(() => {
+    repository = new InMemoryOidcSessionRepository();
+    follower = new SessionIdFollower(repository);
+  });
+
+  const find = (id: string) => repository.findByClientSessionId(hashSessionId(id));
+
+  it('moves the record to the new id before the regenerate callback, and again on the next one', async () => {
+    const req = request();
+    await repository.save(record('sid-0'));
+    follower.follow(req);
+
+    await regenerate(req);
+    expect(req.sessionID).toBe('sid-1');
+    expect(await find('sid-0')).toBeUndefined();
+    expect(await find('sid-1')).toMatchObject({ sub: 'alice', sid: 'op-session' });
+
+    // The new session object is followed too.
+    await regenerate(req);
+    expect(await find('sid-1')).toBeUndefined();
+    expect(await find('sid-2')).toMatchObject({ sub: 'alice' });
+  });
+
+  it('is invisible in the session data and wraps a session once', () => {
+    const req = request();
+    follower.follow(req);
+    const wrapped = req.session!.regenerate;
+    follower.follow(req);
+    expect(req.session!.regenerate).toBe(wrapped);
+    expect(Object.keys(req.session!)).not.toContain('regenerate');
+    expect(JSON.stringify(req.session)).not.toContain('regenerate');
+  });
+
+  it('does nothing for a session without a record', async () => {
+    const req = request();
+    follower.follow(req);
+    await regenerate(req);
+    expect(await find('sid-1')).toBeUndefined();
+  });
+
+  it('follows a session created after it ran (session middleware registered later)', async () => {
+    const req = request(false);
+    follower.follow(req);
+    expect(req.session).toBeUndefined();
+    req.sessionID = 'sid-0';
+    req.session = new FakeSession(req);
+    await repository.save(record('sid-0'));
+    await regenerate(req);
+    expect(await find('sid-1')).toMatchObject({ sub: 'alice' });
+    delete req.session;
+    expect(req.session).toBeUndefined();
+  });
+
+  it('passes a regenerate failure through and moves nothing', async () => {
+    const req = request();
+    await repository.save(record('sid-0'));
+    follower.follow(req);
+    req.failRegenerate = true;
+    await expect(regenerate(req)).rejects.toThrow('store down');
+    expect(await find('sid-0')).toBeDefined();
+  });
+
+  it('reports a store failure to the regenerate callback', async () => {
+    const req = request();
+    await repository.save(record('sid-0'));
+    repository.findByClientSessionId = () => Promise.reject(new Error('db down'));
+    follower.follow(req);
+    await expect(regenerate(req)).rejects.toBeInstanceOf(OidcSessionRepositoryError);
+  });
+
+  it('never undoes a logout that removed the old record during the move', async () => {
+    await repository.save(record('old'));
+    const save = repository.save.bind(repository);
+    repository.save = async (info) => {
+      await save(info);
+      // A back-channel logout lands between the save of the new record and the removal of the old.
+      await repository.removeByClientSessionId(hashSessionId('old'));
+    };
+    await follower.move('old', 'new');
+    expect(await find('old')).toBeUndefined();
+    expect(await find('new')).toBeUndefined();
+  });
+});

@@ -99,6 +99,7 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
           const result = await this.logoutService.applyLogout(registration, {
             channel: 'front-channel',
             sid: decision.sid,
+            tombstone: false,
           });
           this.logger.log({
             event: 'oidc_front_channel_logout',
@@ -153,6 +154,7 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
       const result = await this.logoutService.applyLogout(registration, {
         channel: 'front-channel',
         sid: info.sid,
+        tombstone: false,
       });
       removed = result.sessions.length;
     } else {

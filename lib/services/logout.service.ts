@@ -48,6 +48,12 @@ export interface AppliedLogout {
   /** The logout token's `jti`, for replay detection, and until when it must be remembered. */
   jti?: string;
   jtiExpiresAt?: Date;
+  /**
+   * Remember the logout for logins recorded late (default `true`). The front channel passes `false`:
+   * its request comes from the user's own browser after the login completed, and a tombstone per
+   * unauthenticated GET would let anyone fill the store.
+   */
+  tombstone?: boolean;
   /** When the OP issued the logout (`iat`, seconds); default now. */
   issuedAt?: number;
   revokeOfflineAccess?: boolean;
@@ -188,7 +194,9 @@ export class LogoutService {
       // finds the tombstone (recordLogin checks after it saves).
       const tombstoneExpiresAt = new Date(nowMs + LOGOUT_TOMBSTONE_TTL_SECONDS * 1000);
       const issuedAt = logout.issuedAt ?? Math.floor(nowMs / 1000);
-      if (logout.sid !== undefined) {
+      if (logout.tombstone === false) {
+        // No tombstone (see AppliedLogout.tombstone).
+      } else if (logout.sid !== undefined) {
         const key = sidTombstoneKey(issuer, clientId, logout.sid);
         await this.repository.saveLogoutTombstone(key, issuedAt, tombstoneExpiresAt);
       } else if (logout.sub !== undefined) {

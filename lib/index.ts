@@ -62,3 +62,12 @@ export {
   OidcSessionRepositoryError,
   type OidcLogoutErrorCode,
 } from './errors/oidc-logout.error';
+// Login with @nestjs/passport + passport-openidconnect (optional peer dependencies, loaded lazily).
+export { createOidcLoginStrategyProvider } from './login/oidc-login.strategy';
+export { OidcLoginGuard } from './login/oidc-login.guard';
+export type {
+  OidcLogin,
+  OidcLoginStrategyOptions,
+  OidcLoginUser,
+} from './login/oidc-login.options';
+export type { OidcTokenEndpointAuthMethod } from './login/token-request';

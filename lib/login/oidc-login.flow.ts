@@ -1,0 +1,268 @@
+import { Logger } from '@nestjs/common';
+import { decodeJwt } from 'jose';
+import { OidcLogoutError, OidcLogoutOptionsError } from '../errors/oidc-logout.error';
+import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout-options';
+import type { LogoutService } from '../services/logout.service';
+import type { OidcDiscoveryService } from '../services/oidc-discovery.service';
+import { sessionIdOf, type SessionRequest } from '../services/request-session';
+import type {
+  OidcLogin,
+  OidcLoginUser,
+  ResolvedOidcLoginStrategyOptions,
+} from './oidc-login.options';
+import { OidcLoginStateStore, type LoginSessionData } from './oidc-login-state.store';
+import { createPkcePair, shouldUsePkce } from './pkce';
+import { requestTokens, type OidcTokenEndpointAuthMethod } from './token-request';
+
+/** Where a login goes at the OP, as discovered (or configured). @internal */
+export interface LoginEndpoints {
+  authorizationEndpoint: string;
+  tokenEndpoint: string;
+  pkce: boolean;
+}
+
+type Callback<A extends unknown[]> = (error: unknown, ...results: A) => void;
+
+/** The context passport-openidconnect hands to its state store. */
+interface StoreContext {
+  nonce?: string;
+  maxAge?: number;
+  issued?: Date;
+}
+
+/**
+ * What passport-openidconnect 0.1.2 reads from `this` during one `authenticate` call, set per request
+ * on an object whose prototype is passport's per-request strategy: its `_oauth2` (endpoints and code
+ * exchange), `_stateStore` and `authorizationParams`.
+ *
+ * @internal
+ */
+export interface PerRequestStrategy {
+  _oauth2: {
+    _clientId: string;
+    _authorizeUrl: string;
+    _accessTokenUrl: string;
+    getOAuthAccessToken(
+      code: string,
+      params: Record<string, string>,
+      callback: Callback<[unknown?, unknown?, Record<string, unknown>?]>,
+    ): void;
+    get(url: string, accessToken: string, callback: Callback<[]>): void;
+  };
+  _stateStore: {
+    store(
+      req: SessionRequest,
+      ctx: StoreContext,
+      appState: unknown,
+      meta: unknown,
+      callback: Callback<[string?]>,
+    ): void;
+    verify(
+      req: SessionRequest,
+      handle: unknown,
+      callback: (error: unknown, ctx?: StoreContext | false, stateOrInfo?: unknown) => void,
+    ): void;
+  };
+  authorizationParams(options: unknown): Record<string, string>;
+}
+
+const NO_SESSION =
+  'The OpenID Connect login needs a server-side session (express-session) on the login and callback routes';
+
+/**
+ * The login of one registration, on top of passport-openidconnect 0.1.2, which does the authorization
+ * request, the callback's error, `state`, `iss`/`aud`/`azp`/`exp`/`nonce` checks (on the unverified
+ * ID token) and the verify call. This class adds what it lacks:
+ * - endpoints from discovery at each attempt (cached by `OidcDiscoveryService`), so that an OP down at
+ *   startup only fails the logins made while it is down;
+ * - pending logins kept in the session with their nonce and PKCE verifier, several at once, single
+ *   use, expiring ({@link OidcLoginStateStore}); a login without a nonce is never started;
+ * - PKCE S256 (RFC 7636): the challenge in the authorization request, the verifier in the code
+ *   exchange, which is made here (client_secret_basic by default; the `oauth` package only posts the
+ *   secret in the body, which OPs may refuse);
+ * - the ID token's signature and claims verified, and the login recorded for the session, by
+ *   `LogoutService.recordLogin`: a token it refuses fails the login.
+ *
+ * @internal
+ */
+export class OidcLoginFlow {
+  private readonly logger = new Logger('OidcLogin');
+  private readonly stateStore: OidcLoginStateStore;
+  private readonly authMethod: OidcTokenEndpointAuthMethod;
+  private pkceWarned = false;
+
+  constructor(
+    readonly options: ResolvedOidcLoginStrategyOptions,
+    readonly registration: ResolvedClientRegistration,
+    private readonly logoutService: LogoutService,
+    private readonly discovery: OidcDiscoveryService,
+    private readonly httpTimeoutMs: number,
+  ) {
+    this.stateStore = new OidcLoginStateStore(`oidc-login:${registration.registrationId}`);
+    this.authMethod =
+      options.tokenEndpointAuthMethod ??
+      (registration.clientSecret ? 'client_secret_basic' : 'none');
+    if (this.authMethod !== 'none' && !registration.clientSecret) {
+      throw new OidcLogoutOptionsError(
+        `createOidcLoginStrategyProvider: registration "${registration.registrationId}" has no clientSecret, which tokenEndpointAuthMethod "${this.authMethod}" needs`,
+      );
+    }
+  }
+
+  /** The login endpoints: the options' ones, else discovery's. @throws OidcLogoutError `ERR_DISCOVERY_FAILED`. */
+  async endpoints(): Promise<LoginEndpoints> {
+    const { registration, options } = this;
+    const metadata = await this.discovery.getMetadata(registration);
+    const authorizationEndpoint = options.authorizationEndpoint ?? metadata.authorizationEndpoint;
+    const tokenEndpoint = options.tokenEndpoint ?? metadata.tokenEndpoint;
+    if (!authorizationEndpoint || !tokenEndpoint) {
+      throw new OidcLogoutError(
+        'ERR_DISCOVERY_FAILED',
+        `Registration "${registration.registrationId}": the OP's authorization_endpoint or token_endpoint is unknown (no discovery document announces it); set authorizationEndpoint and tokenEndpoint in createOidcLoginStrategyProvider`,
+      );
+    }
+    const pkce = shouldUsePkce(options.pkce, metadata.codeChallengeMethodsSupported);
+    if (!pkce && options.pkce) {
+      if (this.authMethod === 'none') {
+        throw new OidcLogoutError(
+          'ERR_DISCOVERY_FAILED',
+          `Registration "${registration.registrationId}": a public client (no clientSecret) needs PKCE S256, which the OP does not announce`,
+        );
+      }
+      if (!this.pkceWarned) {
+        this.pkceWarned = true;
+        this.logger.warn(
+          `Registration "${registration.registrationId}": the OP announces code_challenge_methods_supported without S256; logging in without PKCE`,
+        );
+      }
+    }
+    return { authorizationEndpoint, tokenEndpoint, pkce };
+  }
+
+  /**
+   * Sets up `perRequest` (an object whose prototype is passport's per-request strategy) for one
+   * `authenticate` call: the endpoints, the state store of this request, and PKCE.
+   */
+  prepare(
+    perRequest: PerRequestStrategy,
+    request: SessionRequest,
+    endpoints: LoginEndpoints,
+  ): void {
+    const query = (request as { query?: Record<string, unknown> }).query ?? {};
+    const authorizing = !query.code && !query.error;
+    const pkce = authorizing && endpoints.pkce ? createPkcePair() : undefined;
+    let codeVerifier: string | undefined;
+
+    perRequest.authorizationParams = (): Record<string, string> =>
+      pkce ? { code_challenge: pkce.challenge, code_challenge_method: pkce.method } : {};
+
+    perRequest._stateStore = {
+      store: (req, ctx, appState, _meta, callback) => {
+        const session = sessionData(req);
+        if (!session) return callback(new OidcLogoutError('ERR_NO_SESSION', NO_SESSION));
+        if (!ctx.nonce) return callback(new Error('OpenID Connect login started without a nonce'));
+        const handle = this.stateStore.save(session, {
+          nonce: ctx.nonce,
+          codeVerifier: pkce?.verifier,
+          maxAge: ctx.maxAge,
+          issuedAt: ctx.issued?.toISOString(),
+          appState,
+        });
+        callback(null, handle);
+      },
+      verify: (req, handle, callback) => {
+        const session = sessionData(req);
+        if (!session) return callback(new OidcLogoutError('ERR_NO_SESSION', NO_SESSION));
+        const pending = this.stateStore.take(session, handle);
+        if (!pending) {
+          return callback(null, false, {
+            message: 'Invalid or expired authorization request state',
+          });
+        }
+        codeVerifier = pending.codeVerifier;
+        const ctx: StoreContext = { nonce: pending.nonce, maxAge: pending.maxAge };
+        if (pending.issuedAt) ctx.issued = new Date(pending.issuedAt);
+        callback(null, ctx, pending.appState);
+      },
+    };
+
+    perRequest._oauth2 = {
+      _clientId: this.registration.clientId,
+      _authorizeUrl: endpoints.authorizationEndpoint,
+      _accessTokenUrl: endpoints.tokenEndpoint,
+      getOAuthAccessToken: (code, params, callback) => {
+        const form: Record<string, string> = { ...params, code };
+        if (codeVerifier) form.code_verifier = codeVerifier;
+        requestTokens(
+          {
+            tokenEndpoint: endpoints.tokenEndpoint,
+            clientId: this.registration.clientId,
+            clientSecret: this.registration.clientSecret,
+            authMethod: this.authMethod,
+            params: form,
+          },
+          this.httpTimeoutMs,
+        ).then(
+          // Called outside the promise, like the `oauth` package does: nothing thrown is swallowed.
+          (tokens) =>
+            process.nextTick(callback, null, tokens.access_token, tokens.refresh_token, tokens),
+          (error: unknown) => process.nextTick(callback, error),
+        );
+      },
+      get: (_url, _accessToken, callback) =>
+        callback(new Error('nest-oidc-logout does not fetch the userinfo endpoint')),
+    };
+  }
+
+  /**
+   * The verify step: records the login for the request's session with the raw ID token, which
+   * `recordLogin` verifies first (signature by the OP's keys, `iss`, `aud`, `exp`); then maps it to
+   * the passport user. Resolves `false` (login refused) when `validate` refuses it; every failure
+   * after the record was saved removes it again.
+   */
+  async completeLogin(request: SessionRequest, idToken: unknown): Promise<unknown> {
+    if (typeof idToken !== 'string' || idToken.length === 0) {
+      throw new OidcLogoutError('ERR_ID_TOKEN_INVALID', 'ID token rejected: the OP sent none');
+    }
+    const { registrationId } = this.registration;
+    const info = await this.logoutService.recordLogin(request, idToken, { registrationId });
+    try {
+      const login: OidcLogin = {
+        registrationId,
+        issuer: info.issuer,
+        clientId: info.clientId,
+        sub: info.sub,
+        claims: decodeJwt(idToken), // verified by recordLogin above
+      };
+      if (info.sid !== undefined) login.sid = info.sid;
+      const user = this.options.validate
+        ? await this.options.validate(login, request)
+        : defaultUser(login);
+      if (!user) await this.forget(request);
+      return user || false;
+    } catch (error) {
+      await this.forget(request).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async forget(request: SessionRequest): Promise<void> {
+    const sessionId = sessionIdOf(request);
+    if (sessionId !== undefined) await this.logoutService.removeSession(sessionId);
+  }
+}
+
+function defaultUser(login: OidcLogin): OidcLoginUser {
+  const user: OidcLoginUser = {
+    registrationId: login.registrationId,
+    issuer: login.issuer,
+    sub: login.sub,
+  };
+  if (login.sid !== undefined) user.sid = login.sid;
+  return user;
+}
+
+function sessionData(request: SessionRequest): LoginSessionData | undefined {
+  const session = request.session as LoginSessionData | undefined;
+  return session && typeof session === 'object' ? session : undefined;
+}

@@ -1,0 +1,152 @@
+import {
+  HttpException,
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+  ServiceUnavailableException,
+  UnauthorizedException,
+  type CanActivate,
+  type ExecutionContext,
+  type Type,
+} from '@nestjs/common';
+import { OidcLogoutError } from '../errors/oidc-logout.error';
+import { LogoutService } from '../services/logout.service';
+import { sessionIdOf, type SessionRequest } from '../services/request-session';
+import { loadNestPassport } from './optional-peers';
+import { SessionIdFollower } from './session-id-follower';
+
+/** Errors of passport-openidconnect and of the code exchange that mean "the OP cannot be reached". */
+const UNAVAILABLE_ERRORS: ReadonlySet<string> = new Set(['InternalOAuthError']);
+/** Codes of the library that mean "try again later". */
+const UNAVAILABLE_CODES: ReadonlySet<string> = new Set([
+  'ERR_DISCOVERY_FAILED',
+  'ERR_REPOSITORY_UNAVAILABLE',
+]);
+/** Errors that mean "this login is refused". */
+const REFUSED_ERRORS: ReadonlySet<string> = new Set(['AuthorizationError', 'TokenError']);
+
+const guards = new Map<string, Type<CanActivate>>();
+
+/**
+ * The guard of the login and callback routes of a strategy made by
+ * {@link createOidcLoginStrategyProvider}: an `AuthGuard(strategyName)` of @nestjs/passport that, once
+ * the OP's answer is accepted, logs the user in (`req.logIn`: passport regenerates the session, and
+ * the login record follows the new session id). Like `AuthGuard`, it is a function that returns a
+ * guard class, the same class for the same name:
+ *
+ * ```ts
+ * @Get('login') @UseGuards(OidcLoginGuard('oidc:main')) login() {}
+ * @Get('login/callback') @UseGuards(OidcLoginGuard('oidc:main'))
+ * callback(@Res() res: Response) { res.redirect('/'); }
+ * ```
+ *
+ * On the login route passport answers with the redirect to the OP and the handler does not run. A
+ * refused login (bad `state`, a nonce or ID token that fails verification, an OP error) is a 401, an
+ * OP or session store that cannot be reached a 503, both as `{error, error_description}` JSON; the
+ * reason is logged. Exempt both routes from a global `OidcSessionGuard` with `@SkipOidcSession()`.
+ * Subclass the returned class to change `handleRequest` (e.g. redirect to an error page).
+ *
+ * @publicApi
+ */
+export function OidcLoginGuard(strategyName: string): Type<CanActivate> {
+  let guard = guards.get(strategyName);
+  if (!guard) {
+    guard = createOidcLoginGuard(strategyName);
+    guards.set(strategyName, guard);
+  }
+  return guard;
+}
+
+function createOidcLoginGuard(strategyName: string): Type<CanActivate> {
+  const { AuthGuard } = loadNestPassport('OidcLoginGuard');
+
+  @Injectable()
+  class OidcLoginGuardMixin extends AuthGuard(strategyName) {
+    protected readonly logger = new Logger('OidcLoginGuard');
+
+    @Optional()
+    @Inject(SessionIdFollower)
+    protected readonly sessionIdFollower?: SessionIdFollower;
+
+    @Optional()
+    @Inject(LogoutService)
+    protected readonly logoutService?: LogoutService;
+
+    override async canActivate(context: ExecutionContext): Promise<boolean> {
+      // Resolves on the callback only: on the login route passport ends the request with a redirect.
+      const authenticated = (await super.canActivate(context)) as boolean;
+      if (!authenticated) return false;
+      const request = this.getRequest(context) as SessionRequest & {
+        logIn: (...args: never[]) => unknown;
+      };
+      const before = sessionIdOf(request);
+      // Also when the module's middleware does not run on this route (a wrapped session stays as is).
+      this.sessionIdFollower?.follow(request);
+      try {
+        await super.logIn(request);
+      } catch (error) {
+        // The login was recorded (for the old or, after regenerate, the new session): forget it.
+        await this.forget([before, sessionIdOf(request)]);
+        throw error;
+      }
+      return true;
+    }
+
+    override handleRequest<TUser = unknown>(
+      error: unknown,
+      user: unknown,
+      info: unknown,
+      _context: ExecutionContext,
+      _status?: unknown,
+    ): TUser {
+      if (!error && user) return user as TUser;
+      const reason = describe(error, info);
+      if (error && isUnavailable(error)) {
+        this.logger.warn(`Login failed, OP or session store unavailable: ${reason}`);
+        throw new ServiceUnavailableException({
+          error: 'temporarily_unavailable',
+          error_description: 'The login service is unavailable; try again later',
+        });
+      }
+      if (error && !isRefusal(error)) throw error instanceof Error ? error : new Error(reason);
+      this.logger.warn(`Login refused: ${reason}`);
+      throw new UnauthorizedException({
+        error: 'login_failed',
+        error_description: 'The login was refused; start again',
+      });
+    }
+
+    private async forget(sessionIds: ReadonlyArray<string | undefined>): Promise<void> {
+      for (const id of new Set(sessionIds)) {
+        if (id !== undefined) await this.logoutService?.removeSession(id).catch(() => undefined);
+      }
+    }
+  }
+  return OidcLoginGuardMixin;
+}
+
+function isUnavailable(error: unknown): boolean {
+  if (error instanceof OidcLogoutError) return UNAVAILABLE_CODES.has(error.code);
+  return error instanceof Error && UNAVAILABLE_ERRORS.has(error.name);
+}
+
+function isRefusal(error: unknown): boolean {
+  if (error instanceof HttpException) return false;
+  if (error instanceof OidcLogoutError) return true;
+  return error instanceof Error && REFUSED_ERRORS.has(error.name);
+}
+
+/** Why a login failed, for the log: codes and library messages only, never tokens or session ids. */
+function describe(error: unknown, info: unknown): string {
+  if (error instanceof OidcLogoutError) return `${error.code}: ${error.message}`;
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return `${error.name}${typeof code === 'string' ? ` (${code.slice(0, 64)})` : ''}`;
+  }
+  const message = (info as { message?: unknown } | undefined)?.message;
+  // The OP's (or the URL's) error_description: printable characters only, bounded.
+  return typeof message === 'string'
+    ? message.replace(/[^\x20-\x7e]/g, '?').slice(0, 200)
+    : 'no user';
+}

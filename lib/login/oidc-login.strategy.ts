@@ -1,0 +1,167 @@
+import type { FactoryProvider } from '@nestjs/common';
+import type { StrategyOptions } from 'passport-openidconnect';
+import { DEFAULT_HTTP_TIMEOUT_MS } from '../oidc-logout.constants';
+import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
+import type { ResolvedOidcLogoutOptions } from '../options/resolved-oidc-logout-options';
+import { LogoutService } from '../services/logout.service';
+import { OidcDiscoveryService } from '../services/oidc-discovery.service';
+import type { SessionRequest } from '../services/request-session';
+import { OidcLoginFlow, type PerRequestStrategy } from './oidc-login.flow';
+import {
+  resolveOidcLoginStrategyOptions,
+  type OidcLoginStrategyOptions,
+  type ResolvedOidcLoginStrategyOptions,
+} from './oidc-login.options';
+import { loadNestPassport, loadOpenIdConnect } from './optional-peers';
+
+/**
+ * passport-openidconnect calls the verify callback with the raw ID token only when the callback
+ * declares enough parameters: with `passReqToCallback`, 6 are `(req, iss, profile, context, idToken,
+ * done)`. @nestjs/passport wraps `validate` in a callback of arity 0 unless told otherwise, which
+ * would pass `(iss, profile, done)` only.
+ */
+const VERIFY_ARITY = 6;
+
+/**
+ * Stands for the endpoints in the constructor (which requires them): the real ones are set per
+ * request, from discovery. A reserved `.invalid` name (RFC 6761), so it can never be reached.
+ */
+const DISCOVERED_PER_REQUEST = 'https://discovered-per-login.invalid/';
+
+/**
+ * A Nest provider that registers, with passport, an OpenID Connect login strategy for one
+ * `OidcLogoutModule` registration, built on `@nestjs/passport` and `passport-openidconnect` (optional
+ * peer dependencies, loaded only when the provider is created). Use it with {@link OidcLoginGuard} on
+ * the login and callback routes.
+ *
+ * What it adds to passport-openidconnect 0.1.2:
+ * - the ID token's signature is verified (passport-openidconnect only decodes it) and the login is
+ *   recorded for the session by `LogoutService.recordLogin`, which reads `sid` from the verified
+ *   token; if recording fails, so does the login: no user gets in with an unverified token;
+ * - `nonce` always on; `state`, nonce and the PKCE verifier kept in the session, single use, for 10
+ *   minutes, up to 5 pending logins (tabs) per session;
+ * - PKCE S256 on every login (unless `pkce: false`, or the OP announces `code_challenge_methods_supported`
+ *   without S256);
+ * - the code exchange with `client_secret_basic` (default), `client_secret_post` or `none`;
+ * - the OP's endpoints from its discovery document, fetched at the first login and cached: the
+ *   strategy is created at startup without waiting for the OP, and an OP that is down only fails the
+ *   logins attempted meanwhile (503 from the guard, `ERR_DISCOVERY_FAILED` logged).
+ *
+ * Passport regenerates the session at login (session fixation defence); the login record follows the
+ * new session id (`OidcLogoutModule` binds a middleware on every route for that, and `OidcLoginGuard`
+ * makes sure of it), as it does for a later `req.session.regenerate()` by the application.
+ *
+ * The module must be visible where the provider is declared: `OidcLogoutModule.forRoot({ ..., isGlobal:
+ * true })`, or the provider in the module that imports it. The application registers a passport
+ * serializer (`PassportSerializer` or `passport.serializeUser`) for the user, an {@link OidcLoginUser}
+ * unless `validate` maps it.
+ *
+ * @throws OidcLogoutOptionsError at once for invalid options; at startup for an unknown registration
+ *   or a missing optional peer dependency.
+ * @publicApi
+ */
+export function createOidcLoginStrategyProvider(
+  options: OidcLoginStrategyOptions,
+): FactoryProvider {
+  const resolved = resolveOidcLoginStrategyOptions(options);
+  return {
+    provide: `nest-oidc-logout:login-strategy:${resolved.name}`,
+    inject: [LogoutService, OidcDiscoveryService, OIDC_LOGOUT_RESOLVED_OPTIONS],
+    useFactory: (
+      logoutService: LogoutService,
+      discovery: OidcDiscoveryService,
+      moduleOptions: ResolvedOidcLogoutOptions,
+    ) => {
+      const registration = logoutService.getRegistration(resolved.registrationId);
+      const flow = new OidcLoginFlow(
+        resolved,
+        registration,
+        logoutService,
+        discovery,
+        moduleOptions.httpTimeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS,
+      );
+      return createOidcLoginStrategy(resolved, flow);
+    },
+  };
+}
+
+/** The passport strategy (a `PassportStrategy` of passport-openidconnect's). @internal */
+function createOidcLoginStrategy(
+  options: ResolvedOidcLoginStrategyOptions,
+  flow: OidcLoginFlow,
+): object {
+  const what = 'createOidcLoginStrategyProvider';
+  const { PassportStrategy } = loadNestPassport(what);
+  const { Strategy } = loadOpenIdConnect(what);
+  const { registration } = flow;
+
+  const strategyOptions: StrategyOptions = {
+    issuer: registration.issuer,
+    clientID: registration.clientId,
+    clientSecret: registration.clientSecret ?? '',
+    callbackURL: options.callbackURL,
+    authorizationURL: DISCOVERED_PER_REQUEST,
+    tokenURL: DISCOVERED_PER_REQUEST,
+    userInfoURL: DISCOVERED_PER_REQUEST,
+    scope: options.scope.length > 0 ? options.scope : undefined,
+    // Any truthy value turns the nonce on (the typings say string).
+    nonce: 'true',
+    passReqToCallback: true,
+    // The user comes from the verified ID token; the userinfo endpoint is not used.
+    skipUserProfile: true,
+    // Replaced per request (see OidcLoginFlow.prepare); this one is never used.
+    store: neverUsedStore,
+  };
+
+  class OidcLoginStrategy extends PassportStrategy(Strategy, options.name, VERIFY_ARITY) {
+    constructor() {
+      super(strategyOptions);
+    }
+
+    validate(
+      request: SessionRequest,
+      _issuer: unknown,
+      _profile: unknown,
+      _context: unknown,
+      idToken: unknown,
+    ): Promise<unknown> {
+      return flow.completeLogin(request, idToken);
+    }
+
+    /**
+     * Runs passport-openidconnect's `authenticate` on an object of this request (`this` is already
+     * passport's per-request strategy, with its `success`/`fail`/`redirect`/`error`), once the OP's
+     * endpoints are known.
+     */
+    override authenticate(
+      ...args: Parameters<InstanceType<typeof Strategy>['authenticate']>
+    ): void {
+      const [request] = args;
+      flow.endpoints().then(
+        (endpoints) => {
+          try {
+            const perRequest = Object.create(this) as this & PerRequestStrategy;
+            flow.prepare(perRequest, request, endpoints);
+            super.authenticate.apply(perRequest, args);
+          } catch (error) {
+            this.error(asError(error));
+          }
+        },
+        (error: unknown) => this.error(asError(error)),
+      );
+    }
+  }
+
+  return new OidcLoginStrategy();
+}
+
+const neverUsedStore = {
+  store: (_req: unknown, _ctx: unknown, _state: unknown, _meta: unknown, cb: (e: Error) => void) =>
+    cb(new Error('nest-oidc-logout: login state store used outside a prepared request')),
+  verify: (_req: unknown, _handle: unknown, cb: (e: Error) => void) =>
+    cb(new Error('nest-oidc-logout: login state store used outside a prepared request')),
+};
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -143,11 +143,7 @@ export class OidcLoginFlow {
    * Sets up `perRequest` (an object whose prototype is passport's per-request strategy) for one
    * `authenticate` call: the endpoints, the state store of this request, and PKCE.
    */
-  prepare(
-    perRequest: PerRequestStrategy,
-    request: SessionRequest,
-    endpoints: LoginEndpoints,
-  ): void {
+  prepare(perRequest: PerRequestStrategy, request: object, endpoints: LoginEndpoints): void {
     const query = (request as { query?: Record<string, unknown> }).query ?? {};
     const authorizing = !query.code && !query.error;
     const pkce = authorizing && endpoints.pkce ? createPkcePair() : undefined;

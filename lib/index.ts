@@ -64,7 +64,7 @@ export {
 } from './errors/oidc-logout.error';
 // Login with @nestjs/passport + passport-openidconnect (optional peer dependencies, loaded lazily).
 export { createOidcLoginStrategyProvider } from './login/oidc-login.strategy';
-export { OidcLoginGuard } from './login/oidc-login.guard';
+export { OidcLoginGuard, type OidcLoginGuardInstance } from './login/oidc-login.guard';
 export type {
   OidcLogin,
   OidcLoginStrategyOptions,

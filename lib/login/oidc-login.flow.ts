@@ -98,7 +98,7 @@ export class OidcLoginFlow {
     private readonly discovery: OidcDiscoveryService,
     private readonly httpTimeoutMs: number,
   ) {
-    this.stateStore = new OidcLoginStateStore(`oidc-login:${registration.registrationId}`);
+    this.stateStore = new OidcLoginStateStore(`oidc-login:${options.name}`);
     this.authMethod =
       options.tokenEndpointAuthMethod ??
       (registration.clientSecret ? 'client_secret_basic' : 'none');

@@ -26,7 +26,27 @@ const UNAVAILABLE_CODES: ReadonlySet<string> = new Set([
 /** Errors that mean "this login is refused". */
 const REFUSED_ERRORS: ReadonlySet<string> = new Set(['AuthorizationError', 'TokenError']);
 
-const guards = new Map<string, Type<CanActivate>>();
+/**
+ * The instance type of the guards {@link OidcLoginGuard} returns (an @nestjs/passport `AuthGuard`), with
+ * the method a subclass overrides to answer differently.
+ *
+ * @publicApi
+ */
+export interface OidcLoginGuardInstance extends CanActivate {
+  /**
+   * Passport's outcome as the user, or the exception to answer with: 401 `login_failed` for a refused
+   * login, 503 `temporarily_unavailable` when the OP or the session store cannot be reached.
+   */
+  handleRequest<TUser = unknown>(
+    error: unknown,
+    user: unknown,
+    info: unknown,
+    context: ExecutionContext,
+    status?: unknown,
+  ): TUser;
+}
+
+const guards = new Map<string, Type<OidcLoginGuardInstance>>();
 
 /**
  * The guard of the login and callback routes of a strategy made by
@@ -49,7 +69,7 @@ const guards = new Map<string, Type<CanActivate>>();
  *
  * @publicApi
  */
-export function OidcLoginGuard(strategyName: string): Type<CanActivate> {
+export function OidcLoginGuard(strategyName: string): Type<OidcLoginGuardInstance> {
   let guard = guards.get(strategyName);
   if (!guard) {
     guard = createOidcLoginGuard(strategyName);
@@ -58,7 +78,7 @@ export function OidcLoginGuard(strategyName: string): Type<CanActivate> {
   return guard;
 }
 
-function createOidcLoginGuard(strategyName: string): Type<CanActivate> {
+function createOidcLoginGuard(strategyName: string): Type<OidcLoginGuardInstance> {
   const { AuthGuard } = loadNestPassport('OidcLoginGuard');
 
   @Injectable()
@@ -88,6 +108,7 @@ function createOidcLoginGuard(strategyName: string): Type<CanActivate> {
       } catch (error) {
         // The login was recorded (for the old or, after regenerate, the new session): forget it.
         await this.forget([before, sessionIdOf(request)]);
+        if (isUnavailable(error)) throw this.unavailable(describe(error, undefined));
         throw error;
       }
       return true;
@@ -102,18 +123,20 @@ function createOidcLoginGuard(strategyName: string): Type<CanActivate> {
     ): TUser {
       if (!error && user) return user as TUser;
       const reason = describe(error, info);
-      if (error && isUnavailable(error)) {
-        this.logger.warn(`Login failed, OP or session store unavailable: ${reason}`);
-        throw new ServiceUnavailableException({
-          error: 'temporarily_unavailable',
-          error_description: 'The login service is unavailable; try again later',
-        });
-      }
+      if (error && isUnavailable(error)) throw this.unavailable(reason);
       if (error && !isRefusal(error)) throw error instanceof Error ? error : new Error(reason);
       this.logger.warn(`Login refused: ${reason}`);
       throw new UnauthorizedException({
         error: 'login_failed',
         error_description: 'The login was refused; start again',
+      });
+    }
+
+    private unavailable(reason: string): ServiceUnavailableException {
+      this.logger.warn(`Login failed, OP or session store unavailable: ${reason}`);
+      return new ServiceUnavailableException({
+        error: 'temporarily_unavailable',
+        error_description: 'The login service is unavailable; try again later',
       });
     }
 

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import {
   Controller,
+  ExecutionContext,
+  ForbiddenException,
   Get,
   Injectable,
   Module,
@@ -73,6 +75,19 @@ function regenerateSession(request: Request): Promise<void> {
   );
 }
 
+/** An application's own answer to a refused login, by subclassing the guard. */
+class ForbiddingLoginGuard extends OidcLoginGuard('oidc:main') {
+  override handleRequest<TUser = unknown>(
+    error: unknown,
+    user: unknown,
+    info: unknown,
+    context: ExecutionContext,
+  ): TUser {
+    if (!error && user) return super.handleRequest<TUser>(error, user, info, context);
+    throw new ForbiddenException('custom answer');
+  }
+}
+
 @Controller()
 class LoginController {
   @Get('login')
@@ -82,6 +97,20 @@ class LoginController {
   @Get('login/callback/main')
   @UseGuards(OidcLoginGuard('oidc:main'))
   callback(@Req() request: Request): { user: unknown } {
+    return { user: request.user };
+  }
+
+  @Get('login/callback/custom')
+  @UseGuards(ForbiddingLoginGuard)
+  callbackCustom(): void {}
+
+  @Get('login/picky')
+  @UseGuards(OidcLoginGuard('oidc:picky'))
+  loginPicky(): void {}
+
+  @Get('login/callback/picky')
+  @UseGuards(OidcLoginGuard('oidc:picky'))
+  callbackPicky(@Req() request: Request): { user: unknown } {
     return { user: request.user };
   }
 
@@ -157,6 +186,12 @@ async function startLoginApp(port: number, issuer: string, foreignOp: FakeOp, do
             backChannel: { sessionRequired: true },
           },
           {
+            registrationId: 'picky',
+            issuer,
+            clientId: 'login-picky',
+            clientSecret: 'login-picky-secret',
+          },
+          {
             // The real OP's tokens, checked against another OP's keys: never trusted.
             registrationId: 'foreign-keys',
             issuer,
@@ -180,6 +215,13 @@ async function startLoginApp(port: number, issuer: string, foreignOp: FakeOp, do
         registrationId: 'main',
         callbackURL: `${url}/login/callback/main`,
         scope: ['profile'],
+      }),
+      createOidcLoginStrategyProvider({
+        registrationId: 'picky',
+        callbackURL: `${url}/login/callback/picky`,
+        // The application's own user, and its own refusal.
+        validate: (verified) =>
+          verified.sub === 'zoe' ? false : { id: verified.sub, via: verified.claims.aud },
       }),
       createOidcLoginStrategyProvider({
         registrationId: 'foreign-keys',
@@ -271,6 +313,13 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
             clientSecret: 'login-main-secret',
             redirectUri: `${login.url}/login/callback/main`,
             backchannelLogoutUri: `${login.url}/logout/connect/back-channel/main`,
+            backchannelLogoutSessionRequired: true,
+          },
+          {
+            clientId: 'login-picky',
+            clientSecret: 'login-picky-secret',
+            redirectUri: `${login.url}/login/callback/picky`,
+            backchannelLogoutUri: `${login.url}/logout/connect/back-channel/picky`,
             backchannelLogoutSessionRequired: true,
           },
           {
@@ -491,6 +540,37 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
     ).toHaveLength(1);
   });
 
+  it("validate maps the verified login to the app's user, or refuses it (then nothing stays recorded)", async () => {
+    const accepted = new CookieJar();
+    const acceptedCallback = await atTheOp(
+      await startLogin(accepted, '/login/picky'),
+      new CookieJar(),
+      'yann',
+    );
+    const acceptedAnswer = await send(accepted, acceptedCallback);
+    expect(acceptedAnswer.status).toBe(200);
+    expect(await acceptedAnswer.json()).toEqual({ user: { id: 'yann', via: 'login-picky' } });
+    expect(await recordOf(sessionIdIn(accepted, login.url))).toMatchObject({
+      registrationId: 'picky',
+      sub: 'yann',
+    });
+    expect(await privateStatus(accepted)).toBe(200);
+
+    const refused = new CookieJar();
+    const refusedCallback = await atTheOp(
+      await startLogin(refused, '/login/picky'),
+      new CookieJar(),
+      'zoe',
+    );
+    const before = sessionIdIn(refused, login.url);
+    const refusedAnswer = await send(refused, refusedCallback);
+    expect(refusedAnswer.status).toBe(401);
+    expect(await refusedAnswer.json()).toMatchObject({ error: 'login_failed' });
+    expect(await recordOf(before)).toBeUndefined();
+    expect(await recordOf(sessionIdIn(refused, login.url))).toBeUndefined();
+    expect(await privateStatus(refused)).toBe(401);
+  });
+
   it('refuses a callback whose state does not match: altered, from another browser, or replayed', async () => {
     const appJar = new CookieJar();
     const authorizationUrl = await startLogin(appJar);
@@ -523,6 +603,12 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
     expect(await privateStatus(appJar)).toBe(200);
     const replayed = await send(appJar, callbackUrl);
     expect(replayed.status).toBe(401);
+  });
+
+  it('a subclass of the guard answers a refused login its own way', async () => {
+    const response = await send(new CookieJar(), appUrl('/login/callback/custom?code=c&state=s'));
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ message: 'custom answer' });
   });
 
   it('a logout at the OP back-channels the app: the guarded route answers 401', async () => {

@@ -2,6 +2,7 @@ import { Injectable, Logger, type NestMiddleware } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
 import { BackChannelLogoutService } from '../services/back-channel-logout.service';
+import { PendingLogoutError } from '../services/pending-logouts';
 import { LogoutTokenError } from '../tokens/logout-token.error';
 import { isFormUrlEncoded, readFormField, type FormRequest } from './form-body';
 import { sendEmptyOk, sendOAuthError } from './http-response';
@@ -18,6 +19,15 @@ interface RoutedRequest extends FormRequest {
  * cookie, no CSRF token and creates no session. Answers exactly 200 on success (also for sessions
  * already gone and for a replayed token), 400 with `{"error":"invalid_request",...}` otherwise (413
  * for an oversized body), always `Cache-Control: no-store`; never a 5xx for anything a caller sends.
+ *
+ * A verified token that cannot be applied because the session store is unavailable is kept in
+ * this process and applied as soon as the store answers (`PendingLogouts`), and still answered
+ * **400**: section 2.8 reserves 200 for "the logout succeeded", and it has not: the sessions are
+ * still in the store that every instance reads, and the kept logout lives in this process only (a
+ * restart before the store is back loses it). A 400 tells the OP the truth, so that one that retries
+ * (or alerts) does; a retry is harmless (the same `jti` is one pending entry, and once applied a
+ * replay is acknowledged with 200). Nothing passes meanwhile: the guard answers 503 while the store
+ * is down, and this instance's guard refuses the sessions the kept logout names once it is back.
  *
  * @internal
  */
@@ -96,18 +106,23 @@ export class BackChannelLogoutHandler implements NestMiddleware {
           400,
           "the OP's metadata or keys are unavailable; the token could not be verified",
         );
-      case 'ERR_REPOSITORY_UNAVAILABLE':
+      case 'ERR_REPOSITORY_UNAVAILABLE': {
         // The spec has no other code than 400; the guard keeps failing closed meanwhile.
+        const queued = error instanceof PendingLogoutError && error.queued;
         this.logger.error({
           event: 'oidc_back_channel_logout_failed',
           registrationId,
           reason: 'repository_unavailable',
+          queued,
         });
         return sendOAuthError(
           response,
           400,
-          'the session store is unavailable; the logout was not applied',
+          queued
+            ? 'the session store is unavailable; the logout was not applied yet, it is kept and applied when the store is back'
+            : 'the session store is unavailable; the logout was not applied',
         );
+      }
       default:
         return this.reject(response, registrationId, error.code, 400, error.message);
     }

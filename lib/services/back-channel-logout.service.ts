@@ -5,8 +5,9 @@ import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
 import type { ResolvedOidcLogoutOptions } from '../options/resolved-oidc-logout-options';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
 import { verifyLogoutToken } from '../tokens/logout-token.verifier';
-import { LogoutService } from './logout.service';
+import { LogoutService, type AppliedLogout } from './logout.service';
 import { OidcDiscoveryService } from './oidc-discovery.service';
+import { PendingLogoutError } from './pending-logouts';
 
 /** What a back-channel logout did. @publicApi */
 export interface BackChannelLogoutResult {
@@ -35,7 +36,10 @@ export class BackChannelLogoutService {
   /**
    * @throws OidcLogoutError `ERR_UNKNOWN_REGISTRATION`, `ERR_INVALID_REQUEST` (back-channel logout
    *   disabled), `ERR_LOGOUT_TOKEN_INVALID` (a `LogoutTokenError` with its `reason`),
-   *   `ERR_DISCOVERY_FAILED`, `ERR_REPOSITORY_UNAVAILABLE`.
+   *   `ERR_DISCOVERY_FAILED`, `ERR_REPOSITORY_UNAVAILABLE`. With the last one, the verified logout
+   *   was not applied but is kept in this process and applied in the background as soon as the
+   *   store answers again (unless too many logouts are pending already); meanwhile the guard of
+   *   this instance refuses the sessions it names. A second delivery of the same token is safe.
    */
   async handleLogoutToken(
     registrationId: string,
@@ -60,7 +64,7 @@ export class BackChannelLogoutService {
       legacyMaxAgeSeconds: LEGACY_LOGOUT_TOKEN_MAX_AGE_SECONDS,
       decryptionKey: registration.decryptionKey,
     });
-    const { replayed, sessions } = await this.logoutService.applyLogout(registration, {
+    const logout: AppliedLogout = {
       channel: 'back-channel',
       sid: claims.sid,
       sub: claims.sub,
@@ -68,7 +72,19 @@ export class BackChannelLogoutService {
       jtiExpiresAt: new Date(claims.acceptableUntil * 1000),
       issuedAt: claims.iat,
       revokeOfflineAccess: claims.revokeOfflineAccess,
-    });
+    };
+    let result: Awaited<ReturnType<LogoutService['applyLogout']>>;
+    try {
+      result = await this.logoutService.applyLogout(registration, logout);
+    } catch (error) {
+      if (!(error instanceof OidcLogoutError) || error.code !== 'ERR_REPOSITORY_UNAVAILABLE') {
+        throw error;
+      }
+      // Verified completely, not applied: keep it rather than lose it (OPs rarely retry).
+      const queued = this.logoutService.deferLogout(registration, logout);
+      throw new PendingLogoutError(queued, { cause: error });
+    }
+    const { replayed, sessions } = result;
     return { registrationId: registration.registrationId, replayed, sessions };
   }
 }

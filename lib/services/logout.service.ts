@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { decodeJwt } from 'jose';
 import { OidcLogoutError, OidcSessionRepositoryError } from '../errors/oidc-logout.error';
@@ -32,6 +32,7 @@ import { buildEndSessionUrl, endSessionForm, type EndSessionParameters } from '.
 import { logoutTokenKey, sidTombstoneKey, subTombstoneKey } from './logout-event-keys';
 import { appendSetCookie, newLogoutState, stateCookie, stateCookiePath } from './logout-state';
 import { OidcDiscoveryService } from './oidc-discovery.service';
+import { PendingLogouts, type PendingOperation } from './pending-logouts';
 import { RevocationListeners, type OidcRevocationListener } from './revocation-listeners';
 import {
   destroySession,
@@ -67,9 +68,11 @@ export interface AppliedLogout {
  * @publicApi
  */
 @Injectable()
-export class LogoutService {
+export class LogoutService implements OnApplicationShutdown {
   private readonly listeners: RevocationListeners;
   private readonly rpLogger = new Logger('OidcRpInitiatedLogout');
+  /** Verified logouts (and login records to forget) the store could not take yet. */
+  private readonly pending: PendingLogouts;
 
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
@@ -77,6 +80,12 @@ export class LogoutService {
     private readonly discovery: OidcDiscoveryService,
   ) {
     this.listeners = new RevocationListeners(options.onRevocation);
+    this.pending = new PendingLogouts({ apply: (operation) => this.applyPending(operation) });
+  }
+
+  /** Stops retrying pending logouts (those left are logged as lost). */
+  onApplicationShutdown(): void {
+    this.pending.close();
   }
 
   /**
@@ -133,12 +142,21 @@ export class LogoutService {
       createdAt: new Date(now),
       expiresAt: new Date(now + ttlMs),
     };
-    await this.repository.save(info);
-    // A logout may have reached the app before this login was recorded (the OP is fast, the login
-    // callback slow). Logouts write their tombstone before they revoke, and the check comes after the
-    // save, so whatever the interleaving either the revocation or this check sees the other.
-    if (await this.endedBeforeRecorded(info, verified.payload.iat)) {
-      await this.repository.removeByClientSessionId(info.clientSessionId);
+    let ended: boolean;
+    try {
+      await this.repository.save(info);
+      // A logout may have reached the app before this login was recorded (the OP is fast, the
+      // login callback slow). Logouts write their tombstone before they revoke, and the check comes
+      // after the save, so whatever the interleaving either the revocation or this check sees the
+      // other.
+      ended = await this.endedBeforeRecorded(info, verified.payload.iat);
+    } catch (error) {
+      // The record may be saved (a failed write can have committed) but was not checked.
+      await this.forgetLogin(info);
+      throw asRepositoryError(error);
+    }
+    if (ended) {
+      await this.forgetLogin(info);
       throw new OidcLogoutError(
         'ERR_SESSION_ENDED',
         'The OP ended this session before the login was recorded; log in again',
@@ -376,9 +394,49 @@ export class LogoutService {
     return (await this.findSession(clientSessionId)) !== undefined;
   }
 
-  /** The live login record of an application session id (hashed here), or `undefined`. */
-  findSession(clientSessionId: string): Promise<OidcSessionInfo | undefined> {
-    return this.repository.findByClientSessionId(hashSessionId(clientSessionId));
+  /**
+   * The live login record of an application session id (hashed here), or `undefined`: also when a
+   * verified logout that names it is still pending in this process (the store was unavailable when
+   * it arrived; see {@link LogoutService.deferLogout}).
+   */
+  async findSession(clientSessionId: string): Promise<OidcSessionInfo | undefined> {
+    const info = await this.repository.findByClientSessionId(hashSessionId(clientSessionId));
+    if (this.pending.size === 0) return info;
+    // The store answers again: apply what is pending now rather than at the next retry.
+    this.pending.wake();
+    return info && this.pending.matches(info) ? undefined : info;
+  }
+
+  /**
+   * Keeps a verified logout that {@link LogoutService.applyLogout} could not apply because the store
+   * was unavailable, and applies it in the background once the store answers again (see
+   * `PendingLogouts`). Meanwhile this instance's guard refuses the sessions it names. Returns
+   * whether it is kept (`false` when too many logouts are pending already). Call it only with a
+   * logout whose token was verified completely, and with a `jti` (the key of the entry).
+   *
+   * @internal
+   */
+  deferLogout(registration: ResolvedClientRegistration, logout: AppliedLogout): boolean {
+    if (logout.jti === undefined) return false;
+    const nowMs = Date.now();
+    const keepUntil = nowMs + this.options.sessionTtlSeconds * 1000;
+    return this.pending.add(
+      `logout\u0000${registration.registrationId}\u0000${logout.jti}`,
+      {
+        kind: 'logout',
+        registration,
+        logout: {
+          sid: logout.sid,
+          sub: logout.sub,
+          jti: logout.jti,
+          jtiExpiresAt: logout.jtiExpiresAt,
+          // The tombstone keeps the time the OP ended the session, not the time it is applied.
+          issuedAt: logout.issuedAt ?? Math.floor(nowMs / 1000),
+          revokeOfflineAccess: logout.revokeOfflineAccess,
+        },
+      },
+      keepUntil,
+    );
   }
 
   /** Forgets the login record of an application session id (local logout). */
@@ -481,6 +539,44 @@ export class LogoutService {
         finish();
       }
     });
+  }
+
+  /**
+   * Removes a login record that `recordLogin` could not finish. When the store cannot do it now,
+   * the removal is kept in the pending queue (and the guard refuses the record meanwhile), so that
+   * a half-recorded login never passes the guard.
+   */
+  private async forgetLogin(info: OidcSessionInfo): Promise<void> {
+    const operation: PendingOperation = {
+      kind: 'forget-login',
+      clientSessionId: info.clientSessionId,
+      createdAt: info.createdAt.getTime(),
+    };
+    try {
+      await this.applyPending(operation);
+    } catch {
+      this.pending.add(
+        `login\u0000${info.clientSessionId}\u0000${operation.createdAt}`,
+        operation,
+        info.expiresAt.getTime(),
+      );
+    }
+  }
+
+  /** Applies one pending operation; rejects while the store cannot take it. */
+  private async applyPending(operation: PendingOperation): Promise<void> {
+    if (operation.kind === 'logout') {
+      await this.applyLogout(operation.registration, {
+        channel: 'back-channel',
+        ...operation.logout,
+      });
+      return;
+    }
+    const { clientSessionId, createdAt } = operation;
+    const current = await this.repository.findByClientSessionId(clientSessionId);
+    // Gone already, or replaced by a later login of the same session: nothing to forget.
+    if (current?.createdAt.getTime() !== createdAt) return;
+    await this.repository.removeByClientSessionId(clientSessionId);
   }
 
   /** Whether a tombstone says the OP ended this login's session (or all the user's) before. */

@@ -68,7 +68,7 @@ describe('back-channel logout validates completely before it touches the store',
 });
 
 describe('back-channel logout when something fails', () => {
-  it('a failing store answers 400 (never 5xx), and the retried token is applied once it is back', async () => {
+  it('a failing store answers 400 (never 5xx) and keeps the logout; the retried token is acknowledged once it is back', async () => {
     const sid = `sid-${randomUUID()}`;
     const agent = await login('alice', sid);
     const token = await signLogoutToken(keys, {
@@ -84,7 +84,8 @@ describe('back-channel logout when something fails', () => {
     expect(failed.headers['cache-control']).toBe('no-store');
     expect(failed.body).toEqual({
       error: 'invalid_request',
-      error_description: 'the session store is unavailable; the logout was not applied',
+      error_description:
+        'the session store is unavailable; the logout was not applied yet, it is kept and applied when the store is back',
     });
 
     repository.failing.clear();

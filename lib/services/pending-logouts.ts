@@ -13,7 +13,7 @@ export const PENDING_LOGOUT_FIRST_RETRY_MS = 250;
  * of the app read (on this instance, the guard refuses the sessions at once; see
  * {@link PendingLogouts}).
  */
-export const PENDING_LOGOUT_MAX_RETRY_MS = 2_000;
+export const PENDING_LOGOUT_MAX_RETRY_MS = 1_000;
 
 /**
  * The verified logout to apply (the fields of `AppliedLogout` it needs). Kept as the verifier gave

@@ -74,13 +74,7 @@ export class BackChannelLogoutHandler implements NestMiddleware {
 
   private fail(response: ServerResponse, registrationId: string, error: unknown): void {
     if (error instanceof LogoutTokenError) {
-      return this.reject(
-        response,
-        registrationId,
-        error.reason,
-        400,
-        `logout token rejected: ${error.message}`,
-      );
+      return this.reject(response, registrationId, error.reason, 400, error.message);
     }
     if (!(error instanceof OidcLogoutError)) {
       this.logger.error({ event: 'oidc_back_channel_logout_failed', error: errorName(error) });
@@ -123,6 +117,9 @@ export class BackChannelLogoutHandler implements NestMiddleware {
             : 'the session store is unavailable; the logout was not applied',
         );
       }
+      case 'ERR_INVALID_REQUEST':
+        // The only one handleLogoutToken throws: back-channel logout disabled for the registration.
+        return this.reject(response, registrationId, 'back_channel_disabled', 400, error.message);
       default:
         return this.reject(response, registrationId, error.code, 400, error.message);
     }

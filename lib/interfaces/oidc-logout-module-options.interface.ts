@@ -29,8 +29,9 @@ export interface OidcLogoutRoutes {
  */
 export interface OidcBackChannelOptions {
   /**
-   * Whether the OP is registered with `backchannel_logout_session_required` (its logout tokens carry a
-   * `sid`). Default `true`.
+   * `backchannel_logout_session_required` as registered at the OP: when `true`, every logout token
+   * must carry a `sid` and one without is refused (`sid_missing`). Default `false`: a token with only
+   * a `sub` is accepted and ends every session of that user at this client.
    */
   sessionRequired?: boolean;
 }

@@ -213,7 +213,7 @@ export function validateClient(
     issuer: issuer as string,
     clientId: clientId as string,
     backChannel: validateChannel(problems, at('backChannel'), raw.backChannel, BACK_CHANNEL_KEYS, {
-      sessionRequired: true,
+      sessionRequired: false,
     }),
     frontChannel: validateChannel(
       problems,

@@ -95,7 +95,7 @@ describe('validateOidcLogoutOptions', () => {
             registrationId: 'main',
             issuer: 'https://op.example.com',
             clientId: 'app',
-            backChannel: { sessionRequired: true },
+            backChannel: { sessionRequired: false },
             frontChannel: { sessionRequired: true, allowMissingIssuer: false },
             legacyLogoutTokens: false,
             discovery: true,

@@ -31,7 +31,7 @@ import type {
  * characters) that the library builds; claims and tombstones are separate namespaces, and keys are
  * compared exactly. These methods have a default implementation that keeps the entries in this
  * process only (a bounded map of {@link DEFAULT_LOGOUT_EVENT_MAX_ENTRIES} entries): a repository
- * shared by several app instances must override all three so that a logout seen by one instance is
+ * shared by several app instances must override all four so that a logout seen by one instance is
  * known to the others. {@link TypeOrmOidcSessionRepository} does.
  *
  * @publicApi

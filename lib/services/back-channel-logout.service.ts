@@ -4,6 +4,7 @@ import { LEGACY_LOGOUT_TOKEN_MAX_AGE_SECONDS } from '../oidc-logout.constants';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
 import type { ResolvedOidcLogoutOptions } from '../options/resolved-oidc-logout-options';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
+import { LogoutTokenError } from '../tokens/logout-token.error';
 import { verifyLogoutToken } from '../tokens/logout-token.verifier';
 import { LogoutService, type AppliedLogout } from './logout.service';
 import { OidcDiscoveryService } from './oidc-discovery.service';
@@ -64,6 +65,12 @@ export class BackChannelLogoutService {
       legacyMaxAgeSeconds: LEGACY_LOGOUT_TOKEN_MAX_AGE_SECONDS,
       decryptionKey: registration.decryptionKey,
     });
+    if (registration.backChannel.sessionRequired && claims.sid === undefined) {
+      throw new LogoutTokenError(
+        'sid_missing',
+        'the registration requires a sid (backchannel_logout_session_required) and the token has none',
+      );
+    }
     const logout: AppliedLogout = {
       channel: 'back-channel',
       sid: claims.sid,

@@ -43,7 +43,7 @@ export interface OidcKeySet extends JWTVerifyGetKey {
  * The OP's JWKS could not be had: network error, timeout, non-200 answer, redirect, oversized or
  * invalid body. Only the JWKS URL's origin and path appear in the message.
  *
- * @publicApi
+ * @internal
  */
 export class JwksUnavailableError extends errors.JOSEError {
   static override code = 'ERR_JWKS_UNAVAILABLE';
@@ -54,7 +54,7 @@ export class JwksUnavailableError extends errors.JOSEError {
  * The JWKS has a key with the token's `kid`, but not one usable with the token's `alg` (another key
  * family, another curve, or the JWK names another `alg`). A subclass of jose's `JWKSNoMatchingKey`.
  *
- * @publicApi
+ * @internal
  */
 export class JwksKeyAlgorithmMismatchError extends errors.JWKSNoMatchingKey {}
 

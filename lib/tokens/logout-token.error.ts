@@ -42,6 +42,7 @@ export type LogoutTokenRejection =
   | 'events_invalid'
   | 'nonce_present'
   | 'sid_or_sub_missing'
+  | 'sid_missing'
   | 'claim_type_invalid';
 
 /**

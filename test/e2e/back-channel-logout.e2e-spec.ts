@@ -16,6 +16,7 @@ import {
 const MODERN = { registrationId: 'modern', clientId: 'app-modern' };
 const LEGACY = { registrationId: 'legacy', clientId: 'app-legacy' };
 const DISABLED = { registrationId: 'no-back-channel', clientId: 'app-disabled' };
+const SID_REQUIRED = { registrationId: 'sid-required', clientId: 'app-sid-required' };
 const CLIENT_SECRET = 'a-client-secret-that-is-long-enough-for-hs256';
 
 let keys: TestKeySet;
@@ -32,6 +33,7 @@ beforeAll(async () => {
         { ...MODERN, issuer: op.issuer },
         { ...LEGACY, issuer: op.issuer, legacyLogoutTokens: true },
         { ...DISABLED, issuer: op.issuer, backChannel: false },
+        { ...SID_REQUIRED, issuer: op.issuer, backChannel: { sessionRequired: true } },
       ],
       onRevocation: (event) => {
         events.push(event);
@@ -224,6 +226,21 @@ describe('back-channel logout endpoint, HTTP rules', () => {
     expect(response.body.error_description).toMatch(/disabled/);
     expect(await isActive(s.target)).toBe(true);
     expect(await isActive(d.target)).toBe(true);
+  });
+
+  it('with sessionRequired, refuses a sub-only token (sid_missing) and accepts one with a sid', async () => {
+    const s = await scene(SID_REQUIRED);
+    const subOnly = await validToken(SID_REQUIRED, undefined, s.sub);
+    const refused = await postLogoutToken('sid-required', form(subOnly));
+    expectRejected(refused);
+    expect(refused.body.error_description).toMatch(/sid_missing/);
+    for (const agent of [s.target, s.sameUser, s.otherUser])
+      expect(await isActive(agent)).toBe(true);
+    expectAccepted(
+      await postLogoutToken('sid-required', form(await validToken(SID_REQUIRED, s.sid, s.sub))),
+    );
+    expect(await isActive(s.target)).toBe(false);
+    expect(await isActive(s.sameUser)).toBe(true);
   });
 
   it("refuses a token of one registration posted to another's endpoint", async () => {

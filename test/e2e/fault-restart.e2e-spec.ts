@@ -112,7 +112,7 @@ for (const kind of KINDS) {
       ); // two claims (jti), two tombstones
 
       for (const restart of ['SIGTERM', 'SIGKILL'] as const) {
-        const before = current as AppInstance;
+        const before = current;
         await (restart === 'SIGTERM' ? before.stop() : before.kill());
         current = await startAppInstance(config);
         expect(current.pid).not.toBe(before.pid);

@@ -1,0 +1,193 @@
+/**
+ * Ten hours of traffic in a few seconds: the clock is faked (`Date` only, so that the database
+ * drivers' sockets and timers stay real) and moved on by the cleanup interval at every step, while
+ * logins, back-channel logouts and replays keep coming through the library's services and the
+ * cleanup service runs as its timer would. The store holds only what is still live: expired login
+ * records, replay claims (`jti`) and tombstones are deleted, and the row counts stay under a bound
+ * set by the traffic per TTL, never by the length of the run.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  BackChannelLogoutService,
+  InMemoryOidcSessionRepository,
+  LogoutService,
+  OidcLogoutEventEntity,
+  OidcSessionEntity,
+  type OidcLogoutModuleOptions,
+} from '../../lib';
+import { LOGOUT_TOMBSTONE_TTL_SECONDS } from '../../lib/oidc-logout.constants';
+import { OidcSessionCleanupService } from '../../lib/services/oidc-session-cleanup.service';
+import {
+  announceDatabase,
+  createTestDataSource,
+  destroyTestDataSource,
+  type DatabaseKind,
+} from '../fixtures/databases';
+import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
+import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { startTestApp, type TestApp } from '../fixtures/test-app';
+import { LOGOUT_TOKEN_TTL_SECONDS, signIdToken, signLogoutToken } from '../fixtures/tokens';
+
+const CLIENT_ID = 'app';
+const REGISTRATION = 'main';
+const SESSION_TTL_SECONDS = 3_600;
+const STEP_SECONDS = 300; // the default cleanup interval
+const HOURS = 10;
+const STEPS = (HOURS * 3_600) / STEP_SECONDS;
+const LOGINS_PER_STEP = 4;
+const LOGOUTS_PER_STEP = 2;
+/** Records live one TTL: at most the logins of the steps it spans (plus the current one). */
+const MAX_LIVE_SESSIONS = LOGINS_PER_STEP * (SESSION_TTL_SECONDS / STEP_SECONDS + 1);
+/**
+ * Each logout leaves a claim (until its token's `exp` + tolerance, or a minute) and a tombstone
+ * (LOGOUT_TOMBSTONE_TTL_SECONDS): at most the logouts of the steps the longer one spans.
+ */
+const MAX_LIVE_EVENTS =
+  2 *
+  LOGOUTS_PER_STEP *
+  (Math.ceil(Math.max(LOGOUT_TOMBSTONE_TTL_SECONDS, LOGOUT_TOKEN_TTL_SECONDS + 30) / STEP_SECONDS) +
+    1);
+
+type Kind = DatabaseKind | 'memory';
+const KINDS: Kind[] = ['memory', 'sqlite', 'postgres', 'mariadb'];
+
+for (const kind of KINDS) {
+  const enabled = kind === 'memory' || announceDatabase(kind, 'bounded-growth e2e');
+  describe.skipIf(!enabled)(`${HOURS} simulated hours on ${kind}`, () => {
+    let keys: TestKeySet;
+    let op: FakeOp;
+    let dataSource: DataSource | undefined;
+    let memory: InMemoryOidcSessionRepository | undefined;
+    let app: TestApp;
+
+    beforeAll(async () => {
+      keys = await createTestKeySet();
+      op = await startFakeOp({ keys });
+      if (kind !== 'memory') dataSource = await createTestDataSource(kind);
+    });
+
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    afterAll(async () => {
+      vi.useRealTimers();
+      await app?.close();
+      if (dataSource) await destroyTestDataSource(dataSource);
+      await op?.close();
+    });
+
+    it('deletes expired records, claims and tombstones; the store stays bounded while traffic goes on', async () => {
+      // Only Date is faked: sockets, timers and the database drivers run in real time.
+      vi.useFakeTimers({ toFake: ['Date'], now: new Date('2030-01-01T00:00:00Z') });
+      // Created under the fake clock: the in-memory repository reads `Date.now` as it was then.
+      if (kind === 'memory') memory = new InMemoryOidcSessionRepository();
+      const oidc: OidcLogoutModuleOptions = {
+        clients: [{ registrationId: REGISTRATION, issuer: op.issuer, clientId: CLIENT_ID }],
+        sessionTtlSeconds: SESSION_TTL_SECONDS,
+        cleanupIntervalSeconds: STEP_SECONDS,
+        ...(memory ? { sessionRepository: memory } : { dataSource }),
+      };
+      app = await startTestApp({ oidc });
+      const logoutService = app.app.get(LogoutService);
+      const backChannel = app.app.get(BackChannelLogoutService);
+      const cleanup = app.app.get(OidcSessionCleanupService, { strict: false });
+
+      const counts = async () => {
+        if (memory) return { sessions: memory.size, events: undefined };
+        const source = dataSource as DataSource;
+        return {
+          sessions: await source.getRepository(OidcSessionEntity).count(),
+          events: await source.getRepository(OidcLogoutEventEntity).count(),
+        };
+      };
+      const expiredLeft = async (now: number) => {
+        if (memory) return 0;
+        const source = dataSource as DataSource;
+        const sessions = await source
+          .getRepository(OidcSessionEntity)
+          .createQueryBuilder('s')
+          .where('s.expiresAt <= :now', { now })
+          .getCount();
+        const events = await source
+          .getRepository(OidcLogoutEventEntity)
+          .createQueryBuilder('e')
+          .where('e.expiresAt <= :now', { now })
+          .getCount();
+        return sessions + events;
+      };
+
+      /** Live sessions by sid, oldest first. */
+      const live: Array<{ sid: string; sub: string; clientSessionId: string }> = [];
+      let totalLogins = 0;
+      let totalLogouts = 0;
+      let totalDeleted = 0;
+      let peak = { sessions: 0, events: 0 };
+
+      for (let step = 1; step <= STEPS; step++) {
+        vi.setSystemTime(Date.now() + STEP_SECONDS * 1_000);
+        const now = Date.now();
+
+        for (let i = 0; i < LOGINS_PER_STEP; i++) {
+          const sid = `sid-${randomUUID()}`;
+          const sub = `user-${step % 7}-${i}`;
+          const sessionID = randomUUID();
+          const idToken = await signIdToken(keys, { iss: op.issuer, aud: CLIENT_ID, sub, sid });
+          await logoutService.recordLogin({ sessionID }, idToken);
+          live.push({ sid, sub, clientSessionId: sessionID });
+          totalLogins++;
+        }
+        // Logouts of sessions logged in a few steps ago (some already expired), one replayed.
+        for (let i = 0; i < LOGOUTS_PER_STEP; i++) {
+          const target = live.splice(Math.floor(live.length / 2), 1)[0];
+          if (!target) continue;
+          const token = await signLogoutToken(keys, {
+            issuer: op.issuer,
+            clientId: CLIENT_ID,
+            sid: target.sid,
+            sub: target.sub,
+          });
+          const result = await backChannel.handleLogoutToken(REGISTRATION, token);
+          expect(result.replayed).toBe(false);
+          if (i === 0) {
+            expect((await backChannel.handleLogoutToken(REGISTRATION, token)).replayed).toBe(true);
+          }
+          expect(await logoutService.isActive(target.clientSessionId)).toBe(false);
+          totalLogouts++;
+        }
+        // Sessions past their TTL are no longer live, whether or not the cleanup ran yet.
+        while (live.length > MAX_LIVE_SESSIONS) live.shift();
+
+        totalDeleted += await cleanup.cleanup(new Date(now));
+        expect(await expiredLeft(now)).toBe(0);
+        const { sessions, events } = await counts();
+        expect(sessions).toBeLessThanOrEqual(MAX_LIVE_SESSIONS);
+        if (events !== undefined) expect(events).toBeLessThanOrEqual(MAX_LIVE_EVENTS);
+        peak = {
+          sessions: Math.max(peak.sessions, sessions),
+          events: Math.max(peak.events, events ?? 0),
+        };
+      }
+
+      // A live session of the last step still passes: the cleanup removes only what expired.
+      const last = live.at(-1);
+      expect(last && (await logoutService.isActive(last.clientSessionId))).toBe(true);
+
+      // Traffic stops; one TTL later the store is empty.
+      vi.setSystemTime(Date.now() + (SESSION_TTL_SECONDS + STEP_SECONDS) * 1_000);
+      totalDeleted += await cleanup.cleanup(new Date(Date.now()));
+      const after = await counts();
+      expect(after.sessions).toBe(0);
+      if (after.events !== undefined) expect(after.events).toBe(0);
+      expect(totalLogins).toBe(STEPS * LOGINS_PER_STEP);
+      console.warn(
+        `[${kind}] ${HOURS} h simulated: ${totalLogins} logins, ${totalLogouts} logouts ` +
+          `(+${STEPS} replays), ${totalDeleted} expired rows deleted; peak ${peak.sessions} ` +
+          `sessions (bound ${MAX_LIVE_SESSIONS})` +
+          (memory ? '' : `, ${peak.events} logout events (bound ${MAX_LIVE_EVENTS})`),
+      );
+    }, 60_000);
+  });
+}

@@ -52,6 +52,21 @@ describe('parseDiscoveryDocument', () => {
     ).toEqual({ error: expect.stringContaining('end_session_endpoint') });
   });
 
+  it('refuses endpoint URLs with whitespace or control characters (used verbatim in headers)', () => {
+    for (const bad of [
+      `${issuer}/logout\r\nX-Injected: 1`,
+      `${issuer}/lo\tgout`,
+      ` ${issuer}/logout`,
+    ]) {
+      expect(parseDiscoveryDocument({ ...document, end_session_endpoint: bad }, issuer)).toEqual({
+        error: expect.stringContaining('end_session_endpoint'),
+      });
+      expect(parseDiscoveryDocument({ ...document, authorization_endpoint: bad }, issuer)).toEqual({
+        error: expect.stringContaining('authorization_endpoint'),
+      });
+    }
+  });
+
   it('treats an OP without end_session_endpoint (Google) as having none', () => {
     const { end_session_endpoint: _omitted, ...google } = document;
     const result = parseDiscoveryDocument(google, issuer);

@@ -1,3 +1,5 @@
+import { hasWhitespaceOrControl } from '../options/option-checks';
+
 /**
  * The part of an OP's discovery document (or static configuration) the library uses.
  *
@@ -27,6 +29,9 @@ function optionalStringArray(value: unknown): string[] | undefined {
 }
 
 function isAbsoluteHttpUrl(value: string): boolean {
+  // The URL parser drops tabs and newlines and trims spaces, but these values are used verbatim (a
+  // Location header, a form action): refuse them, as the options' own URLs are refused.
+  if (hasWhitespaceOrControl(value)) return false;
   try {
     const url = new URL(value);
     return url.protocol === 'https:' || url.protocol === 'http:';

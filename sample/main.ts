@@ -1,56 +1,75 @@
-import 'reflect-metadata';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { NestFactory } from '@nestjs/core';
-import session from 'express-session';
-import { startDevOp } from './op/dev-op';
-import { PortalModule } from './portal/portal.module';
+import { relative } from 'node:path';
+import { PortInUseError } from './ports';
+import { SampleConfigError, sampleOptionsFromEnv } from './sample-env';
+import { startSample, type RunningSample } from './start-sample';
 
-const opPort = Number(process.env.OP_PORT ?? 3000);
-const portalPort = Number(process.env.PORTAL_PORT ?? 3001);
-const issuer = process.env.OIDC_ISSUER ?? `http://localhost:${opPort}`;
-const portalUrl = `http://localhost:${portalPort}`;
-const dataDir = process.env.SAMPLE_DATA_DIR ?? join(process.cwd(), 'build', 'sample-data');
-
+/**
+ * `npm start`: an embedded OpenID Provider and two Nest apps, Portal and Games, that use the library
+ * (see sample/README.md). Single sign-on and single sign-out can be watched in a browser.
+ */
 async function main(): Promise<void> {
-  mkdirSync(dataDir, { recursive: true });
-  const op = await startDevOp(issuer, opPort, [
-    { clientId: 'portal', clientSecret: 'portal-dev-secret', appUrl: portalUrl },
-  ]);
-  const app = await NestFactory.create(
-    PortalModule.register({
-      issuer,
-      clientId: 'portal',
-      clientSecret: 'portal-dev-secret',
-      appUrl: portalUrl,
-      databaseFile: join(dataDir, 'portal.sqlite'),
-    }),
-  );
-  app.use(
-    session({
-      secret: process.env.SESSION_SECRET ?? 'sample-only-session-secret',
-      resave: false,
-      saveUninitialized: true,
-      cookie: { httpOnly: true, sameSite: 'lax' },
-    }),
-  );
-  app.enableShutdownHooks();
-  await app.listen(portalPort, '127.0.0.1');
-  console.log(`OpenID Provider: ${issuer}\nPortal:          ${portalUrl}\nCtrl-C stops both.`);
-  const stop = () => {
-    op.close();
-    void app.close();
+  const options = sampleOptionsFromEnv(process.env);
+  const sample = await startSample(options);
+  console.log(instructions(sample, relative(process.cwd(), options.dataDir) || options.dataDir));
+  stopOnSignals(sample);
+}
+
+function instructions(sample: RunningSample, dataDir: string): string {
+  const { portal, games } = sample;
+  const op = sample.embeddedOp
+    ? `${sample.issuer}  (embedded oidc-provider)`
+    : `${sample.issuer}  (external)`;
+  return [
+    '',
+    'nest-oidc-logout sample: single sign-on and single sign-out across two Nest apps',
+    '',
+    `  OpenID Provider  ${op}`,
+    `  Portal           ${portal.url}`,
+    `  Games            ${games.url}`,
+    `  SQLite files     ${dataDir}`,
+    '',
+    'Try it in a browser:',
+    `  1. Open the Portal, ${portal.url}, and log in` +
+      (sample.embeddedOp ? ' (any user name and password).' : '.'),
+    `  2. Open Games, ${games.url}: you are logged in without a second login (single sign-on).`,
+    '  3. Log out in the Portal: the "Log out" button, then confirm at the OP.',
+    '  4. Reload Games: you are logged out (single sign-out). Its page lists the back-channel logout',
+    '     it received; logouts are also printed here.',
+    '',
+    `Ctrl-C stops ${sample.embeddedOp ? 'all three' : 'both apps'}.`,
+  ].join('\n');
+}
+
+/** Ctrl-C (SIGINT) or SIGTERM: stop the apps and the OP, then let the process end by itself. */
+function stopOnSignals(sample: RunningSample): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      console.error(`${signal} again: exiting at once.`);
+      process.exit(130);
+    }
+    stopping = true;
+    console.log(`\n${signal}: stopping...`);
+    // Should something keep the process alive, say so and exit rather than hang.
+    setTimeout(() => {
+      console.error('Something was still running 5 s after stopping; exiting.');
+      process.exit(1);
+    }, 5000).unref();
+    sample.close().then(
+      () => console.log('Stopped.'),
+      (error: unknown) => {
+        console.error('Stopping failed:', error);
+        process.exitCode = 1;
+      },
+    );
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 }
 
 main().catch((error: unknown) => {
-  const code = (error as { code?: string }).code;
-  if (code === 'EADDRINUSE') {
-    console.error(
-      `A port is taken (${String((error as { port?: number }).port ?? '')}); set OP_PORT / PORTAL_PORT to free ones`,
-    );
+  if (error instanceof PortInUseError || error instanceof SampleConfigError) {
+    console.error(error.message);
   } else {
     console.error(error);
   }

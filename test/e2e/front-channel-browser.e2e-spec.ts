@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Frame, type Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, describeWithChromium } from '../fixtures/chromium';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
@@ -20,26 +21,7 @@ import { signIdToken } from '../fixtures/tokens';
  * context) and a page that is not the OP at http://127.0.0.1:OTHER (another origin).
  */
 
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_FOUND = existsSync(CHROMIUM_PATH);
-if (!CHROMIUM_FOUND) {
-  console.warn(
-    `\n[front-channel-browser] SKIPPED: no Chromium at ${CHROMIUM_PATH}. ` +
-      "Install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH.\n",
-  );
-}
-const describeBrowser = CHROMIUM_FOUND ? describe : describe.skip;
-
-/** Flags for a headless Chromium on a machine with no network beyond loopback, running as root. */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const describeBrowser = describeWithChromium('front-channel-browser');
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'front-channel-browser');
 const CLIENT_ID = 'browser-app';

@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, describeWithChromium } from '../fixtures/chromium';
 import { startDevOp, type DevOp } from '../../sample/op/dev-op';
 import { reservePort } from '../../sample/ports';
 import { sampleOptionsFromEnv } from '../../sample/sample-env';
@@ -16,26 +17,7 @@ import { startSample, type RunningSample } from '../../sample/start-sample';
  * variables, as for Keycloak (another oidc-provider stands in for it).
  */
 
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_FOUND = existsSync(CHROMIUM_PATH);
-if (!CHROMIUM_FOUND) {
-  console.warn(
-    `\n[sample-browser] SKIPPED: no Chromium at ${CHROMIUM_PATH}. ` +
-      "Install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH.\n",
-  );
-}
-const describeBrowser = CHROMIUM_FOUND ? describe : describe.skip;
-
-/** Flags for a headless Chromium on a machine with no network beyond loopback, running as root. */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const describeBrowser = describeWithChromium('sample-browser');
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'sample-browser');
 

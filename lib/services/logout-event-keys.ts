@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * Keys of the replay and tombstone entries in the repository: a prefix naming the kind and a SHA-256
@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
  */
 function digest(...parts: string[]): string {
   // Parts are joined with a NUL, which no issuer, client id, sid, sub or jti can contain unescaped.
-  return createHash('sha256').update(parts.join('\u0000'), 'utf8').digest('base64url');
+  return hash('sha256', parts.join('\u0000'), 'base64url');
 }
 
 /** The replay key of a logout token: its issuer and jti. @internal */

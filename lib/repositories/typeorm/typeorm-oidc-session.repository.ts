@@ -59,6 +59,14 @@ const ON_CONFLICT_DRIVERS = new Set([
 ]);
 /** Drivers with `INSERT ... ON DUPLICATE KEY UPDATE`. */
 const ON_DUPLICATE_KEY_DRIVERS = new Set(['mysql', 'mariadb', 'aurora-mysql']);
+/**
+ * Drivers whose hot paths (the guard's lookup, logouts, claims, tombstones) run as SQL built once
+ * per repository with bound parameters: one statement each (`DELETE ... RETURNING`,
+ * `INSERT ... ON CONFLICT ... RETURNING`), no query builder, and a constant SQL text that the driver
+ * prepares once (better-sqlite3's statement cache). Both compare strings exactly, as the other
+ * drivers' paths do in JavaScript.
+ */
+const DIRECT_SQL_DRIVERS = new Set(['postgres', 'better-sqlite3']);
 const MAX_ATTEMPTS = 3;
 /** Primary keys per `DELETE ... IN (...)` / `SELECT ... IN (...)` statement. */
 const DELETE_CHUNK = 500;
@@ -109,6 +117,8 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   private initialization: Promise<void> | undefined;
   /** Tail of the operation queue, used on single-connection drivers only. */
   private queueTail: Promise<unknown> = Promise.resolve();
+  /** The SQL of the hot paths, built on first use (DIRECT_SQL_DRIVERS only). */
+  private directStatements: DirectSql | undefined;
 
   constructor(private readonly dataSource: DataSource) {
     super();
@@ -142,6 +152,17 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   }
 
   override findByClientSessionId(clientSessionId: string): Promise<OidcSessionInfo | undefined> {
+    const direct = this.directSql();
+    if (direct) {
+      return this.run('look up the session', async (manager) => {
+        const rows: RawSessionRow[] = await manager.query(direct.find, [
+          clientSessionId,
+          Date.now(),
+        ]);
+        const row = rows.find((candidate) => candidate.client_session_id === clientSessionId);
+        return row ? rawToInfo(row) : undefined;
+      });
+    }
     return this.run('look up the session', async (manager) => {
       const row = await manager
         .createQueryBuilder(OidcSessionEntity, 's')
@@ -153,6 +174,16 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   }
 
   override removeByClientSessionId(clientSessionId: string): Promise<OidcSessionInfo | undefined> {
+    const direct = this.directSql();
+    if (direct) {
+      return this.run('remove the session', async (manager) => {
+        const rows = await this.records<RawSessionRow>(manager, direct.removeById, [
+          clientSessionId,
+        ]);
+        const row = rows.find((candidate) => candidate.client_session_id === clientSessionId);
+        return row && Number(row.expires_at) > Date.now() ? rawToInfo(row) : undefined;
+      });
+    }
     return this.runInTransaction('remove the session', async (manager) => {
       const rows = await this.lockRows(
         manager
@@ -169,6 +200,21 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   override async removeByLogoutToken(criteria: OidcLogoutCriteria): Promise<OidcSessionInfo[]> {
     assertLogoutCriteria(criteria);
     const { issuer, clientId, sid, sub } = criteria;
+    const direct = this.directSql();
+    if (direct) {
+      // One statement: atomic, and a concurrent logout of the same rows gets none of them.
+      const [sql, parameters] = sid
+        ? sub
+          ? [direct.removeBySidAndSub, [issuer, clientId, sid, sub]]
+          : [direct.removeBySid, [issuer, clientId, sid]]
+        : [direct.removeBySub, [issuer, clientId, sub]];
+      return await this.run('remove the sessions of a logout', async (manager) => {
+        const rows = await this.records<RawSessionRow>(manager, sql, parameters);
+        // Expired matches are deleted too, but they were already absent: not reported.
+        const now = Date.now();
+        return rows.filter((row) => Number(row.expires_at) > now).map(rawToInfo);
+      });
+    }
     return await this.runInTransaction('remove the sessions of a logout', async (manager) => {
       const query = manager
         .createQueryBuilder(OidcSessionEntity, 's')
@@ -227,6 +273,21 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
     assertValidDate(expiresAt, 'expiresAt');
     const eventKey = storedEventKey('claim', key);
     const until = expiresAt.getTime();
+    const direct = this.directSql();
+    if (direct) {
+      // One statement: inserted, or taken over if expired, returns the row; a live claim, none.
+      return await this.run('claim a logout event', async (manager) => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const rows = await this.records(manager, direct.claim, [eventKey, until, Date.now()]);
+            return rows.length === 1;
+          } catch (error) {
+            if (attempt < MAX_ATTEMPTS && isRetryable(error)) continue;
+            throw error;
+          }
+        }
+      });
+    }
     return await this.run('claim a logout event', async (manager) => {
       for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
         try {
@@ -398,6 +459,12 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
     dialect: 'on-conflict' | 'on-duplicate-key',
     row: TombstoneRow,
   ): Promise<void> {
+    const direct = dialect === 'on-conflict' ? this.directSql() : undefined;
+    if (direct) {
+      const now = Date.now();
+      await manager.query(direct.tombstone, [row.eventKey, row.issuedAt, row.expiresAt, now, now]);
+      return;
+    }
     const driver = this.dataSource.driver;
     const q = (name: string) => driver.escape(name);
     const table = this.tableName(OidcLogoutEventEntity);
@@ -458,6 +525,73 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
       })
       .where('event_key = :eventKey', { eventKey: row.eventKey })
       .execute();
+  }
+
+  /** The hot paths' SQL on {@link DIRECT_SQL_DRIVERS}, built once; `undefined` elsewhere. */
+  private directSql(): DirectSql | undefined {
+    if (this.directStatements) return this.directStatements;
+    if (!DIRECT_SQL_DRIVERS.has(this.driverType) || !this.dataSource.isInitialized)
+      return undefined;
+    const driver = this.dataSource.driver;
+    const q = (name: string) => driver.escape(name);
+    /** The statement's placeholders in order: `$1, $2, ...` (PostgreSQL) or `?` (SQLite). */
+    const params = (count: number) =>
+      Array.from({ length: count }, (_, i) => driver.createParameter(`p${i}`, i));
+    const sessions = this.tableName(OidcSessionEntity);
+    const events = this.tableName(OidcLogoutEventEntity);
+    const columns = COLUMNS.map(q).join(', ');
+    const [id, issuer, clientId, expiresAt] = [
+      'client_session_id',
+      'issuer',
+      'client_id',
+      'expires_at',
+    ].map(q);
+    const removeWhere = (...last: string[]) => {
+      const p = params(2 + last.length);
+      const conditions = [`${issuer} = ${p[0]}`, `${clientId} = ${p[1]}`];
+      last.forEach((column, i) => conditions.push(`${column} = ${p[i + 2]}`));
+      return `DELETE FROM ${sessions} WHERE ${conditions.join(' AND ')} RETURNING ${columns}`;
+    };
+    const [key, kind, issued, expires] = ['event_key', 'kind', 'issued_at', 'expires_at'].map(q);
+    const find = params(2);
+    const claim = params(3);
+    const tomb = params(5);
+    // A live tombstone keeps the larger issued_at and the later expires_at; anything else (an
+    // expired row) is replaced (as upsertTombstoneStatement).
+    this.directStatements = {
+      find: `SELECT ${columns} FROM ${sessions} WHERE ${id} = ${find[0]} AND ${expiresAt} > ${find[1]}`,
+      removeById: `DELETE FROM ${sessions} WHERE ${id} = ${params(1)[0]} RETURNING ${columns}`,
+      removeBySid: removeWhere(q('sid')),
+      removeBySub: removeWhere(q('sub')),
+      removeBySidAndSub: removeWhere(q('sid'), q('sub')),
+      claim:
+        `INSERT INTO ${events} AS e (${key}, ${kind}, ${issued}, ${expires}) ` +
+        `VALUES (${claim[0]}, 'claim', NULL, ${claim[1]}) ON CONFLICT (${key}) DO UPDATE SET ` +
+        `${kind} = 'claim', ${issued} = NULL, ${expires} = excluded.${expires} ` +
+        `WHERE e.${expires} <= ${claim[2]} RETURNING ${key}`,
+      tombstone:
+        `INSERT INTO ${events} AS e (${key}, ${kind}, ${issued}, ${expires}) ` +
+        `VALUES (${tomb[0]}, 'tombstone', ${tomb[1]}, ${tomb[2]}) ON CONFLICT (${key}) DO UPDATE SET ` +
+        `${issued} = CASE WHEN e.${kind} = 'tombstone' AND e.${expires} > ${tomb[3]} AND e.${issued} > excluded.${issued} THEN e.${issued} ELSE excluded.${issued} END, ` +
+        `${expires} = CASE WHEN e.${kind} = 'tombstone' AND e.${expires} > ${tomb[4]} AND e.${expires} > excluded.${expires} THEN e.${expires} ELSE excluded.${expires} END, ` +
+        `${kind} = 'tombstone'`,
+    };
+    return this.directStatements;
+  }
+
+  /** The rows a statement returns (`RETURNING`), whatever the statement and the driver. */
+  private async records<T = unknown>(
+    manager: EntityManager,
+    sql: string,
+    parameters: unknown[],
+  ): Promise<T[]> {
+    const runner = manager.queryRunner ?? this.dataSource.createQueryRunner();
+    try {
+      const result = (await runner.query(sql, parameters, true)) as { records?: T[] };
+      return result.records ?? [];
+    } finally {
+      if (!manager.queryRunner) await runner.release();
+    }
   }
 
   /** The escaped (schema-qualified) table name of an entity. */
@@ -549,6 +683,45 @@ interface TombstoneRow {
   eventKey: string;
   issuedAt: number;
   expiresAt: number;
+}
+
+/** The SQL of {@link TypeOrmOidcSessionRepository}'s hot paths (see DIRECT_SQL_DRIVERS). */
+interface DirectSql {
+  find: string;
+  removeById: string;
+  removeBySid: string;
+  removeBySub: string;
+  removeBySidAndSub: string;
+  claim: string;
+  tombstone: string;
+}
+
+/** A row of `oidc_sessions` as the driver returns it (PostgreSQL's `bigint` as a string). */
+interface RawSessionRow {
+  client_session_id: string;
+  registration_id: string;
+  issuer: string;
+  client_id: string;
+  sid: string | null;
+  sub: string;
+  id_token: string;
+  expires_at: number | string;
+  created_at: number | string;
+}
+
+function rawToInfo(row: RawSessionRow): OidcSessionInfo {
+  const info: OidcSessionInfo = {
+    clientSessionId: row.client_session_id,
+    registrationId: row.registration_id,
+    issuer: row.issuer,
+    clientId: row.client_id,
+    sub: row.sub,
+    idToken: row.id_token,
+    expiresAt: new Date(Number(row.expires_at)),
+    createdAt: new Date(Number(row.created_at)),
+  };
+  if (row.sid !== null) info.sid = row.sid;
+  return info;
 }
 
 /**

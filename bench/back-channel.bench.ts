@@ -1,18 +1,24 @@
 /**
- * `npm run bench:back-channel`: throughput of the back-channel logout endpoint with distinct valid
- * logout tokens, as a ratio to a bare route of the same app that only parses the same form body and
- * verifies the token with jose against the same keys.
+ * Back-channel logout throughput with distinct valid logout tokens, as ratios to baselines measured
+ * in the same run (a section of `npm run bench`; alone: `npm run bench:back-channel`):
+ * - vs a bare route of the same app that only parses the same form body and verifies the token with
+ *   jose against the same keys (`BASELINE_PATH`);
+ * - in the in-memory rows, also vs auth0's express-openid-connect (`backchannelLogout` with an
+ *   express-session MemoryStore, its documented in-memory store) on a plain Express app in the same
+ *   process, against the same OP (discovered from the fake OP), keys and issuer.
  *
- * Per row (repository x algorithm): a fresh Nest app (express, OidcLogoutModule, the baseline
- * route) against a fake OP on 127.0.0.1; SESSIONS sessions recorded through the repository's
- * `save`; the load generator (another process) posts pre-signed tokens, each naming one recorded
- * session (`sid`) and used once by the library; both routes run alternately (baseline, library,
- * baseline, library) after a warm-up of each. Afterwards the bench checks that it measured real
- * logouts: no failed request, and exactly the sessions named by the tokens sent are gone.
+ * Per row (repository x algorithm): a fresh Nest app (Express, OidcLogoutModule, the baseline
+ * route) against the fake OP on 127.0.0.1. Sessions: SESSIONS (100,000) in memory and in a fresh
+ * SQLite file, seeded in SQL; the shared PostgreSQL table of 1,000,000 sessions (the sessions the
+ * tokens name restored first). The load generator (another process) posts pre-signed tokens, each
+ * naming one recorded session (`sid`) and used once by the library; the routes alternate
+ * (baseline, library[, express-openid-connect], ...) after a warm-up of each. Afterwards the bench
+ * checks that it measured real logouts: no failed request, as many sessions removed as logouts
+ * answered, the sessions named gone (a sample) and the next ones still there.
  *
- * Environment: BENCH_SESSIONS (100000), BENCH_DURATION_S per route and row (10, split over
- * BENCH_ROUNDS alternations, 4), BENCH_WARMUP_S (2), BENCH_CONNECTIONS (16), BENCH_ALGS
- * (RS256,ES256), BENCH_REPOSITORIES (sqlite,memory).
+ * Environment: BENCH_SESSIONS (100000), BENCH_TOKENS per algorithm (50000), BENCH_DURATION_S per
+ * route and row (10, split over BENCH_ROUNDS alternations, 4), BENCH_WARMUP_S (2),
+ * BENCH_CONNECTIONS (16), BENCH_ALGS (RS256,ES256), BENCH_REPOSITORIES (sqlite,memory,postgres).
  *
  * SQLite runs as a server would run it: a file in the temp directory, WAL, `synchronous = NORMAL`
  * (with the default rollback journal every commit waits for an fsync: see bench/BENCHMARKS.md).
@@ -30,75 +36,72 @@ import {
   type Type,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import express from 'express';
+import { auth } from 'express-openid-connect';
+import session from 'express-session';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import {
   hashSessionId,
   InMemoryOidcSessionRepository,
-  OIDC_LOGOUT_ENTITIES,
   OidcLogoutModule,
   OidcSessionRepository,
   type OidcLogoutModuleOptions,
   type OidcSessionInfo,
 } from '../lib';
-import { startFakeOp, type FakeOp } from '../test/fixtures/fake-op';
-import { signIdToken, signLogoutToken, nowSeconds } from '../test/fixtures/tokens';
-import { LoadGenerator, type LoadResult } from './load-generator';
+import type { FakeOp } from '../test/fixtures/fake-op';
+import { signLogoutToken, nowSeconds } from '../test/fixtures/tokens';
 import {
-  describeMachine,
+  clearLogoutEvents,
+  countSessions,
+  createBenchDataSource,
+  dropBenchDataSource,
+  seedSessionsSql,
+  sessionIdOf,
+  sidOf,
+  subOf,
+  type DatabaseKind,
+  type SeedRow,
+} from './databases';
+import type { LoadGenerator, LoadResult } from './load-generator';
+import {
+  env,
+  envList,
   fixed,
-  machineLine,
+  loadAverage,
   markdownTable,
   mergeRuns,
-  writeJson,
   type MeasuredRun,
   type RouteStats,
 } from './report';
 
 type Alg = 'RS256' | 'ES256';
-type RepositoryKind = 'sqlite' | 'memory';
+type RepositoryKind = 'sqlite' | 'memory' | 'postgres';
+type Route = 'baseline' | 'library' | 'eoc';
 
-const env = (name: string, fallback: number): number => {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
-  return value;
-};
-const envList = <T extends string>(name: string, all: readonly T[]): T[] => {
-  const raw = process.env[name];
-  if (!raw) return [...all];
-  const list = raw.split(',').map((s) => s.trim());
-  for (const item of list) {
-    if (!all.includes(item as T)) throw new Error(`${name}: unknown '${item}'`);
-  }
-  return list as T[];
-};
-
-const CONFIG = {
+const config = () => ({
   sessions: Math.floor(env('BENCH_SESSIONS', 100_000)),
+  tokens: Math.floor(env('BENCH_TOKENS', 50_000)),
   durationMs: env('BENCH_DURATION_S', 10) * 1000,
   warmupMs: env('BENCH_WARMUP_S', 2) * 1000,
   rounds: Math.floor(env('BENCH_ROUNDS', 4)),
   connections: Math.floor(env('BENCH_CONNECTIONS', 16)),
   algs: envList<Alg>('BENCH_ALGS', ['RS256', 'ES256']),
-  repositories: envList<RepositoryKind>('BENCH_REPOSITORIES', ['sqlite', 'memory']),
-};
+  repositories: envList<RepositoryKind>('BENCH_REPOSITORIES', ['sqlite', 'memory', 'postgres']),
+});
+type Config = ReturnType<typeof config>;
 
-const REGISTRATION_ID = 'bench';
-const CLIENT_ID = 'bench-client';
-const LIBRARY_PATH = `/logout/connect/back-channel/${REGISTRATION_ID}`;
+const LIBRARY_PATH = '/logout/connect/back-channel/bench';
 const BASELINE_PATH = '/bench/baseline';
+const EOC_PATH = '/backchannel-logout';
 const FORM_HEADERS = { 'content-type': 'application/x-www-form-urlencoded' };
 /** Logout tokens live 120 s at real OPs; these must outlive signing plus every row. */
 const TOKEN_LIFETIME_SECONDS = 1800;
-const RESULTS_FILE = join(__dirname, '..', '..', '..', 'bench', 'results', 'back-channel.json');
-
-const sessionIdOf = (i: number) => `bench-app-session-${i}`;
-const sidOf = (i: number) => `bench-op-session-${i}`;
-const subOf = (i: number) => `bench-user-${i}`;
 
 /** The bare route's verification: what an app doing it by hand with jose would do. */
 const BASELINE_VERIFIER = Symbol('BASELINE_VERIFIER');
@@ -125,45 +128,98 @@ class BaselineController {
   }
 }
 
+export interface BackChannelBenchInput {
+  op: FakeOp;
+  load: LoadGenerator;
+  workDir: string;
+  seed: SeedRow;
+  /** The shared databases (PostgreSQL: 1,000,000 sessions). */
+  databases: ReadonlyMap<DatabaseKind, { dataSource: DataSource; sessions: number }>;
+}
+
 interface BenchApp {
-  app: INestApplication;
   origin: string;
   repository: OidcSessionRepository;
+  /** express-openid-connect's app (in-memory rows only). */
+  eoc?: { origin: string; storedEntries(): Promise<number> };
   countSessions(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** express-openid-connect on a plain Express app: its back-channel endpoint and MemoryStore. */
+async function startEoc(
+  op: FakeOp,
+  alg: Alg,
+  clientId: string,
+): Promise<{ origin: string; storedEntries(): Promise<number>; close(): Promise<void> }> {
+  const store = new session.MemoryStore();
+  const app = express();
+  app.use(
+    auth({
+      issuerBaseURL: op.issuer,
+      baseURL: 'http://127.0.0.1:3000',
+      clientID: clientId,
+      secret: 'bench-secret-bench-secret-bench-secret',
+      authRequired: false,
+      idTokenSigningAlg: alg,
+      // express-session's MemoryStore: the get/set/destroy store the option documents (its types
+      // describe express-openid-connect's own stored sessions, not what it stores here).
+      backchannelLogout: { store: store as never },
+    }),
+  );
+  const server = await new Promise<Server>((resolve) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    storedEntries: () =>
+      new Promise((resolve, reject) =>
+        store.length((error, length) =>
+          error
+            ? reject(error instanceof Error ? error : new Error(String(error)))
+            : resolve(length ?? 0),
+        ),
+      ),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 async function startBenchApp(
   kind: RepositoryKind,
   alg: Alg,
-  op: FakeOp,
-  workDir: string,
+  input: BackChannelBenchInput,
+  cfg: Config,
 ): Promise<BenchApp> {
+  const { op, seed } = input;
   let dataSource: DataSource | undefined;
+  let ownDataSource = false;
   const oidc: OidcLogoutModuleOptions = {
-    clients: [{ registrationId: REGISTRATION_ID, issuer: op.issuer, clientId: CLIENT_ID }],
+    clients: [{ registrationId: seed.registrationId, issuer: op.issuer, clientId: seed.clientId }],
   };
   if (kind === 'sqlite') {
-    dataSource = new DataSource({
-      type: 'better-sqlite3',
-      database: join(workDir, `sessions-${alg}.sqlite`),
-      entities: OIDC_LOGOUT_ENTITIES,
-      synchronize: true,
-      enableWAL: true,
-      prepareDatabase: (db: { pragma(source: string): unknown }) => {
-        db.pragma('synchronous = NORMAL');
-      },
-      logging: false,
-    });
-    await dataSource.initialize();
+    dataSource = await createBenchDataSource('sqlite', input.workDir, `back-channel-${alg}`);
+    ownDataSource = true;
+    await seedSessionsSql(dataSource, seed, 0, cfg.sessions);
+    oidc.dataSource = dataSource;
+  } else if (kind === 'postgres') {
+    dataSource = input.databases.get('postgres')!.dataSource;
+    // The sessions the tokens name may have been revoked by an earlier row or section.
+    await seedSessionsSql(dataSource, seed, 0, cfg.tokens);
+    await clearLogoutEvents(dataSource);
     oidc.dataSource = dataSource;
   } else {
     // Room for every session and every logout event of the run: no eviction.
-    oidc.sessionRepository = new InMemoryOidcSessionRepository({ maxEntries: 4 * CONFIG.sessions });
+    const repository = new InMemoryOidcSessionRepository({ maxEntries: 4 * cfg.sessions });
+    await seedMemory(repository, seed, cfg.sessions);
+    oidc.sessionRepository = repository;
   }
   const verifier: BaselineVerifier = {
     keys: createRemoteJWKSet(new URL(op.jwksUri)),
-    options: { algorithms: [alg], issuer: op.issuer, audience: CLIENT_ID },
+    options: { algorithms: [alg], issuer: op.issuer, audience: seed.clientId },
   };
 
   @Module({
@@ -173,67 +229,65 @@ async function startBenchApp(
   })
   class BenchModule {}
 
-  const app = await NestFactory.create(BenchModule as Type, { logger: ['error', 'warn'] });
+  const app: INestApplication = await NestFactory.create(BenchModule as Type, {
+    logger: ['error', 'warn'],
+  });
   await app.listen(0, '127.0.0.1');
   const origin = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   const repository = app.get(OidcSessionRepository);
+  const eoc = kind === 'memory' ? await startEoc(op, alg, seed.clientId) : undefined;
   return {
-    app,
     origin,
     repository,
+    ...(eoc ? { eoc } : {}),
     async countSessions() {
       if (repository instanceof InMemoryOidcSessionRepository) return repository.size;
-      const rows: { n: number }[] = await dataSource!.query(
-        'SELECT COUNT(*) AS n FROM oidc_sessions',
-      );
-      return Number(rows[0]?.n);
+      return countSessions(dataSource!);
     },
     async close() {
+      await eoc?.close();
       await app.close();
-      if (dataSource?.isInitialized) await dataSource.destroy();
+      if (ownDataSource && dataSource) await dropBenchDataSource(dataSource);
     },
   };
 }
 
-/** Records `count` logins straight through the repository (session ids hashed as the library does). */
-async function seedSessions(
-  repository: OidcSessionRepository,
-  op: FakeOp,
+/** Records `count` logins straight through the in-memory repository's `save`. */
+async function seedMemory(
+  repository: InMemoryOidcSessionRepository,
+  seed: SeedRow,
   count: number,
-  idToken: string,
 ): Promise<void> {
-  const now = Date.now();
-  const createdAt = new Date(now);
-  const expiresAt = new Date(now + 24 * 3600 * 1000);
-  const batch = 1000;
-  for (let first = 0; first < count; first += batch) {
-    const saves: Promise<void>[] = [];
-    for (let i = first; i < Math.min(count, first + batch); i++) {
-      const info: OidcSessionInfo = {
-        clientSessionId: hashSessionId(sessionIdOf(i)),
-        registrationId: REGISTRATION_ID,
-        issuer: op.issuer,
-        clientId: CLIENT_ID,
-        sid: sidOf(i),
-        sub: subOf(i),
-        idToken,
-        createdAt,
-        expiresAt,
-      };
-      saves.push(repository.save(info));
-    }
-    await Promise.all(saves);
-    // better-sqlite3 is synchronous: let the event loop breathe, or the module's discovery request
-    // to the fake OP (same process) times out while the sessions are written.
-    await new Promise((resolve) => setImmediate(resolve));
+  const createdAt = new Date(seed.createdAt);
+  const expiresAt = new Date(seed.expiresAt);
+  for (let i = 0; i < count; i++) {
+    const info: OidcSessionInfo = {
+      clientSessionId: hashSessionId(sessionIdOf(i)),
+      registrationId: seed.registrationId,
+      issuer: seed.issuer,
+      clientId: seed.clientId,
+      sid: sidOf(i),
+      sub: subOf(i),
+      idToken: seed.idToken,
+      createdAt,
+      expiresAt,
+    };
+    await repository.save(info);
   }
 }
 
 /**
- * Signs `count` distinct logout tokens (token i names session i) and writes them as form bodies,
- * one per line. WebCrypto signs on libuv's thread pool: batches keep both cores busy.
+ * Signs `count` distinct logout tokens (token i names session i by `sid`, with its `sub`) and writes
+ * them as form bodies, one per line. WebCrypto signs on libuv's thread pool: batches keep both
+ * cores busy.
  */
-async function writeTokenPool(op: FakeOp, alg: Alg, count: number, file: string): Promise<void> {
+async function writeTokenPool(
+  op: FakeOp,
+  clientId: string,
+  alg: Alg,
+  count: number,
+  file: string,
+): Promise<void> {
   const now = nowSeconds();
   const lines: string[] = new Array<string>(count);
   const batch = 256;
@@ -244,7 +298,7 @@ async function writeTokenPool(op: FakeOp, alg: Alg, count: number, file: string)
         signLogoutToken(op.keys, {
           alg,
           issuer: op.issuer,
-          clientId: CLIENT_ID,
+          clientId,
           sid: sidOf(i),
           sub: subOf(i),
           now,
@@ -259,56 +313,56 @@ async function writeTokenPool(op: FakeOp, alg: Alg, count: number, file: string)
   writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
-interface RowResult {
+export interface BackChannelRow {
   repository: RepositoryKind;
   alg: Alg;
   sessionsBefore: number;
   sessionsAfter: number;
   baseline: RouteStats;
   library: RouteStats;
+  /** express-openid-connect (in-memory rows). */
+  eoc?: RouteStats;
+  /** library / baseline requests per second. */
   ratio: number;
+  /** library / express-openid-connect requests per second. */
+  eocRatio?: number;
   /** The ratio of each round (library / the baseline just before it): their spread shows the noise. */
   roundRatios: number[];
   /** Library requests sent, warm-up included: one logout (and one token) each. */
   logouts: number;
   verified: boolean;
   problems: string[];
-  seedSeconds: number;
+  setupSeconds: number;
+  loadAverage: number;
 }
 
 async function runRow(
   kind: RepositoryKind,
   alg: Alg,
-  op: FakeOp,
-  load: LoadGenerator,
+  input: BackChannelBenchInput,
+  cfg: Config,
   tokensFile: string,
-  idToken: string,
-  workDir: string,
-): Promise<RowResult> {
-  const bench = await startBenchApp(kind, alg, op, workDir);
+): Promise<BackChannelRow> {
+  const setupStart = performance.now();
+  const bench = await startBenchApp(kind, alg, input, cfg);
   try {
-    const seedStart = performance.now();
-    await seedSessions(bench.repository, op, CONFIG.sessions, idToken);
-    const seedSeconds = (performance.now() - seedStart) / 1000;
+    const setupSeconds = (performance.now() - setupStart) / 1000;
     const sessionsBefore = await bench.countSessions();
-
-    const cursors = { baseline: 0, library: 0 };
-    const all: { route: 'baseline' | 'library'; result: LoadResult }[] = [];
-    const measure = async (
-      route: 'baseline' | 'library',
-      durationMs: number,
-    ): Promise<MeasuredRun> => {
+    const routes: Route[] = bench.eoc ? ['baseline', 'library', 'eoc'] : ['baseline', 'library'];
+    const cursors: Record<Route, number> = { baseline: 0, library: 0, eoc: 0 };
+    const all: { route: Route; result: LoadResult }[] = [];
+    const measure = async (route: Route, durationMs: number): Promise<MeasuredRun> => {
       const cpuAtStart = process.cpuUsage();
-      const result = await load.run({
-        origin: bench.origin,
+      const result = await input.load.run({
+        origin: route === 'eoc' ? bench.eoc!.origin : bench.origin,
         method: 'POST',
-        path: route === 'baseline' ? BASELINE_PATH : LIBRARY_PATH,
+        path: { baseline: BASELINE_PATH, library: LIBRARY_PATH, eoc: EOC_PATH }[route],
         headers: FORM_HEADERS,
         bodiesFile: tokensFile,
         start: cursors[route],
-        // The baseline keeps no state: it may cycle. The library must never see a token twice.
-        wrap: route === 'baseline',
-        connections: CONFIG.connections,
+        // The library must never see a token twice; the others keep no replay state: they cycle.
+        wrap: route !== 'library',
+        connections: cfg.connections,
         durationMs,
       });
       const cpu = process.cpuUsage(cpuAtStart);
@@ -317,13 +371,11 @@ async function runRow(
       return { result, serverCpuMs: (cpu.user + cpu.system) / 1000 };
     };
 
-    await measure('baseline', CONFIG.warmupMs);
-    await measure('library', CONFIG.warmupMs);
-    const baseline: MeasuredRun[] = [];
-    const library: MeasuredRun[] = [];
-    for (let round = 0; round < CONFIG.rounds; round++) {
-      baseline.push(await measure('baseline', CONFIG.durationMs / CONFIG.rounds));
-      library.push(await measure('library', CONFIG.durationMs / CONFIG.rounds));
+    for (const route of routes) await measure(route, cfg.warmupMs);
+    const runs: Record<Route, MeasuredRun[]> = { baseline: [], library: [], eoc: [] };
+    for (let round = 0; round < cfg.rounds; round++) {
+      for (const route of routes)
+        runs[route].push(await measure(route, cfg.durationMs / cfg.rounds));
     }
 
     // Did we measure real logouts? Every request answered 2xx, and exactly the sessions named by
@@ -335,9 +387,7 @@ async function runRow(
           `${route}: ${result.non2xx} non-2xx, ${result.errors} errors (statuses ${JSON.stringify(result.statuses)}, first failed token indices ${result.failedIndices.join(',')})`,
         );
       }
-      if (result.exhausted) {
-        problems.push(`${route}: ran out of tokens/sessions; lower the duration`);
-      }
+      if (result.exhausted) problems.push(`${route}: ran out of tokens; raise BENCH_TOKENS`);
     }
     const logouts = cursors.library;
     const libraryOk = all
@@ -345,50 +395,66 @@ async function runRow(
       .reduce((n, a) => n + a.result.ok2xx, 0);
     const sessionsAfter = await bench.countSessions();
     const removed = sessionsBefore - sessionsAfter;
-    if (sessionsBefore !== CONFIG.sessions) {
-      problems.push(`seeded ${CONFIG.sessions} sessions, the repository holds ${sessionsBefore}`);
-    }
     if (removed !== libraryOk || libraryOk !== logouts) {
       problems.push(
         `${logouts} tokens sent, ${libraryOk} answered 2xx, ${removed} sessions removed`,
       );
     }
+    // A sample of the sessions named (all of them would take long on a database), and the next ones.
     let stillThere = 0;
-    for (let i = 0; i < logouts; i++) {
+    const step = Math.max(1, Math.floor(logouts / 1000));
+    for (let i = 0; i < logouts; i += step) {
       if (await bench.repository.findByClientSessionId(hashSessionId(sessionIdOf(i)))) stillThere++;
     }
     if (stillThere > 0) problems.push(`${stillThere} logged-out sessions are still recorded`);
     let missing = 0;
-    for (let i = logouts; i < Math.min(CONFIG.sessions, logouts + 1000); i++) {
+    for (let i = logouts; i < Math.min(sessionsBefore, logouts + 1000); i++) {
       if (!(await bench.repository.findByClientSessionId(hashSessionId(sessionIdOf(i))))) missing++;
     }
     if (missing > 0) problems.push(`${missing} sessions no token named are gone`);
+    if (bench.eoc) {
+      // Two entries (sid and sub) per distinct token express-openid-connect received.
+      const distinct = Math.min(cursors.eoc, cfg.tokens);
+      const stored = await bench.eoc.storedEntries();
+      if (stored !== 2 * distinct) {
+        problems.push(`express-openid-connect stored ${stored} entries for ${distinct} tokens`);
+      }
+    }
 
-    const baselineStats = mergeRuns(baseline);
-    const libraryStats = mergeRuns(library);
+    const baseline = mergeRuns(runs.baseline);
+    const library = mergeRuns(runs.library);
+    const eoc = runs.eoc.length > 0 ? mergeRuns(runs.eoc) : undefined;
     return {
       repository: kind,
       alg,
       sessionsBefore,
       sessionsAfter,
-      baseline: baselineStats,
-      library: libraryStats,
-      ratio: libraryStats.requestsPerSecond / baselineStats.requestsPerSecond,
-      roundRatios: library.map(
+      baseline,
+      library,
+      ...(eoc ? { eoc, eocRatio: library.requestsPerSecond / eoc.requestsPerSecond } : {}),
+      ratio: library.requestsPerSecond / baseline.requestsPerSecond,
+      roundRatios: runs.library.map(
         (run, i) =>
-          mergeRuns([run]).requestsPerSecond / mergeRuns([baseline[i]!]).requestsPerSecond,
+          mergeRuns([run]).requestsPerSecond / mergeRuns([runs.baseline[i]!]).requestsPerSecond,
       ),
       logouts,
       verified: problems.length === 0,
       problems,
-      seedSeconds,
+      setupSeconds,
+      loadAverage: loadAverage(),
     };
   } finally {
     await bench.close();
   }
 }
 
-function table(rows: readonly RowResult[]): string {
+const REPOSITORY_NAMES: Record<RepositoryKind, string> = {
+  memory: 'in-memory',
+  sqlite: 'TypeORM SQLite',
+  postgres: 'TypeORM PostgreSQL',
+};
+
+export function backChannelTable(rows: readonly BackChannelRow[]): string {
   return markdownTable(
     [
       'repository',
@@ -397,84 +463,60 @@ function table(rows: readonly RowResult[]): string {
       'baseline req/s',
       'library req/s',
       'ratio',
-      'baseline p50 / p99 ms',
-      'library p50 / p99 ms',
-      'server CPU µs/req (baseline / library)',
+      'round ratios',
+      'express-openid-connect req/s',
+      'library / e-o-c',
+      'p50 / p99 ms (baseline / library)',
+      'server CPU µs/req (baseline / library / e-o-c)',
       'non-2xx',
       'verified',
+      'load avg',
     ],
     rows.map((r) => [
-      r.repository === 'sqlite' ? 'TypeORM SQLite' : 'in-memory',
+      REPOSITORY_NAMES[r.repository],
       r.alg,
       `${r.sessionsBefore} -> ${r.sessionsAfter}`,
       fixed(r.baseline.requestsPerSecond),
       fixed(r.library.requestsPerSecond),
       fixed(r.ratio, 2),
-      `${fixed(r.baseline.p50Ms, 2)} / ${fixed(r.baseline.p99Ms, 2)}`,
-      `${fixed(r.library.p50Ms, 2)} / ${fixed(r.library.p99Ms, 2)}`,
-      `${fixed(r.baseline.serverCpuUsPerRequest)} / ${fixed(r.library.serverCpuUsPerRequest)}`,
-      `${r.baseline.non2xx + r.baseline.errors} / ${r.library.non2xx + r.library.errors}`,
+      r.roundRatios.map((x) => fixed(x, 2)).join(', '),
+      r.eoc ? fixed(r.eoc.requestsPerSecond) : '-',
+      r.eocRatio === undefined ? '-' : fixed(r.eocRatio, 2),
+      `${fixed(r.baseline.p50Ms, 1)}, ${fixed(r.baseline.p99Ms, 1)} / ${fixed(r.library.p50Ms, 1)}, ${fixed(r.library.p99Ms, 1)}`,
+      `${fixed(r.baseline.serverCpuUsPerRequest)} / ${fixed(r.library.serverCpuUsPerRequest)}` +
+        (r.eoc ? ` / ${fixed(r.eoc.serverCpuUsPerRequest)}` : ''),
+      `${r.baseline.non2xx + r.baseline.errors} / ${r.library.non2xx + r.library.errors}` +
+        (r.eoc ? ` / ${r.eoc.non2xx + r.eoc.errors}` : ''),
       r.verified ? 'yes' : 'NO',
+      String(r.loadAverage),
     ]),
   );
 }
 
-async function main(): Promise<void> {
-  const machine = describeMachine();
-  console.log(`Back-channel logout bench on ${machineLine(machine)}`);
-  console.log(
-    `${CONFIG.sessions} sessions, ${CONFIG.connections} connections, ` +
-      `${CONFIG.durationMs / 1000} s per route and row (${CONFIG.rounds} alternated rounds) after ${CONFIG.warmupMs / 1000} s of warm-up`,
-  );
-  const workDir = mkdtempSync(join(tmpdir(), 'nest-oidc-logout-bench-'));
-  const op = await startFakeOp();
-  const load = await LoadGenerator.start();
-  const rows: RowResult[] = [];
-  const started = performance.now();
-  try {
-    const idToken = await signIdToken(op.keys, { iss: op.issuer, aud: CLIENT_ID });
-    for (const alg of CONFIG.algs) {
-      const tokensFile = join(workDir, `tokens-${alg}.txt`);
-      const signStart = performance.now();
-      await writeTokenPool(op, alg, CONFIG.sessions, tokensFile);
+export async function runBackChannelBench(input: BackChannelBenchInput): Promise<BackChannelRow[]> {
+  const cfg = config();
+  const kinds = cfg.repositories.filter((kind) => kind !== 'postgres' || input.databases.has(kind));
+  const rows: BackChannelRow[] = [];
+  for (const alg of cfg.algs) {
+    const tokensFile = join(input.workDir, `tokens-${alg}.txt`);
+    const signStart = performance.now();
+    await writeTokenPool(input.op, input.seed.clientId, alg, cfg.tokens, tokensFile);
+    console.log(
+      `signed ${cfg.tokens} ${alg} logout tokens in ${fixed((performance.now() - signStart) / 1000, 1)} s`,
+    );
+    for (const kind of kinds) {
+      const row = await runRow(kind, alg, input, cfg, tokensFile);
       console.log(
-        `signed ${CONFIG.sessions} ${alg} logout tokens in ${fixed((performance.now() - signStart) / 1000, 1)} s`,
+        `back-channel ${kind} ${alg}: set up in ${fixed(row.setupSeconds, 1)} s; baseline ${fixed(row.baseline.requestsPerSecond)} req/s, library ${fixed(row.library.requestsPerSecond)} req/s, ratio ${fixed(row.ratio, 2)} (rounds ${row.roundRatios.map((r) => fixed(r, 2)).join(', ')})` +
+          (row.eoc
+            ? `, express-openid-connect ${fixed(row.eoc.requestsPerSecond)} req/s (library / e-o-c ${fixed(row.eocRatio!, 2)})`
+            : '') +
+          `; CPU server ${fixed(row.baseline.serverCpuUsPerRequest)} / ${fixed(row.library.serverCpuUsPerRequest)} µs/req, ` +
+          `load generator ${fixed(row.baseline.clientCpuPercent)}% / ${fixed(row.library.clientCpuPercent)}% (load ${row.loadAverage})` +
+          (row.verified ? '' : `; FAILED: ${row.problems.join('; ')}`),
       );
-      for (const kind of CONFIG.repositories) {
-        const row = await runRow(kind, alg, op, load, tokensFile, idToken, workDir);
-        console.log(
-          `${kind} ${alg}: seeded in ${fixed(row.seedSeconds, 1)} s; baseline ${fixed(row.baseline.requestsPerSecond)} req/s, library ${fixed(row.library.requestsPerSecond)} req/s, ratio ${fixed(row.ratio, 2)} (rounds ${row.roundRatios.map((r) => fixed(r, 2)).join(', ')}); ` +
-            `CPU server ${fixed(row.baseline.serverCpuPercent)}% / ${fixed(row.library.serverCpuPercent)}%, ` +
-            `load generator ${fixed(row.baseline.clientCpuPercent)}% / ${fixed(row.library.clientCpuPercent)}%` +
-            (row.verified ? '' : `; FAILED: ${row.problems.join('; ')}`),
-        );
-        rows.push(row);
-      }
+      rows.push(row);
     }
-  } finally {
-    await load.close();
-    await op.close();
-    rmSync(workDir, { recursive: true, force: true });
   }
-  const markdown = table(rows);
-  console.log(`\n${markdown}\n`);
-  console.log(`total ${fixed((performance.now() - started) / 1000, 0)} s`);
-  writeJson(RESULTS_FILE, {
-    bench: 'back-channel',
-    date: new Date().toISOString(),
-    machine,
-    config: CONFIG,
-    rows,
-    markdown,
-  });
-  console.log(`results: ${RESULTS_FILE}`);
-  if (rows.some((r) => !r.verified)) {
-    console.error('The bench did not measure what it should: see the problems above.');
-    process.exitCode = 1;
-  }
+  return rows;
 }
-
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});

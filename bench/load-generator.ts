@@ -27,6 +27,11 @@ export interface LoadRun {
   start?: number;
   /** Cycle through the bodies when they run out (otherwise the run stops early). Default false. */
   wrap?: boolean;
+  /**
+   * File with one `Cookie` header value per line: request _k_ of the run sends line _k_ modulo their
+   * number (e.g. the session cookies of many users).
+   */
+  cookiesFile?: string;
   /** Concurrent connections, one request in flight on each. */
   connections: number;
   durationMs: number;
@@ -64,13 +69,16 @@ type Reply =
 
 const bodyFiles = new Map<string, Buffer[]>();
 
+function loadLines(file: string): string[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.length > 0);
+}
+
 function loadBodies(file: string): Buffer[] {
   let bodies = bodyFiles.get(file);
   if (!bodies) {
-    bodies = readFileSync(file, 'utf8')
-      .split('\n')
-      .filter((line) => line.length > 0)
-      .map((line) => Buffer.from(line, 'utf8'));
+    bodies = loadLines(file).map((line) => Buffer.from(line, 'utf8'));
     bodyFiles.set(file, bodies);
   }
   return bodies;
@@ -107,8 +115,11 @@ function send(
 /** Runs the load in this process. */
 export async function runLoad(run: LoadRun): Promise<LoadResult> {
   const bodies = run.bodiesFile === undefined ? undefined : loadBodies(run.bodiesFile);
+  const cookies = run.cookiesFile === undefined ? undefined : loadLines(run.cookiesFile);
   const url = new URL(run.origin);
   const headers: OutgoingHttpHeaders = { ...run.headers };
+  // One header object per cookie, built once.
+  const cookieHeaders = cookies?.map((cookie) => ({ ...headers, cookie }));
   // A fresh pool per run: the server may have closed idle keep-alive connections in between.
   const agent = new Agent({
     keepAlive: true,
@@ -144,7 +155,10 @@ export async function runLoad(run: LoadRun): Promise<LoadResult> {
       const bodyIndex = cursor;
       cursor += 1;
       const sentAt = performance.now();
-      const status = await send(agent, url, run, headers, bodies?.[index]);
+      const requestHeaders = cookieHeaders
+        ? cookieHeaders[(bodyIndex - start) % cookieHeaders.length]!
+        : headers;
+      const status = await send(agent, url, run, requestHeaders, bodies?.[index]);
       lastAnswerAt = performance.now();
       latencies.push(lastAnswerAt - sentAt);
       if (status === 0) errors += 1;

@@ -31,8 +31,31 @@ export function describeMachine(): MachineInfo {
     node: process.version,
     os: `${platform()} ${release()}`,
     memoryGiB: Math.round(totalmem() / 2 ** 30),
-    loadAverage: Number((loadavg()[0] ?? 0).toFixed(2)),
+    loadAverage: loadAverage(),
   };
+}
+
+/** The 1-minute load average now: each figure carries the one of its own measurement. */
+export function loadAverage(): number {
+  return Number((loadavg()[0] ?? 0).toFixed(2));
+}
+
+/** A positive number from the environment. */
+export function env(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
+  return value;
+}
+
+/** A comma-separated subset of `all` from the environment (default: all). */
+export function envList<T extends string>(name: string, all: readonly T[]): T[] {
+  const raw = process.env[name];
+  if (!raw) return [...all];
+  const list = raw.split(',').map((s) => s.trim());
+  for (const item of list) {
+    if (!all.includes(item as T)) throw new Error(`${name}: unknown '${item}'`);
+  }
+  return list as T[];
 }
 
 export function machineLine(machine: MachineInfo): string {

@@ -1,0 +1,156 @@
+/**
+ * `npm run bench`: every benchmark in one process, sharing the fake OP, the load generator and the
+ * databases (PostgreSQL schema `oidc_bench` and a SQLite file, grown to 1,000,000 sessions once by
+ * the scale section and reused by the guard and back-channel sections). Run with
+ * `node --expose-gc` (the memory figures need it).
+ *
+ * Sections, in order (BENCH_SECTIONS selects some: `micro,scale,guard,back-channel`):
+ * 1. micro: the guard's own cost per call in-process, memory per session in memory;
+ * 2. scale: revocation latency and lookups/s at 10k, 100k, 1M sessions (PostgreSQL, SQLite);
+ * 3. guard: a guarded route vs the same route without the guard, over HTTP;
+ * 4. back-channel: the logout endpoint vs a bare jose route and vs express-openid-connect.
+ *
+ * Every figure is a ratio to a baseline measured in the same run. Results: a markdown report on
+ * stdout and JSON in bench/results/bench.json (not committed); the committed figures are in
+ * bench/BENCHMARKS.md.
+ */
+import 'reflect-metadata';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { startFakeOp } from '../test/fixtures/fake-op';
+import { signIdToken } from '../test/fixtures/tokens';
+import {
+  createBenchDataSource,
+  dropBenchDataSource,
+  seedSessionsSql,
+  type DatabaseKind,
+  type SeedRow,
+} from './databases';
+import { guardTable, runGuardBench, type GuardRow } from './guard.bench';
+import { backChannelTable, runBackChannelBench, type BackChannelRow } from './back-channel.bench';
+import { LoadGenerator } from './load-generator';
+import { microTables, runMicroBench, type MicroResults } from './micro.bench';
+import { describeMachine, env, envList, fixed, machineLine, writeJson } from './report';
+import { runScaleBench, scaleTable, type ScaleDatabase, type ScaleResult } from './scale.bench';
+
+const SECTIONS = ['micro', 'scale', 'guard', 'back-channel'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const RESULTS_FILE = join(__dirname, '..', '..', '..', 'bench', 'results', 'bench.json');
+
+export const REGISTRATION_ID = 'bench';
+export const CLIENT_ID = 'bench-client';
+
+async function main(): Promise<void> {
+  const sections = new Set<Section>(envList('BENCH_SECTIONS', SECTIONS));
+  const machine = describeMachine();
+  console.log(`nest-oidc-logout benchmarks on ${machineLine(machine)}`);
+  const started = performance.now();
+  const report: string[] = [];
+  const results: {
+    micro?: MicroResults;
+    scale?: ScaleResult;
+    guard?: GuardRow[];
+    backChannel?: BackChannelRow[];
+  } = {};
+
+  if (sections.has('micro')) {
+    results.micro = await runMicroBench();
+    report.push(`### Guard in-process, memory per session\n\n${microTables(results.micro)}`);
+  }
+
+  const workDir = mkdtempSync(join(tmpdir(), 'nest-oidc-logout-bench-'));
+  const op = await startFakeOp();
+  const load = await LoadGenerator.start();
+  const databases: ScaleDatabase[] = [];
+  try {
+    const now = Date.now();
+    const seed: SeedRow = {
+      registrationId: REGISTRATION_ID,
+      issuer: op.issuer,
+      clientId: CLIENT_ID,
+      idToken: await signIdToken(op.keys, { iss: op.issuer, aud: CLIENT_ID }),
+      createdAt: now,
+      expiresAt: now + 24 * 3600 * 1000,
+    };
+    const kinds = envList<DatabaseKind>('BENCH_DATABASES', ['postgres', 'sqlite']);
+    for (const kind of kinds) {
+      databases.push({
+        kind,
+        dataSource: await createBenchDataSource(kind, workDir),
+        seededUpTo: 0,
+      });
+    }
+    const revoked = new Map<DatabaseKind, Set<number>>();
+
+    if (sections.has('scale')) {
+      results.scale = await runScaleBench(databases, seed, revoked);
+      report.push(
+        `### Scale (${results.scale.concurrency} concurrent callers, ${results.scale.durationMs / 1000} s per figure)\n\n${scaleTable(results.scale)}`,
+      );
+      if (results.scale.problems.length > 0) {
+        console.error(`scale: ${results.scale.problems.join('; ')}`);
+        process.exitCode = 1;
+      }
+    }
+
+    // The guard and back-channel sections use the databases at their full size.
+    const fullSize = Math.floor(env('BENCH_DB_SESSIONS', 1_000_000));
+    for (const database of databases) {
+      if (database.seededUpTo < fullSize) {
+        await seedSessionsSql(database.dataSource, seed, database.seededUpTo, fullSize);
+        database.seededUpTo = fullSize;
+      }
+    }
+    const shared = new Map(
+      databases.map((d) => [d.kind, { dataSource: d.dataSource, sessions: d.seededUpTo }]),
+    );
+
+    if (sections.has('guard')) {
+      results.guard = await runGuardBench({ load, workDir, seed, databases: shared, revoked });
+      report.push(
+        `### Guard cost over HTTP (express-session on both routes)\n\n${guardTable(results.guard)}`,
+      );
+      if (results.guard.some((row) => !row.verified)) process.exitCode = 1;
+    }
+
+    if (sections.has('back-channel')) {
+      results.backChannel = await runBackChannelBench({
+        op,
+        load,
+        workDir,
+        seed,
+        databases: shared,
+      });
+      report.push(
+        `### Back-channel logout throughput (distinct valid tokens)\n\n${backChannelTable(results.backChannel)}`,
+      );
+      if (results.backChannel.some((row) => !row.verified)) process.exitCode = 1;
+    }
+  } finally {
+    for (const database of databases) await dropBenchDataSource(database.dataSource);
+    await load.close();
+    await op.close();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+
+  const markdown = report.join('\n\n');
+  console.log(`\n${markdown}\n`);
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`total ${fixed(seconds, 0)} s`);
+  writeJson(RESULTS_FILE, {
+    date: new Date().toISOString(),
+    machine,
+    seconds,
+    results,
+    markdown,
+  });
+  console.log(`results: ${RESULTS_FILE}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

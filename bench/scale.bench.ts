@@ -1,0 +1,286 @@
+/**
+ * Scale: how revocations and the guard's lookups behave as the recorded sessions grow, in
+ * PostgreSQL and SQLite (TypeORM repository), at 10,000, 100,000 and 1,000,000 sessions.
+ *
+ * At each size, in-process through `LogoutService` (what the back-channel endpoint and the guard
+ * call), with CONCURRENCY (10) callers at once for a fixed duration each:
+ * - revoke by `sid`: `revoke({ registrationId, sid })` (tombstone upsert, then the sessions of that
+ *   OP session removed), each call naming another recorded session;
+ * - revoke by `sub`: `revoke({ registrationId, sub })` (every session of the user);
+ * - lookups: `isActive(sessionId)` of recorded sessions, as the guard calls it: lookups/s.
+ * The sessions revoked are drawn at random (seeded) over the whole table and never twice, so every
+ * revocation removes exactly one real session (checked). Sizes grow by seeding the difference in SQL.
+ * The baseline of each figure is the same measurement at the smallest size: the ratios show whether
+ * it stays flat. The query plans of the lookups (EXPLAIN) are recorded at the largest size.
+ */
+import 'reflect-metadata';
+import { Module, type INestApplicationContext, type Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { performance } from 'node:perf_hooks';
+import type { DataSource } from 'typeorm';
+import { LogoutService, OidcLogoutModule } from '../lib';
+import {
+  countSessions,
+  explainLogoutLookups,
+  seedSessionsSql,
+  sessionIdOf,
+  sidOf,
+  subOf,
+  type DatabaseKind,
+  type SeedRow,
+} from './databases';
+import { env, envList, fixed, loadAverage, markdownTable, percentile } from './report';
+
+export interface ScaleMeasurement {
+  operations: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  failures: number;
+  loadAverage: number;
+}
+
+export interface ScaleRow {
+  database: DatabaseKind;
+  sessions: number;
+  bySid: ScaleMeasurement;
+  bySub: ScaleMeasurement;
+  lookups: ScaleMeasurement;
+  seedSeconds: number;
+}
+
+export interface ScaleResult {
+  concurrency: number;
+  durationMs: number;
+  rows: ScaleRow[];
+  plans: Partial<Record<DatabaseKind, Awaited<ReturnType<typeof explainLogoutLookups>>>>;
+  problems: string[];
+}
+
+/** What the scale bench needs of a database: a DataSource it may seed and the rows' shared fields. */
+export interface ScaleDatabase {
+  kind: DatabaseKind;
+  dataSource: DataSource;
+  /** Sessions seeded so far (0 to seededUpTo - 1, some since revoked). */
+  seededUpTo: number;
+}
+
+/** Deterministic pseudo-random numbers (mulberry32), so that runs revoke the same sessions. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Session indices below `size`, each handed out once per bench (revoked sessions are gone). */
+class SessionPicker {
+  private readonly used = new Set<number>();
+  private readonly next = random(7);
+
+  /** Marks sessions as gone (revoked by another bench). */
+  exclude(indices: Iterable<number>): void {
+    for (const i of indices) this.used.add(i);
+  }
+
+  pick(size: number): number {
+    if (this.used.size >= size) throw new Error('every session is revoked already');
+    for (;;) {
+      const i = Math.floor(this.next() * size);
+      if (!this.used.has(i)) {
+        this.used.add(i);
+        return i;
+      }
+    }
+  }
+
+  /** A recorded session not revoked (not marked used). */
+  peek(size: number): number {
+    if (this.used.size >= size) throw new Error('every session is revoked already');
+    for (;;) {
+      const i = Math.floor(this.next() * size);
+      if (!this.used.has(i)) return i;
+    }
+  }
+}
+
+/**
+ * `concurrency` callers run `operation` back to back for `durationMs`, or until `maxOperations`
+ * started; the latency of each call.
+ */
+async function measure(
+  concurrency: number,
+  durationMs: number,
+  maxOperations: number,
+  operation: () => Promise<boolean>,
+): Promise<ScaleMeasurement> {
+  const latencies: number[] = [];
+  let failures = 0;
+  let started = 0;
+  const start = performance.now();
+  const deadline = start + durationMs;
+  let last = start;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline && started < maxOperations) {
+        started++;
+        const sent = performance.now();
+        let ok: boolean;
+        try {
+          ok = await operation();
+        } catch {
+          ok = false;
+        }
+        last = performance.now();
+        latencies.push(last - sent);
+        if (!ok) failures++;
+      }
+    }),
+  );
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    operations: latencies.length,
+    perSecond: (latencies.length * 1000) / (last - start),
+    p50Ms: percentile(sorted, 0.5),
+    p99Ms: percentile(sorted, 0.99),
+    failures,
+    loadAverage: loadAverage(),
+  };
+}
+
+async function createServiceContext(
+  dataSource: DataSource,
+  seed: SeedRow,
+): Promise<INestApplicationContext> {
+  @Module({
+    imports: [
+      OidcLogoutModule.forRoot({
+        // A static JWKS URI: nothing is fetched; revoke and isActive verify no token.
+        clients: [
+          {
+            registrationId: seed.registrationId,
+            issuer: seed.issuer,
+            clientId: seed.clientId,
+            discovery: false,
+            jwksUri: `${seed.issuer}/jwks`,
+          },
+        ],
+        dataSource,
+      }),
+    ],
+  })
+  class ScaleModule {}
+  return NestFactory.createApplicationContext(ScaleModule as Type, { logger: ['error', 'warn'] });
+}
+
+/**
+ * Runs the scale bench on each database, growing it to each size. Leaves every database seeded up
+ * to the largest size (minus the sessions revoked, which `revoked` receives per kind).
+ */
+export async function runScaleBench(
+  databases: readonly ScaleDatabase[],
+  seed: SeedRow,
+  revoked: Map<DatabaseKind, Set<number>>,
+): Promise<ScaleResult> {
+  const sizes = envList('BENCH_SCALE_SIZES', ['10000', '100000', '1000000']).map(Number);
+  const concurrency = env('BENCH_SCALE_CONCURRENCY', 10);
+  const durationMs = env('BENCH_SCALE_DURATION_S', 3) * 1000;
+  const rows: ScaleRow[] = [];
+  const plans: ScaleResult['plans'] = {};
+  const problems: string[] = [];
+  for (const database of databases) {
+    const { kind, dataSource } = database;
+    const gone = revoked.get(kind) ?? new Set<number>();
+    revoked.set(kind, gone);
+    const picker = new SessionPicker();
+    picker.exclude(gone);
+    const app = await createServiceContext(dataSource, seed);
+    try {
+      const service = app.get(LogoutService);
+      for (const size of sizes) {
+        const seedStart = performance.now();
+        await seedSessionsSql(dataSource, seed, database.seededUpTo, size);
+        database.seededUpTo = Math.max(database.seededUpTo, size);
+        const seedSeconds = (performance.now() - seedStart) / 1000;
+        const before = await countSessions(dataSource);
+        const revokeOne = (by: 'sid' | 'sub') => async () => {
+          const i = picker.pick(size);
+          gone.add(i);
+          const removed = await service.revoke(
+            by === 'sid'
+              ? { registrationId: seed.registrationId, sid: sidOf(i) }
+              : { registrationId: seed.registrationId, sub: subOf(i) },
+          );
+          return removed.length === 1;
+        };
+        // At most a tenth of the sessions revoked per figure: the table keeps its size.
+        const maxRevocations = Math.floor(size / 10);
+        const bySid = await measure(concurrency, durationMs, maxRevocations, revokeOne('sid'));
+        const bySub = await measure(concurrency, durationMs, maxRevocations, revokeOne('sub'));
+        const lookups = await measure(concurrency, durationMs, Number.POSITIVE_INFINITY, () =>
+          service.isActive(sessionIdOf(picker.peek(size))),
+        );
+        const after = await countSessions(dataSource);
+        const expected = before - bySid.operations - bySub.operations;
+        if (after !== expected) {
+          problems.push(`${kind} at ${size}: ${after} sessions left, expected ${expected}`);
+        }
+        for (const [what, m] of Object.entries({ bySid, bySub, lookups })) {
+          if (m.failures > 0) problems.push(`${kind} at ${size}: ${m.failures} ${what} failed`);
+        }
+        rows.push({ database: kind, sessions: size, bySid, bySub, lookups, seedSeconds });
+        console.log(
+          `scale ${kind} ${size} sessions (seeded in ${fixed(seedSeconds, 1)} s): ` +
+            `revoke by sid p50 ${fixed(bySid.p50Ms, 2)} p99 ${fixed(bySid.p99Ms, 2)} ms (${fixed(bySid.perSecond)}/s), ` +
+            `by sub p50 ${fixed(bySub.p50Ms, 2)} p99 ${fixed(bySub.p99Ms, 2)} ms (${fixed(bySub.perSecond)}/s), ` +
+            `lookups ${fixed(lookups.perSecond)}/s p99 ${fixed(lookups.p99Ms, 2)} ms (load ${lookups.loadAverage})`,
+        );
+      }
+      plans[kind] = await explainLogoutLookups(dataSource, seed.issuer, seed.clientId);
+    } finally {
+      await app.close();
+    }
+  }
+  return { concurrency, durationMs, rows, plans, problems };
+}
+
+export function scaleTable(result: ScaleResult): string {
+  const first = new Map<DatabaseKind, ScaleRow>();
+  for (const row of result.rows) if (!first.has(row.database)) first.set(row.database, row);
+  const ratio = (value: number, base: number) => fixed(value / base, 2);
+  return markdownTable(
+    [
+      'database',
+      'sessions',
+      'revoke by sid p50 / p99 ms',
+      'by sid p99 vs smallest',
+      'revoke by sub p50 / p99 ms',
+      'by sub p99 vs smallest',
+      'revocations/s (sid / sub)',
+      'lookups/s',
+      'lookups/s vs smallest',
+      'lookup p99 ms',
+      'load avg',
+    ],
+    result.rows.map((r) => {
+      const base = first.get(r.database)!;
+      return [
+        r.database === 'postgres' ? 'PostgreSQL' : 'SQLite',
+        String(r.sessions),
+        `${fixed(r.bySid.p50Ms, 2)} / ${fixed(r.bySid.p99Ms, 2)}`,
+        ratio(r.bySid.p99Ms, base.bySid.p99Ms),
+        `${fixed(r.bySub.p50Ms, 2)} / ${fixed(r.bySub.p99Ms, 2)}`,
+        ratio(r.bySub.p99Ms, base.bySub.p99Ms),
+        `${fixed(r.bySid.perSecond)} / ${fixed(r.bySub.perSecond)}`,
+        fixed(r.lookups.perSecond),
+        ratio(r.lookups.perSecond, base.lookups.perSecond),
+        fixed(r.lookups.p99Ms, 2),
+        `${r.bySid.loadAverage} / ${r.lookups.loadAverage}`,
+      ];
+    }),
+  );
+}

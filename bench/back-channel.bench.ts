@@ -11,10 +11,11 @@
  * route) against the fake OP on 127.0.0.1. Sessions: SESSIONS (100,000) in memory and in a fresh
  * SQLite file, seeded in SQL; the shared PostgreSQL table of 1,000,000 sessions (the sessions the
  * tokens name restored first). The load generator (another process) posts pre-signed tokens, each
- * naming one recorded session (`sid`) and used once by the library; the routes alternate
- * (baseline, library[, express-openid-connect], ...) after a warm-up of each. Afterwards the bench
- * checks that it measured real logouts: no failed request, as many sessions removed as logouts
- * answered, the sessions named gone (a sample) and the next ones still there.
+ * naming one recorded session (`sid`) and used once by the library; the routes alternate in rounds
+ * (baseline, library[, express-openid-connect], the order rotating from round to round) after a
+ * warm-up of each. Afterwards the bench checks that it measured real logouts: no failed request, as
+ * many sessions removed as logouts answered, the sessions named gone (a sample) and the next ones
+ * still there.
  *
  * Environment: BENCH_SESSIONS (100000), BENCH_TOKENS per algorithm (50000), BENCH_DURATION_S per
  * route and row (10, split over BENCH_ROUNDS alternations, 4), BENCH_WARMUP_S (2),
@@ -326,7 +327,7 @@ export interface BackChannelRow {
   ratio: number;
   /** library / express-openid-connect requests per second. */
   eocRatio?: number;
-  /** The ratio of each round (library / the baseline just before it): their spread shows the noise. */
+  /** The ratio of each round (library / the baseline of the same round): their spread shows the noise. */
   roundRatios: number[];
   /** Library requests sent, warm-up included: one logout (and one token) each. */
   logouts: number;
@@ -374,8 +375,11 @@ async function runRow(
     for (const route of routes) await measure(route, cfg.warmupMs);
     const runs: Record<Route, MeasuredRun[]> = { baseline: [], library: [], eoc: [] };
     for (let round = 0; round < cfg.rounds; round++) {
-      for (const route of routes)
+      // The order rotates from round to round: no route always follows the same one.
+      for (let k = 0; k < routes.length; k++) {
+        const route = routes[(round + k) % routes.length]!;
         runs[route].push(await measure(route, cfg.durationMs / cfg.rounds));
+      }
     }
 
     // Did we measure real logouts? Every request answered 2xx, and exactly the sessions named by

@@ -147,6 +147,51 @@ export async function seedSessionsSql(
   db.exec('ANALYZE oidc_sessions');
 }
 
+/** Sessions `indices` again (those revoked by a measurement; those present are kept). */
+export async function restoreSessionsSql(
+  dataSource: DataSource,
+  row: SeedRow,
+  indices: readonly number[],
+): Promise<void> {
+  if (indices.length === 0) return;
+  if (dataSource.options.type === 'postgres') {
+    await dataSource.query(
+      `INSERT INTO oidc_sessions (client_session_id, registration_id, issuer, client_id, sid, sub, id_token, expires_at, created_at)
+       SELECT rtrim(translate(encode(sha256(convert_to('bench-app-session-' || i, 'UTF8')), 'base64'), '+/', '-_'), '='),
+              $1, $2, $3, 'bench-op-session-' || i, 'bench-user-' || i, $4, $5, $6
+       FROM unnest($7::int[]) AS i
+       ON CONFLICT DO NOTHING`,
+      [
+        row.registrationId,
+        row.issuer,
+        row.clientId,
+        row.idToken,
+        row.expiresAt,
+        row.createdAt,
+        [...indices],
+      ],
+    );
+    return;
+  }
+  const db = sqliteHandle(dataSource);
+  db.function('bench_session_hash', { deterministic: true }, (i: unknown) =>
+    hashSessionId(sessionIdOf(Number(i))),
+  );
+  db.prepare(
+    `INSERT OR IGNORE INTO oidc_sessions (client_session_id, registration_id, issuer, client_id, sid, sub, id_token, expires_at, created_at)
+     SELECT bench_session_hash(value), ?, ?, ?, 'bench-op-session-' || value, 'bench-user-' || value, ?, ?, ?
+     FROM json_each(?)`,
+  ).run(
+    row.registrationId,
+    row.issuer,
+    row.clientId,
+    row.idToken,
+    row.expiresAt,
+    row.createdAt,
+    JSON.stringify(indices),
+  );
+}
+
 /** Empties `oidc_logout_events` (claims and tombstones of an earlier measurement). */
 export async function clearLogoutEvents(dataSource: DataSource): Promise<void> {
   await dataSource.query('DELETE FROM oidc_logout_events');

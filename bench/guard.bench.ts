@@ -8,7 +8,7 @@
  * the express-session store and recorded in the repository (spread over the whole table: 100,000
  * sessions in memory; the shared 1,000,000-session PostgreSQL and SQLite tables). The load
  * generator (another process) cycles through the cookies; the routes alternate in rounds after a
- * warm-up of each. A guarded request answered anything but 200 would mean the guard did not find
+ * warm-up of each (the order rotating from round to round). A guarded request answered anything but 200 would mean the guard did not find
  * the session: the bench checks there was none.
  *
  * In the in-memory row a third route, `GET /bench/noop` behind a guard that only returns `true`,
@@ -63,7 +63,7 @@ export interface GuardRow {
   noop?: RouteStats;
   /** guarded / plain requests per second, all rounds merged. */
   ratio: number;
-  /** The median of the rounds' ratios (each guarded round / the plain round just before it). */
+  /** The median of the rounds' ratios (each guarded round / the plain round of the same round). */
   medianRoundRatio: number;
   /** plain / guarded server CPU per request: the steadier figure on a shared machine. */
   cpuRatio: number;
@@ -244,7 +244,11 @@ async function runRow(kind: GuardRepositoryKind, input: GuardBenchInput): Promis
     for (const route of routes) await measure(route, warmupMs);
     const runs: Record<Route, MeasuredRun[]> = { plain: [], noop: [], guarded: [] };
     for (let round = 0; round < rounds; round++) {
-      for (const route of routes) runs[route].push(await measure(route, durationMs / rounds));
+      // The order rotates from round to round: no route always follows the same one.
+      for (let k = 0; k < routes.length; k++) {
+        const route = routes[(round + k) % routes.length]!;
+        runs[route].push(await measure(route, durationMs / rounds));
+      }
     }
     const { plain, guarded } = runs;
     const problems: string[] = [];

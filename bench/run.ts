@@ -24,6 +24,7 @@ import { signIdToken } from '../test/fixtures/tokens';
 import {
   createBenchDataSource,
   dropBenchDataSource,
+  restoreSessionsSql,
   seedSessionsSql,
   type DatabaseKind,
   type SeedRow,
@@ -96,9 +97,15 @@ async function main(): Promise<void> {
       }
     }
 
-    // The guard and back-channel sections use the databases at their full size.
+    // The guard and back-channel sections use the databases at their full size, every session
+    // recorded (those the scale section revoked are restored).
     const fullSize = Math.floor(env('BENCH_DB_SESSIONS', 1_000_000));
     for (const database of databases) {
+      const gone = revoked.get(database.kind);
+      if (gone) {
+        await restoreSessionsSql(database.dataSource, seed, [...gone]);
+        gone.clear();
+      }
       if (database.seededUpTo < fullSize) {
         await seedSessionsSql(database.dataSource, seed, database.seededUpTo, fullSize);
         database.seededUpTo = fullSize;

@@ -70,6 +70,10 @@ export async function createBenchDataSource(
           enableWAL: true,
           prepareDatabase: (db: { pragma(source: string): unknown }) => {
             db.pragma('synchronous = NORMAL');
+            // More pragmas to try (e.g. `cache_size = -262144; mmap_size = 1073741824`).
+            for (const pragma of (process.env.BENCH_SQLITE_PRAGMAS ?? '').split(';')) {
+              if (pragma.trim()) db.pragma(pragma.trim());
+            }
           },
           logging: false,
         });

@@ -22,6 +22,13 @@ describe('logout event keys', () => {
     expect(keys.size).toBe(6);
   });
 
+  it('a sid key with a sub differs from the sid alone and from another sub', () => {
+    const alone = sidTombstoneKey('https://a', 'c', 's');
+    const alice = sidTombstoneKey('https://a', 'c', 's', 'alice');
+    expect(new Set([alone, alice, sidTombstoneKey('https://a', 'c', 's', 'bob')]).size).toBe(3);
+    expect(alice).toMatch(/^sid:[A-Za-z0-9_-]{43}$/);
+  });
+
   it('cannot be confused by moving a separator between parts', () => {
     expect(sidTombstoneKey('https://a', 'bc', 'd')).not.toBe(
       sidTombstoneKey('https://a', 'b', 'cd'),

@@ -17,9 +17,21 @@ export function logoutTokenKey(issuer: string, jti: string): string {
   return `jti:${digest(issuer, jti)}`;
 }
 
-/** The tombstone key of an OP session ended at one client. @internal */
-export function sidTombstoneKey(issuer: string, clientId: string, sid: string): string {
-  return `sid:${digest(issuer, clientId, sid)}`;
+/**
+ * The tombstone key of an OP session ended at one client. A logout naming a `sub` too ends that
+ * session only for that user (as `removeByLogoutToken` does), so the `sub` is part of its key.
+ *
+ * @internal
+ */
+export function sidTombstoneKey(
+  issuer: string,
+  clientId: string,
+  sid: string,
+  sub?: string,
+): string {
+  return sub === undefined
+    ? `sid:${digest(issuer, clientId, sid)}`
+    : `sid:${digest(issuer, clientId, sid, sub)}`;
 }
 
 /** The tombstone key of a user whose sessions were all ended at one client. @internal */

@@ -215,7 +215,7 @@ export class LogoutService implements OnApplicationShutdown {
       if (logout.tombstone === false) {
         // No tombstone (see AppliedLogout.tombstone).
       } else if (logout.sid !== undefined) {
-        const key = sidTombstoneKey(issuer, clientId, logout.sid);
+        const key = sidTombstoneKey(issuer, clientId, logout.sid, logout.sub);
         await this.repository.saveLogoutTombstone(key, issuedAt, tombstoneExpiresAt);
       } else if (logout.sub !== undefined) {
         const key = subTombstoneKey(issuer, clientId, logout.sub);
@@ -582,12 +582,16 @@ export class LogoutService implements OnApplicationShutdown {
 
   /** Whether a tombstone says the OP ended this login's session (or all the user's) before. */
   private async endedBeforeRecorded(info: OidcSessionInfo, idTokenIat: number | undefined) {
-    const sidKey = info.sid && sidTombstoneKey(info.issuer, info.clientId, info.sid);
+    // A logout that named the sid alone, or the sid and this user.
+    const sidKeys = info.sid
+      ? [
+          sidTombstoneKey(info.issuer, info.clientId, info.sid),
+          sidTombstoneKey(info.issuer, info.clientId, info.sid, info.sub),
+        ]
+      : [];
     const subKey = subTombstoneKey(info.issuer, info.clientId, info.sub);
-    const tombstones = await this.repository.findLogoutTombstones(
-      sidKey ? [sidKey, subKey] : [subKey],
-    );
-    if (sidKey && tombstones.has(sidKey)) return true;
+    const tombstones = await this.repository.findLogoutTombstones([...sidKeys, subKey]);
+    if (sidKeys.some((key) => tombstones.has(key))) return true;
     const userLoggedOutAt = tombstones.get(subKey);
     return (
       userLoggedOutAt !== undefined && (idTokenIat === undefined || idTokenIat <= userLoggedOutAt)

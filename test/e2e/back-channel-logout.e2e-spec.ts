@@ -287,6 +287,29 @@ describe('back-channel logout endpoint, HTTP rules', () => {
     expect(await isActive(agent)).toBe(false);
   });
 
+  it("a sid with another user's sub ends nothing of this user, now or for a late login", async () => {
+    const sid = `sid-${randomUUID()}`;
+    const alice = await login(MODERN.clientId, 'alice-x', sid);
+    expectAccepted(
+      await postLogoutToken('modern', form(await validToken(MODERN, sid, 'mallory-x'))),
+    );
+    expect(await isActive(alice)).toBe(true);
+    // The same OP session logged in again by alice later: not refused either (consistent).
+    const again = await login(MODERN.clientId, 'alice-x', sid);
+    expect(await isActive(again)).toBe(true);
+    // But a late login of that sid for the user the logout named is refused.
+    const late = request.agent(testApp.url);
+    const idToken = await signIdToken(keys, {
+      iss: op.issuer,
+      aud: MODERN.clientId,
+      sub: 'mallory-x',
+      sid,
+    });
+    expect((await late.post('/test/login').send({ idToken })).body).toEqual({
+      code: 'ERR_SESSION_ENDED',
+    });
+  });
+
   it('a sub-only logout ends a login issued before it, not one issued after it', async () => {
     const sub = `user-${randomUUID()}`;
     const now = nowSeconds();

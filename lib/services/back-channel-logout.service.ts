@@ -53,14 +53,8 @@ export class BackChannelLogoutService {
         'back-channel logout is disabled for this registration',
       );
     }
-    const { keys, algorithms } = await this.discovery.getVerificationKeys(registration);
     const claims = await verifyLogoutToken(logoutToken, {
-      issuer: registration.issuer,
-      clientId: registration.clientId,
-      clientSecret: registration.clientSecret,
-      algorithms,
-      keys,
-      clockToleranceSeconds: this.options.clockToleranceSeconds,
+      ...(await this.discovery.getTokenExpectations(registration)),
       legacy: registration.legacyLogoutTokens,
       legacyMaxAgeSeconds: LEGACY_LOGOUT_TOKEN_MAX_AGE_SECONDS,
       decryptionKey: registration.decryptionKey,

@@ -120,15 +120,10 @@ export class LogoutService implements OnApplicationShutdown {
     const registration = options.registrationId
       ? this.getRegistration(options.registrationId)
       : this.registrationForToken(idToken);
-    const { keys, algorithms } = await this.discovery.getVerificationKeys(registration);
-    const verified = await verifyIdToken(idToken, {
-      issuer: registration.issuer,
-      clientId: registration.clientId,
-      clientSecret: registration.clientSecret,
-      algorithms,
-      keys,
-      clockToleranceSeconds: this.options.clockToleranceSeconds,
-    });
+    const verified = await verifyIdToken(
+      idToken,
+      await this.discovery.getTokenExpectations(registration),
+    );
     const now = Date.now();
     const ttlMs = Math.max(this.options.sessionTtlSeconds * 1000, sessionMaxAgeMs(request) ?? 0);
     const info: OidcSessionInfo = {

@@ -12,6 +12,7 @@ import {
   DEFAULT_JWKS_CACHE_MAX_AGE_MS,
   DEFAULT_JWKS_COOLDOWN_MS,
 } from '../tokens/jwks-key-set';
+import type { IdTokenExpectations } from '../tokens/id-token.verifier';
 import { resolveAlgorithms } from '../tokens/signing-algorithms';
 import { discoveryUrl, parseDiscoveryDocument, type ProviderMetadata } from './provider-metadata';
 
@@ -107,15 +108,25 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
     return state.keys;
   }
 
-  /** What a token of the registration is verified with: the OP's keys and the accepted algorithms. */
-  async getVerificationKeys(
+  /**
+   * What every token of the registration (ID token, logout token) is verified against: its issuer
+   * and client, the OP's keys, the accepted algorithms and the clock tolerance.
+   */
+  async getTokenExpectations(
     registration: ResolvedClientRegistration,
-  ): Promise<{ keys: JWTVerifyGetKey; algorithms: readonly string[] }> {
+  ): Promise<IdTokenExpectations> {
     const [keys, algorithms] = await Promise.all([
       this.getKeySet(registration),
       this.getAlgorithms(registration),
     ]);
-    return { keys, algorithms };
+    return {
+      issuer: registration.issuer,
+      clientId: registration.clientId,
+      clientSecret: registration.clientSecret,
+      algorithms,
+      keys,
+      clockToleranceSeconds: this.options.clockToleranceSeconds,
+    };
   }
 
   /** The JWS algorithms accepted for the registration's tokens. */

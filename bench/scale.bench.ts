@@ -18,7 +18,7 @@ import { Module, type INestApplicationContext, type Type } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core';
 import { performance } from 'node:perf_hooks';
 import type { DataSource } from 'typeorm';
-import { LogoutService, OidcLogoutModule } from '../lib';
+import { LogoutService, OidcLogoutModule, TypeOrmOidcSessionRepository } from '../lib';
 import {
   countSessions,
   explainLogoutLookups,
@@ -40,8 +40,12 @@ export interface ScaleMeasurement {
   loadAverage: number;
 }
 
+/** PostgreSQL is measured batched (the default) and one statement per call; SQLite as it is. */
+export type ScaleVariant = 'batched' | 'unbatched' | 'default';
+
 export interface ScaleRow {
   database: DatabaseKind;
+  variant: ScaleVariant;
   sessions: number;
   bySid: ScaleMeasurement;
   bySub: ScaleMeasurement;
@@ -155,6 +159,7 @@ async function measure(
 async function createServiceContext(
   dataSource: DataSource,
   seed: SeedRow,
+  batching: boolean,
 ): Promise<INestApplicationContext> {
   @Module({
     imports: [
@@ -169,7 +174,11 @@ async function createServiceContext(
             jwksUri: `${seed.issuer}/jwks`,
           },
         ],
-        dataSource,
+        ...(batching
+          ? { dataSource }
+          : {
+              sessionRepository: new TypeOrmOidcSessionRepository(dataSource, { batching: false }),
+            }),
       }),
     ],
   })
@@ -198,72 +207,95 @@ export async function runScaleBench(
     revoked.set(kind, gone);
     const picker = new SessionPicker();
     picker.exclude(gone);
-    const app = await createServiceContext(dataSource, seed);
+    // PostgreSQL batches concurrent calls by default; the same figures one statement per call show
+    // what batching gives (same table, same run, alternated).
+    const variants: ScaleVariant[] = kind === 'postgres' ? ['batched', 'unbatched'] : ['default'];
+    const apps = new Map<ScaleVariant, INestApplicationContext>();
     try {
-      const service = app.get(LogoutService);
+      for (const variant of variants) {
+        apps.set(variant, await createServiceContext(dataSource, seed, variant !== 'unbatched'));
+      }
       let warm = false;
       for (const size of sizes) {
         const seedStart = performance.now();
         await seedSessionsSql(dataSource, seed, database.seededUpTo, size);
         database.seededUpTo = Math.max(database.seededUpTo, size);
         const seedSeconds = (performance.now() - seedStart) / 1000;
-        const revokeOne = (by: 'sid' | 'sub') => async () => {
-          const i = picker.pick(size);
-          gone.add(i);
-          const removed = await service.revoke(
-            by === 'sid'
-              ? { registrationId: seed.registrationId, sid: sidOf(i) }
-              : { registrationId: seed.registrationId, sub: subOf(i) },
-          );
-          return removed.length === 1;
-        };
         // At most a tenth of the sessions revoked per figure: the table keeps its size.
-        const maxRevocations = Math.floor(size / 10);
-        if (!warm) {
-          // Warm-up (not measured): the connection pool, the JIT, the prepared statements.
-          await measure(concurrency, 1000, Math.floor(maxRevocations / 4), revokeOne('sid'));
-          await measure(concurrency, 1000, Number.POSITIVE_INFINITY, () =>
-            service.isActive(sessionIdOf(picker.peek(size))),
+        const maxRevocations = Math.floor(size / 10 / variants.length);
+        for (const variant of sizes.indexOf(size) % 2 ? [...variants].reverse() : variants) {
+          const service = apps.get(variant)!.get(LogoutService);
+          const revokeOne = (by: 'sid' | 'sub') => async () => {
+            const i = picker.pick(size);
+            gone.add(i);
+            const removed = await service.revoke(
+              by === 'sid'
+                ? { registrationId: seed.registrationId, sid: sidOf(i) }
+                : { registrationId: seed.registrationId, sub: subOf(i) },
+            );
+            return removed.length === 1;
+          };
+          const lookup = async () => await service.isActive(sessionIdOf(picker.peek(size)));
+          if (!warm) {
+            // Warm-up (not measured): the connection pool, the JIT, the statements.
+            for (const other of variants) {
+              const warmService = apps.get(other)!.get(LogoutService);
+              await measure(concurrency, 1000, Number.POSITIVE_INFINITY, async () =>
+                warmService.isActive(sessionIdOf(picker.peek(size))),
+              );
+            }
+            await measure(concurrency, 1000, Math.floor(maxRevocations / 4), revokeOne('sid'));
+            warm = true;
+          }
+          const before = await countSessions(dataSource);
+          const bySid = await measure(concurrency, durationMs, maxRevocations, revokeOne('sid'));
+          const bySub = await measure(concurrency, durationMs, maxRevocations, revokeOne('sub'));
+          const lookups = await measure(concurrency, durationMs, Number.POSITIVE_INFINITY, lookup);
+          const after = await countSessions(dataSource);
+          const expected = before - bySid.operations - bySub.operations;
+          const where = `${kind} (${variant}) at ${size}`;
+          if (after !== expected) {
+            problems.push(`${where}: ${after} sessions left, expected ${expected}`);
+          }
+          for (const [what, m] of Object.entries({ bySid, bySub, lookups })) {
+            if (m.failures > 0) problems.push(`${where}: ${m.failures} ${what} failed`);
+          }
+          rows.push({
+            database: kind,
+            variant,
+            sessions: size,
+            bySid,
+            bySub,
+            lookups,
+            seedSeconds,
+          });
+          console.log(
+            `scale ${kind}${variant === 'default' ? '' : ` ${variant}`} ${size} sessions (seeded in ${fixed(seedSeconds, 1)} s): ` +
+              `revoke by sid p50 ${fixed(bySid.p50Ms, 2)} p99 ${fixed(bySid.p99Ms, 2)} ms (${fixed(bySid.perSecond)}/s), ` +
+              `by sub p50 ${fixed(bySub.p50Ms, 2)} p99 ${fixed(bySub.p99Ms, 2)} ms (${fixed(bySub.perSecond)}/s), ` +
+              `lookups ${fixed(lookups.perSecond)}/s p99 ${fixed(lookups.p99Ms, 2)} ms (load ${lookups.loadAverage})`,
           );
-          warm = true;
         }
-        const before = await countSessions(dataSource);
-        const bySid = await measure(concurrency, durationMs, maxRevocations, revokeOne('sid'));
-        const bySub = await measure(concurrency, durationMs, maxRevocations, revokeOne('sub'));
-        const lookups = await measure(concurrency, durationMs, Number.POSITIVE_INFINITY, () =>
-          service.isActive(sessionIdOf(picker.peek(size))),
-        );
-        const after = await countSessions(dataSource);
-        const expected = before - bySid.operations - bySub.operations;
-        if (after !== expected) {
-          problems.push(`${kind} at ${size}: ${after} sessions left, expected ${expected}`);
-        }
-        for (const [what, m] of Object.entries({ bySid, bySub, lookups })) {
-          if (m.failures > 0) problems.push(`${kind} at ${size}: ${m.failures} ${what} failed`);
-        }
-        rows.push({ database: kind, sessions: size, bySid, bySub, lookups, seedSeconds });
-        console.log(
-          `scale ${kind} ${size} sessions (seeded in ${fixed(seedSeconds, 1)} s): ` +
-            `revoke by sid p50 ${fixed(bySid.p50Ms, 2)} p99 ${fixed(bySid.p99Ms, 2)} ms (${fixed(bySid.perSecond)}/s), ` +
-            `by sub p50 ${fixed(bySub.p50Ms, 2)} p99 ${fixed(bySub.p99Ms, 2)} ms (${fixed(bySub.perSecond)}/s), ` +
-            `lookups ${fixed(lookups.perSecond)}/s p99 ${fixed(lookups.p99Ms, 2)} ms (load ${lookups.loadAverage})`,
-        );
       }
       plans[kind] = await explainLogoutLookups(dataSource, seed.issuer, seed.clientId);
     } finally {
-      await app.close();
+      for (const app of apps.values()) await app.close();
     }
   }
   return { concurrency, durationMs, rows, plans, problems };
 }
 
 export function scaleTable(result: ScaleResult): string {
-  const first = new Map<DatabaseKind, ScaleRow>();
-  for (const row of result.rows) if (!first.has(row.database)) first.set(row.database, row);
+  const key = (row: ScaleRow) => `${row.database} ${row.variant}`;
+  const first = new Map<string, ScaleRow>();
+  for (const row of result.rows) if (!first.has(key(row))) first.set(key(row), row);
+  const unbatched = new Map<number, ScaleRow>();
+  for (const row of result.rows) if (row.variant === 'unbatched') unbatched.set(row.sessions, row);
   const ratio = (value: number, base: number) => fixed(value / base, 2);
   return markdownTable(
     [
       'database',
+      'statements',
       'sessions',
       'revoke by sid p50 / p99 ms',
       'by sid p99 vs smallest',
@@ -273,12 +305,15 @@ export function scaleTable(result: ScaleResult): string {
       'lookups/s',
       'lookups/s vs smallest',
       'lookup p99 ms',
+      'revocations/s, lookups/s vs one statement per call',
       'load avg',
     ],
     result.rows.map((r) => {
-      const base = first.get(r.database)!;
+      const base = first.get(key(r))!;
+      const single = r.variant === 'batched' ? unbatched.get(r.sessions) : undefined;
       return [
         r.database === 'postgres' ? 'PostgreSQL' : 'SQLite',
+        { batched: 'batched', unbatched: 'one per call', default: 'one per call' }[r.variant],
         String(r.sessions),
         `${fixed(r.bySid.p50Ms, 2)} / ${fixed(r.bySid.p99Ms, 2)}`,
         ratio(r.bySid.p99Ms, base.bySid.p99Ms),
@@ -288,6 +323,10 @@ export function scaleTable(result: ScaleResult): string {
         fixed(r.lookups.perSecond),
         ratio(r.lookups.perSecond, base.lookups.perSecond),
         fixed(r.lookups.p99Ms, 2),
+        single
+          ? `${ratio(r.bySid.perSecond + r.bySub.perSecond, single.bySid.perSecond + single.bySub.perSecond)}, ` +
+            ratio(r.lookups.perSecond, single.lookups.perSecond)
+          : '-',
         `${r.bySid.loadAverage} / ${r.lookups.loadAverage}`,
       ];
     }),

@@ -46,7 +46,11 @@ export {
   InMemoryOidcSessionRepository,
   type InMemoryOidcSessionRepositoryOptions,
 } from './repositories/in-memory-oidc-session.repository';
-export { TypeOrmOidcSessionRepository } from './repositories/typeorm/typeorm-oidc-session.repository';
+export {
+  TypeOrmOidcSessionRepository,
+  type TypeOrmOidcSessionRepositoryOptions,
+} from './repositories/typeorm/typeorm-oidc-session.repository';
+export type { StatementBatchLimits } from './repositories/typeorm/statement-batcher';
 export { OidcSessionEntity } from './repositories/typeorm/oidc-session.entity';
 export { OidcLogoutEventEntity } from './repositories/typeorm/oidc-logout-event.entity';
 export { OIDC_LOGOUT_ENTITIES } from './repositories/typeorm/oidc-logout-entities';

@@ -1,0 +1,182 @@
+import type { OidcSessionInfo } from '../../interfaces/oidc-session-info.interface';
+
+/** The columns of `oidc_sessions`, in the order the statements name them. */
+export const SESSION_COLUMNS = [
+  'client_session_id',
+  'registration_id',
+  'issuer',
+  'client_id',
+  'sid',
+  'sub',
+  'id_token',
+  'expires_at',
+  'created_at',
+] as const;
+
+/** The shapes of a logout's `WHERE`: by sid, by sub, or by both. */
+export type RemovalShape = 'sid' | 'sub' | 'sidAndSub';
+
+/**
+ * The SQL of the repository's hot paths, built once per repository with bound parameters: one
+ * statement each, a constant text the driver can prepare once.
+ */
+export interface DirectSql {
+  /** `$1` id, `$2` now: the live row of one session id. */
+  find: string;
+  /** `$1` id: deletes it, returning the row. */
+  removeById: string;
+  /** `$1` issuer, `$2` client id, then the sid and/or sub: deletes the matches, returning them. */
+  remove: Record<RemovalShape, string>;
+  /** `$1` key, `$2` expires at, `$3` now: inserts the claim, or takes over an expired one. */
+  claim: string;
+  /** `$1` key, `$2` issued at, `$3` expires at, `$4` and `$5` now: upserts the tombstone. */
+  tombstone: string;
+  /** The same operations over arrays (one element per call of a batch); PostgreSQL only. */
+  batch?: BatchSql;
+}
+
+/** PostgreSQL statements over parallel arrays (`unnest`), one element per call of a batch. */
+export interface BatchSql {
+  /** `$1` ids, `$2` now. */
+  find: string;
+  /** `$1` issuers, `$2` client ids, then the sids and/or subs. */
+  remove: Record<RemovalShape, string>;
+  /** `$1` keys (distinct), `$2` expiries, `$3` now: returns the keys claimed. */
+  claim: string;
+  /** `$1` keys (distinct), `$2` issued-ats, `$3` expiries, `$4` now. */
+  tombstone: string;
+}
+
+/** What {@link buildDirectSql} needs of the TypeORM driver. */
+export interface SqlDialect {
+  /** Quotes an identifier. */
+  escape(name: string): string;
+  /** The placeholder of the `index`-th (0-based) parameter: `$1` or `?`. */
+  placeholder(index: number): string;
+  /** Whether the statements over arrays can be built (PostgreSQL). */
+  arrays: boolean;
+}
+
+/**
+ * Builds the statements on `sessions` and `events` (escaped, schema-qualified table names). A live
+ * tombstone keeps the larger `issued_at` and the later `expires_at`; anything else (an expired row,
+ * a claim) is replaced.
+ */
+export function buildDirectSql(dialect: SqlDialect, sessions: string, events: string): DirectSql {
+  const q = (name: string) => dialect.escape(name);
+  const p = (count: number) => Array.from({ length: count }, (_, i) => dialect.placeholder(i));
+  const columns = SESSION_COLUMNS.map(q).join(', ');
+  const [id, issuer, clientId, expiresAt, sid, sub] = [
+    'client_session_id',
+    'issuer',
+    'client_id',
+    'expires_at',
+    'sid',
+    'sub',
+  ].map(q) as [string, string, string, string, string, string];
+  const [key, kind, issued, expires] = ['event_key', 'kind', 'issued_at', 'expires_at'].map(q) as [
+    string,
+    string,
+    string,
+    string,
+  ];
+  const shapeColumns: Record<RemovalShape, string[]> = {
+    sid: [sid],
+    sub: [sub],
+    sidAndSub: [sid, sub],
+  };
+  const removeWhere = (last: string[]) => {
+    const params = p(2 + last.length);
+    const conditions = [issuer, clientId, ...last].map((column, i) => `${column} = ${params[i]}`);
+    return `DELETE FROM ${sessions} WHERE ${conditions.join(' AND ')} RETURNING ${columns}`;
+  };
+  const upsertTombstone = (source: string, now: [string, string]) =>
+    `INSERT INTO ${events} AS e (${key}, ${kind}, ${issued}, ${expires}) ${source} ` +
+    `ON CONFLICT (${key}) DO UPDATE SET ` +
+    `${issued} = CASE WHEN e.${kind} = 'tombstone' AND e.${expires} > ${now[0]} AND e.${issued} > excluded.${issued} THEN e.${issued} ELSE excluded.${issued} END, ` +
+    `${expires} = CASE WHEN e.${kind} = 'tombstone' AND e.${expires} > ${now[1]} AND e.${expires} > excluded.${expires} THEN e.${expires} ELSE excluded.${expires} END, ` +
+    `${kind} = 'tombstone'`;
+  const claimUpsert = (source: string, now: string) =>
+    `INSERT INTO ${events} AS e (${key}, ${kind}, ${issued}, ${expires}) ${source} ` +
+    `ON CONFLICT (${key}) DO UPDATE SET ` +
+    `${kind} = 'claim', ${issued} = NULL, ${expires} = excluded.${expires} ` +
+    `WHERE e.${expires} <= ${now} RETURNING ${key}`;
+
+  const find = p(2);
+  const claim = p(3);
+  const tomb = p(5);
+  const sql: DirectSql = {
+    find: `SELECT ${columns} FROM ${sessions} WHERE ${id} = ${find[0]} AND ${expiresAt} > ${find[1]}`,
+    removeById: `DELETE FROM ${sessions} WHERE ${id} = ${p(1)[0]} RETURNING ${columns}`,
+    remove: {
+      sid: removeWhere(shapeColumns.sid),
+      sub: removeWhere(shapeColumns.sub),
+      sidAndSub: removeWhere(shapeColumns.sidAndSub),
+    },
+    claim: claimUpsert(`VALUES (${claim[0]}, 'claim', NULL, ${claim[1]})`, claim[2] as string),
+    tombstone: upsertTombstone(`VALUES (${tomb[0]}, 'tombstone', ${tomb[1]}, ${tomb[2]})`, [
+      tomb[3] as string,
+      tomb[4] as string,
+    ]),
+  };
+  if (!dialect.arrays) return sql;
+
+  // `unnest` of parallel arrays: one row per call. The row comparisons use the composite indexes
+  // (issuer, sid) and (issuer, sub) as the single statements do.
+  const removeBatch = (last: string[]) => {
+    const all = [issuer, clientId, ...last];
+    const arrays = all.map((_, i) => `${dialect.placeholder(i)}::varchar[]`).join(', ');
+    return (
+      `DELETE FROM ${sessions} WHERE (${all.join(', ')}) IN ` +
+      `(SELECT * FROM unnest(${arrays})) RETURNING ${columns}`
+    );
+  };
+  sql.batch = {
+    find:
+      `SELECT ${columns} FROM ${sessions} ` +
+      `WHERE ${id} = ANY(${find[0]}::varchar[]) AND ${expiresAt} > ${find[1]}`,
+    remove: {
+      sid: removeBatch(shapeColumns.sid),
+      sub: removeBatch(shapeColumns.sub),
+      sidAndSub: removeBatch(shapeColumns.sidAndSub),
+    },
+    claim: claimUpsert(
+      `SELECT k, 'claim', NULL, x FROM unnest(${claim[0]}::varchar[], ${claim[1]}::bigint[]) AS t(k, x)`,
+      claim[2] as string,
+    ),
+    tombstone: upsertTombstone(
+      `SELECT k, 'tombstone', i, x FROM unnest(${tomb[0]}::varchar[], ${tomb[1]}::bigint[], ${tomb[2]}::bigint[]) AS t(k, i, x)`,
+      [tomb[3] as string, tomb[3] as string],
+    ),
+  };
+  return sql;
+}
+
+/** A row of `oidc_sessions` as the driver returns it (PostgreSQL's `bigint` as a string). */
+export interface RawSessionRow {
+  client_session_id: string;
+  registration_id: string;
+  issuer: string;
+  client_id: string;
+  sid: string | null;
+  sub: string;
+  id_token: string;
+  expires_at: number | string;
+  created_at: number | string;
+}
+
+/** The {@link OidcSessionInfo} of a raw row. */
+export function rawToInfo(row: RawSessionRow): OidcSessionInfo {
+  const info: OidcSessionInfo = {
+    clientSessionId: row.client_session_id,
+    registrationId: row.registration_id,
+    issuer: row.issuer,
+    clientId: row.client_id,
+    sub: row.sub,
+    idToken: row.id_token,
+    expiresAt: new Date(Number(row.expires_at)),
+    createdAt: new Date(Number(row.created_at)),
+  };
+  if (row.sid !== null) info.sid = row.sid;
+  return info;
+}

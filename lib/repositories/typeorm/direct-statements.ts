@@ -1,0 +1,243 @@
+import type { BatchSql, DirectSql, RawSessionRow, RemovalShape } from './direct-sql';
+import {
+  type BatchOutcome,
+  StatementBatcher,
+  type StatementBatchLimits,
+} from './statement-batcher';
+
+/** Runs one statement and answers the rows it returns (`SELECT`, or `RETURNING`). */
+export type RunStatement = <T>(sql: string, parameters: unknown[]) => Promise<T[]>;
+
+/** A logout's removal: its shape and its values (issuer, client id, then sid and/or sub). */
+export interface Removal {
+  shape: RemovalShape;
+  values: readonly string[];
+}
+
+/** A tombstone to upsert. */
+export interface TombstoneRow {
+  eventKey: string;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+interface Claim {
+  eventKey: string;
+  expiresAt: number;
+}
+
+/** Deadlock / serialization failure (MySQL/MariaDB, PostgreSQL): the statement is run again. */
+const MAX_ATTEMPTS = 3;
+
+/**
+ * The repository's hot paths as single statements ({@link DirectSql}), batched where the database
+ * takes arrays (PostgreSQL): concurrent calls of one kind share one statement, so that under load
+ * a guard lookup, a claim, a tombstone or a logout's removal costs a fraction of a round trip and
+ * of a commit. Each call still sees the database as of a statement that started after it was made,
+ * and a caller's calls still run in its order: batching changes no result.
+ *
+ * A batch whose statement fails is run again call by call, so that one call's failure (a value
+ * the database refuses) is that call's alone.
+ */
+export class DirectStatements {
+  private readonly finds?: StatementBatcher<string, RawSessionRow | undefined>;
+  private readonly removals?: Record<RemovalShape, StatementBatcher<Removal, RawSessionRow[]>>;
+  private readonly claims?: StatementBatcher<Claim, boolean>;
+  private readonly tombstones?: StatementBatcher<TombstoneRow, void>;
+
+  constructor(
+    private readonly sql: DirectSql,
+    private readonly query: RunStatement,
+    private readonly isRetryable: (error: unknown) => boolean,
+    limits: StatementBatchLimits | false,
+  ) {
+    const batch = sql.batch;
+    if (!batch || limits === false || limits.maxSize < 2) return;
+    const batcher = <I, O>(
+      single: (input: I) => Promise<O>,
+      many: (inputs: readonly I[]) => Promise<O[]>,
+    ) => new StatementBatcher<I, O>((inputs) => this.settle(inputs, single, many), limits);
+    this.finds = batcher(
+      (id) => this.findOne(id),
+      (ids) => this.findMany(batch, ids),
+    );
+    const removal = (shape: RemovalShape) =>
+      batcher<Removal, RawSessionRow[]>(
+        (input) => this.removeOne(input),
+        (inputs) => this.removeMany(batch, shape, inputs),
+      );
+    this.removals = { sid: removal('sid'), sub: removal('sub'), sidAndSub: removal('sidAndSub') };
+    this.claims = batcher(
+      (claim) => this.claimOne(claim),
+      (claims) => this.claimMany(batch, claims),
+    );
+    this.tombstones = batcher(
+      (row) => this.tombstoneOne(row),
+      (rows) => this.tombstoneMany(batch, rows),
+    );
+  }
+
+  /** The live row of a session id, if any. */
+  find(id: string): Promise<RawSessionRow | undefined> {
+    return this.finds ? this.finds.run(id) : this.findOne(id);
+  }
+
+  /** Deletes the rows a logout names; answers them (expired ones included). */
+  remove(removal: Removal): Promise<RawSessionRow[]> {
+    return this.removals ? this.removals[removal.shape].run(removal) : this.removeOne(removal);
+  }
+
+  /** Claims a logout event's stored key until `expiresAt` (ms); whether this call got it. */
+  claim(eventKey: string, expiresAt: number): Promise<boolean> {
+    const claim = { eventKey, expiresAt };
+    return this.claims ? this.claims.run(claim) : this.claimOne(claim);
+  }
+
+  /** Upserts a tombstone. */
+  tombstone(row: TombstoneRow): Promise<void> {
+    return this.tombstones ? this.tombstones.run(row) : this.tombstoneOne(row);
+  }
+
+  /** Deletes one session id; answers its row, if it was there. */
+  async removeById(id: string): Promise<RawSessionRow | undefined> {
+    const rows = await this.query<RawSessionRow>(this.sql.removeById, [id]);
+    return rows.find((row) => row.client_session_id === id);
+  }
+
+  /** One call runs its single statement; several share the batch statement, or run one by one. */
+  private async settle<I, O>(
+    inputs: readonly I[],
+    single: (input: I) => Promise<O>,
+    many: (inputs: readonly I[]) => Promise<O[]>,
+  ): Promise<BatchOutcome<O>[]> {
+    if (inputs.length > 1) {
+      try {
+        const values = await many(inputs);
+        return values.map((value) => ({ ok: true, value }));
+      } catch {
+        // One by one below: each call gets its own result or error.
+      }
+    }
+    const settled = await Promise.allSettled(inputs.map((input) => single(input)));
+    return settled.map((result) =>
+      result.status === 'fulfilled'
+        ? { ok: true, value: result.value }
+        : { ok: false, error: result.reason as unknown },
+    );
+  }
+
+  private async findOne(id: string): Promise<RawSessionRow | undefined> {
+    const rows = await this.query<RawSessionRow>(this.sql.find, [id, Date.now()]);
+    return rows.find((row) => row.client_session_id === id);
+  }
+
+  private async findMany(
+    batch: BatchSql,
+    ids: readonly string[],
+  ): Promise<(RawSessionRow | undefined)[]> {
+    const rows = await this.query<RawSessionRow>(batch.find, [[...new Set(ids)], Date.now()]);
+    const byId = new Map(rows.map((row) => [row.client_session_id, row]));
+    return ids.map((id) => byId.get(id));
+  }
+
+  private removeOne({ shape, values }: Removal): Promise<RawSessionRow[]> {
+    return this.query<RawSessionRow>(this.sql.remove[shape], [...values]);
+  }
+
+  /** Each deleted row goes to the first call it matches, as if the calls had run in order. */
+  private async removeMany(
+    batch: BatchSql,
+    shape: RemovalShape,
+    inputs: readonly Removal[],
+  ): Promise<RawSessionRow[][]> {
+    const width = shape === 'sidAndSub' ? 4 : 3;
+    const columns = Array.from({ length: width }, (_, i) => inputs.map((input) => input.values[i]));
+    const rows = await this.retried(() => this.query<RawSessionRow>(batch.remove[shape], columns));
+    const results = inputs.map((): RawSessionRow[] => []);
+    for (const row of rows) {
+      const index = inputs.findIndex((input) => matches(row, input));
+      if (index >= 0) results[index]?.push(row);
+    }
+    return results;
+  }
+
+  private claimOne({ eventKey, expiresAt }: Claim): Promise<boolean> {
+    return this.retried(async () => {
+      const rows = await this.query(this.sql.claim, [eventKey, expiresAt, Date.now()]);
+      return rows.length === 1;
+    });
+  }
+
+  /** The first call naming a key gets the claim (if anyone can); a repeat in the batch does not. */
+  private async claimMany(batch: BatchSql, claims: readonly Claim[]): Promise<boolean[]> {
+    const first = new Map<string, Claim>();
+    for (const claim of claims) if (!first.has(claim.eventKey)) first.set(claim.eventKey, claim);
+    const distinct = [...first.values()];
+    const rows = await this.retried(() =>
+      this.query<Record<string, string>>(batch.claim, [
+        distinct.map((claim) => claim.eventKey),
+        distinct.map((claim) => claim.expiresAt),
+        Date.now(),
+      ]),
+    );
+    const claimed = new Set(rows.map((row) => row.event_key));
+    return claims.map(
+      (claim) => first.get(claim.eventKey) === claim && claimed.has(claim.eventKey),
+    );
+  }
+
+  private async tombstoneOne(row: TombstoneRow): Promise<void> {
+    await this.retried(() => {
+      const now = Date.now();
+      return this.query(this.sql.tombstone, [row.eventKey, row.issuedAt, row.expiresAt, now, now]);
+    });
+  }
+
+  /** Repeats of a key merge first (the larger issued-at, the later expiry), as in sequence. */
+  private async tombstoneMany(batch: BatchSql, rows: readonly TombstoneRow[]): Promise<void[]> {
+    const merged = new Map<string, TombstoneRow>();
+    for (const row of rows) {
+      const current = merged.get(row.eventKey);
+      merged.set(
+        row.eventKey,
+        current
+          ? {
+              eventKey: row.eventKey,
+              issuedAt: Math.max(current.issuedAt, row.issuedAt),
+              expiresAt: Math.max(current.expiresAt, row.expiresAt),
+            }
+          : row,
+      );
+    }
+    const distinct = [...merged.values()];
+    await this.retried(() =>
+      this.query(batch.tombstone, [
+        distinct.map((row) => row.eventKey),
+        distinct.map((row) => row.issuedAt),
+        distinct.map((row) => row.expiresAt),
+        Date.now(),
+      ]),
+    );
+    return rows.map(() => undefined);
+  }
+
+  /** Runs `statement` again (up to {@link MAX_ATTEMPTS} in all) after a deadlock. */
+  private async retried<T>(statement: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await statement();
+      } catch (error) {
+        if (attempt < MAX_ATTEMPTS && this.isRetryable(error)) continue;
+        throw error;
+      }
+    }
+  }
+}
+
+/** Whether `row` is one that `removal` names (exact comparison). */
+function matches(row: RawSessionRow, { shape, values }: Removal): boolean {
+  if (row.issuer !== values[0] || row.client_id !== values[1]) return false;
+  if (shape === 'sid') return row.sid === values[2];
+  if (shape === 'sub') return row.sub === values[2];
+  return row.sid === values[2] && row.sub === values[3];
+}

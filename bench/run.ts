@@ -12,7 +12,7 @@
  *
  * Every figure is a ratio to a baseline measured in the same run. Results: a markdown report on
  * stdout and JSON in bench/results/bench.json (not committed); the committed figures are in
- * bench/BENCHMARKS.md.
+ * docs/BENCHMARKS.md.
  */
 import 'reflect-metadata';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -11,11 +11,11 @@
  * 4. back-channel: the logout endpoint vs a bare jose route and vs express-openid-connect.
  *
  * Every figure is a ratio to a baseline measured in the same run. Results: a markdown report on
- * stdout and JSON in bench/results/bench.json (not committed); the committed figures are in
+ * stdout and bench/results/bench.md, JSON in bench/results/bench.json (neither committed); the committed figures are in
  * docs/BENCHMARKS.md.
  */
 import 'reflect-metadata';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -40,6 +40,7 @@ const SECTIONS = ['micro', 'scale', 'guard', 'back-channel'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const RESULTS_FILE = join(__dirname, '..', '..', '..', 'bench', 'results', 'bench.json');
+const MARKDOWN_FILE = RESULTS_FILE.replace(/\.json$/, '.md');
 
 export const REGISTRATION_ID = 'bench';
 export const CLIENT_ID = 'bench-client';
@@ -154,7 +155,8 @@ async function main(): Promise<void> {
     results,
     markdown,
   });
-  console.log(`results: ${RESULTS_FILE}`);
+  writeFileSync(MARKDOWN_FILE, `${markdown}\n`);
+  console.log(`results: ${RESULTS_FILE}, ${MARKDOWN_FILE}`);
 }
 
 main().catch((error: unknown) => {

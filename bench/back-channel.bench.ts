@@ -19,7 +19,8 @@
  *
  * Environment: BENCH_SESSIONS (100000), BENCH_TOKENS per algorithm (50000), BENCH_DURATION_S per
  * route and row (10, split over BENCH_ROUNDS alternations, 4), BENCH_WARMUP_S (2),
- * BENCH_CONNECTIONS (16), BENCH_ALGS (RS256,ES256), BENCH_REPOSITORIES (sqlite,memory,postgres).
+ * BENCH_CONNECTIONS (16), BENCH_ALGS (RS256,ES256), BENCH_REPOSITORIES (sqlite,memory,postgres),
+ * BENCH_ROUTES (baseline,library,eoc; one alone to profile it).
  *
  * SQLite runs as a server would run it: a file in the temp directory, WAL, `synchronous = NORMAL`
  * (with the default rollback journal every commit waits for an fsync: see bench/BENCHMARKS.md).
@@ -94,6 +95,8 @@ const config = () => ({
   connections: Math.floor(env('BENCH_CONNECTIONS', 16)),
   algs: envList<Alg>('BENCH_ALGS', ['RS256', 'ES256']),
   repositories: envList<RepositoryKind>('BENCH_REPOSITORIES', ['sqlite', 'memory', 'postgres']),
+  /** Routes measured (profiling one route alone): all by default. */
+  routes: envList<Route>('BENCH_ROUTES', ['baseline', 'library', 'eoc']),
 });
 type Config = ReturnType<typeof config>;
 
@@ -349,7 +352,7 @@ async function runRow(
   try {
     const setupSeconds = (performance.now() - setupStart) / 1000;
     const sessionsBefore = await bench.countSessions();
-    const routes: Route[] = bench.eoc ? ['baseline', 'library', 'eoc'] : ['baseline', 'library'];
+    const routes = cfg.routes.filter((route) => route !== 'eoc' || bench.eoc !== undefined);
     const cursors: Record<Route, number> = { baseline: 0, library: 0, eoc: 0 };
     const all: { route: Route; result: LoadResult }[] = [];
     const measure = async (route: Route, durationMs: number): Promise<MeasuredRun> => {
@@ -437,10 +440,12 @@ async function runRow(
       library,
       ...(eoc ? { eoc, eocRatio: library.requestsPerSecond / eoc.requestsPerSecond } : {}),
       ratio: library.requestsPerSecond / baseline.requestsPerSecond,
-      roundRatios: runs.library.map(
-        (run, i) =>
-          mergeRuns([run]).requestsPerSecond / mergeRuns([runs.baseline[i]!]).requestsPerSecond,
-      ),
+      roundRatios: runs.library.flatMap((run, i) => {
+        const other = runs.baseline[i];
+        return other === undefined
+          ? []
+          : [mergeRuns([run]).requestsPerSecond / mergeRuns([other]).requestsPerSecond];
+      }),
       logouts,
       verified: problems.length === 0,
       problems,

@@ -2,10 +2,16 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import { LEGACY_LOGOUT_TOKEN_MAX_AGE_SECONDS } from '../oidc-logout.constants';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
-import type { ResolvedOidcLogoutOptions } from '../options/resolved-oidc-logout-options';
+import type {
+  ResolvedClientRegistration,
+  ResolvedOidcLogoutOptions,
+} from '../options/resolved-oidc-logout-options';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
 import { LogoutTokenError } from '../tokens/logout-token.error';
-import { verifyLogoutToken } from '../tokens/logout-token.verifier';
+import {
+  createLogoutTokenVerifier,
+  type LogoutTokenVerifier,
+} from '../tokens/logout-token.verifier';
 import { LogoutService, type AppliedLogout } from './logout.service';
 import { OidcDiscoveryService } from './oidc-discovery.service';
 import { PendingLogoutError } from './pending-logouts';
@@ -28,6 +34,13 @@ export interface BackChannelLogoutResult {
  */
 @Injectable()
 export class BackChannelLogoutService {
+  /**
+   * The verifier of each registration's logout tokens, built once its OP's keys and algorithms are
+   * known (`OidcDiscoveryService` keeps both for the life of the app once it has them; the key set
+   * refetches keys itself). Until then, every token asks discovery again.
+   */
+  private readonly verifiers = new Map<ResolvedClientRegistration, LogoutTokenVerifier>();
+
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
     private readonly logoutService: LogoutService,
@@ -53,12 +66,8 @@ export class BackChannelLogoutService {
         'back-channel logout is disabled for this registration',
       );
     }
-    const claims = await verifyLogoutToken(logoutToken, {
-      ...(await this.discovery.getTokenExpectations(registration)),
-      legacy: registration.legacyLogoutTokens,
-      legacyMaxAgeSeconds: LEGACY_LOGOUT_TOKEN_MAX_AGE_SECONDS,
-      decryptionKey: registration.decryptionKey,
-    });
+    const verify = this.verifiers.get(registration) ?? (await this.verifierFor(registration));
+    const claims = await verify(logoutToken);
     if (registration.backChannel.sessionRequired && claims.sid === undefined) {
       throw new LogoutTokenError(
         'sid_missing',
@@ -87,5 +96,19 @@ export class BackChannelLogoutService {
     }
     const { replayed, sessions } = result;
     return { registrationId: registration.registrationId, replayed, sessions };
+  }
+
+  /** Builds (and keeps) the registration's verifier; rejects while its OP is unavailable. */
+  private async verifierFor(
+    registration: ResolvedClientRegistration,
+  ): Promise<LogoutTokenVerifier> {
+    const verify = createLogoutTokenVerifier({
+      ...(await this.discovery.getTokenExpectations(registration)),
+      legacy: registration.legacyLogoutTokens,
+      legacyMaxAgeSeconds: LEGACY_LOGOUT_TOKEN_MAX_AGE_SECONDS,
+      decryptionKey: registration.decryptionKey,
+    });
+    this.verifiers.set(registration, verify);
+    return verify;
   }
 }

@@ -185,11 +185,25 @@ export function createOidcKeySet(jwksUri: URL, options: OidcKeySetOptions): Oidc
     }
   };
 
-  const getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<Key> => {
+  const getKey = (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<Key> => {
     const arrival = started;
-    if (local && Date.now() - fetchedAt > cacheMaxAgeMs) backgroundRefresh();
-    let key = await attempt(header, token);
-    if (key) return key;
+    const cached = local;
+    if (!cached) return missingKey(header, token, arrival);
+    if (Date.now() - fetchedAt > cacheMaxAgeMs) backgroundRefresh();
+    // The usual case, a cached key, without any further async frame.
+    return cached(header, token).catch((error: unknown) => {
+      if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+      return missingKey(header, token, arrival);
+    });
+  };
+
+  /** The key is not in the cache (or there are no keys yet): wait for a fetch that may bring it. */
+  const missingKey = async (
+    header: JWSHeaderParameters,
+    token: FlattenedJWSInput,
+    arrival: number,
+  ): Promise<Key> => {
+    let key: Key | undefined;
     // A fetch already running may bring the key; it cannot prove its absence (it started earlier).
     const running = inflight;
     if (running && running.index <= arrival) {

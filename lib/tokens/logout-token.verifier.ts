@@ -3,6 +3,7 @@ import {
   compactVerify,
   errors,
   type CompactDecryptGetKey,
+  type DecryptOptions,
   type CryptoKey,
   type JWK,
   type JWTVerifyGetKey,
@@ -83,10 +84,26 @@ export interface LogoutTokenExpectations {
   nowSeconds?: number;
 }
 
-const BASE64URL = /^[A-Za-z0-9_-]*$/;
+/** Every part of a compact serialization is base64url; the dots between them are the only others. */
+const BASE64URL_PARTS = /^[A-Za-z0-9_.-]*$/;
+
+/** One decoder for every token: `decode` without `stream` keeps no state between calls. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 const reject = (reason: LogoutTokenRejection, message: string, cause?: unknown) =>
   new LogoutTokenError(reason, message, cause === undefined ? undefined : { cause });
+
+/**
+ * A logout token verifier bound to one registration's expectations: what does not depend on the
+ * token (the allowed algorithms, the key resolver, jose's options) is prepared once. Call it with the
+ * token, and the current time in epoch seconds for tests (default now).
+ *
+ * @internal
+ */
+export type LogoutTokenVerifier = (
+  token: string,
+  nowSeconds?: number,
+) => Promise<VerifiedLogoutTokenClaims>;
 
 /**
  * Verifies a back-channel logout token (Back-Channel Logout 1.0 §2.6) and returns its claims, or
@@ -103,46 +120,94 @@ export async function verifyLogoutToken(
   token: string,
   expected: LogoutTokenExpectations,
 ): Promise<VerifiedLogoutTokenClaims> {
-  const parts = splitCompact(token);
-  let jws: string;
-  if (expected.decryptionKey !== undefined) {
-    if (parts.length !== 5) {
+  return createLogoutTokenVerifier(expected)(token, expected.nowSeconds);
+}
+
+/**
+ * {@link verifyLogoutToken} for many tokens of one registration: the expectations are read once, here
+ * (later changes to the object are not seen), and every token is checked exactly as
+ * {@link verifyLogoutToken} checks it.
+ *
+ * @internal
+ */
+export function createLogoutTokenVerifier(expected: LogoutTokenExpectations): LogoutTokenVerifier {
+  const { issuer, clientId, clockToleranceSeconds, legacy, legacyMaxAgeSeconds } = expected;
+  const decryption = decryptionOf(expected);
+  const algorithms = allowedAlgorithms(expected);
+  const resolver = signatureKeyResolver(expected);
+  const joseOptions = { algorithms };
+  return async (token, nowSeconds) => {
+    const jws = decryption === undefined ? plainJws(token) : await decryption(token);
+    checkProtectedHeader(jws);
+    if (algorithms.length === 0) {
+      throw reject('alg_not_allowed', 'no signing algorithm is allowed for this registration');
+    }
+    let payloadBytes: Uint8Array;
+    try {
+      payloadBytes = (await compactVerify(jws, resolver, joseOptions)).payload;
+    } catch (error) {
+      payloadBytes = await verifyWithEachKey(jws, joseOptions, error);
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(UTF8.decode(payloadBytes));
+    } catch {
+      // No cause: JSON.parse's message quotes the input.
+      throw reject('malformed', 'the payload is not JSON');
+    }
+    return checkLogoutTokenClaims(payload, {
+      issuer,
+      clientId,
+      nowSeconds: nowSeconds ?? Math.floor(Date.now() / 1000),
+      clockToleranceSeconds,
+      legacy,
+      legacyMaxAgeSeconds,
+    });
+  };
+}
+
+/** The token itself when it is a compact JWS; a JWE is refused (the registration has no key). */
+function plainJws(token: string): string {
+  if (compactParts(token) === 5) {
+    throw reject(
+      'malformed',
+      'an encrypted (JWE) token, but the registration has no decryption key',
+    );
+  }
+  return token;
+}
+
+/** With a decryption key: the JWS inside the JWE; a plain JWS is refused. */
+function decryptionOf(
+  expected: LogoutTokenExpectations,
+): ((token: string) => Promise<string>) | undefined {
+  const key = expected.decryptionKey;
+  if (key === undefined) return undefined;
+  const options = {
+    keyManagementAlgorithms: [
+      ...(expected.decryptionAlgorithms?.keyManagement ?? DEFAULT_KEY_MANAGEMENT_ALGORITHMS),
+    ],
+    contentEncryptionAlgorithms: [
+      ...(expected.decryptionAlgorithms?.contentEncryption ??
+        DEFAULT_CONTENT_ENCRYPTION_ALGORITHMS),
+    ],
+    maxDecompressedLength: MAX_LOGOUT_TOKEN_LENGTH,
+  };
+  return (token) => {
+    if (compactParts(token) !== 5) {
       throw reject('encryption_required', 'the registration requires an encrypted (JWE) token');
     }
-    jws = await decrypt(token, expected);
-  } else {
-    if (parts.length === 5) {
-      throw reject(
-        'malformed',
-        'an encrypted (JWE) token, but the registration has no decryption key',
-      );
-    }
-    jws = token;
-  }
-  const [encodedHeader = ''] = jws.split('.');
-  const header = decodeJson(encodedHeader, 'header');
+    return decrypt(token, key, options);
+  };
+}
+
+/** The protected header: base64url JSON, `typ` allowed, no unencoded payload (`b64`). */
+function checkProtectedHeader(jws: string): void {
+  const header = decodeJson(jws.slice(0, jws.indexOf('.')), 'header');
   checkLogoutTokenHeader(header);
   if (isJsonObject(header) && header.b64 !== undefined && header.b64 !== true) {
     throw reject('malformed', 'an unencoded payload (b64) is not allowed in a JWT');
   }
-
-  const algorithms = allowedAlgorithms(expected);
-  const payloadBytes = await verifySignature(jws, expected, algorithms);
-  let payload: unknown;
-  try {
-    payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(payloadBytes));
-  } catch {
-    // No cause: JSON.parse's message quotes the input.
-    throw reject('malformed', 'the payload is not JSON');
-  }
-  return checkLogoutTokenClaims(payload, {
-    issuer: expected.issuer,
-    clientId: expected.clientId,
-    nowSeconds: expected.nowSeconds ?? Math.floor(Date.now() / 1000),
-    clockToleranceSeconds: expected.clockToleranceSeconds,
-    legacy: expected.legacy,
-    legacyMaxAgeSeconds: expected.legacyMaxAgeSeconds,
-  });
 }
 
 /** The JWS algorithms actually allowed: known names only, never `none`, HMAC only with a secret. */
@@ -153,54 +218,52 @@ function allowedAlgorithms(expected: LogoutTokenExpectations): string[] {
   );
 }
 
-/** The parts of a compact JWS (3) or JWE (5); anything else is `malformed`. */
-function splitCompact(token: unknown): string[] {
+/**
+ * The number of parts of a compact JWS (3) or JWE (5), all base64url, header (and JWS payload) not
+ * empty; anything else is `malformed`.
+ */
+function compactParts(token: unknown): 3 | 5 {
   if (typeof token !== 'string' || token.length === 0) {
     throw reject('malformed', 'the token is empty or not a string');
   }
   if (token.length > MAX_LOGOUT_TOKEN_LENGTH) {
     throw reject('malformed', `the token is longer than ${MAX_LOGOUT_TOKEN_LENGTH} characters`);
   }
-  const parts = token.split('.');
-  if (parts.length !== 3 && parts.length !== 5) {
+  const firstDot = token.indexOf('.');
+  let parts = 1;
+  for (let dot = firstDot; dot !== -1 && parts <= 5; dot = token.indexOf('.', dot + 1)) parts++;
+  if (parts !== 3 && parts !== 5) {
     throw reject('malformed', 'not a compact JWS (3 parts) or JWE (5 parts)');
   }
-  if (!parts.every((part) => BASE64URL.test(part))) {
+  if (!BASE64URL_PARTS.test(token)) {
     throw reject('malformed', 'a part is not base64url');
   }
-  if (parts[0] === '' || (parts.length === 3 && parts[1] === '')) {
+  if (firstDot === 0 || (parts === 3 && token.charCodeAt(firstDot + 1) === DOT)) {
     throw reject('malformed', 'empty header or payload');
   }
   return parts;
 }
 
+const DOT = 0x2e;
+
 /** A base64url JSON member (header), or `malformed`. */
 function decodeJson(encoded: string, what: string): unknown {
   try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(
-      Buffer.from(encoded, 'base64url'),
-    );
-    return JSON.parse(text);
+    return JSON.parse(UTF8.decode(Buffer.from(encoded, 'base64url')));
   } catch {
     throw reject('malformed', `the ${what} is not base64url-encoded JSON`);
   }
 }
 
 /** Decrypts the JWE; its plaintext must be a compact JWS. */
-async function decrypt(token: string, expected: LogoutTokenExpectations): Promise<string> {
-  const key = expected.decryptionKey as LogoutTokenDecryptionKey;
+async function decrypt(
+  token: string,
+  key: LogoutTokenDecryptionKey,
+  options: DecryptOptions,
+): Promise<string> {
   let plaintext: Uint8Array;
   try {
-    ({ plaintext } = await compactDecrypt(token, key as CompactDecryptGetKey, {
-      keyManagementAlgorithms: [
-        ...(expected.decryptionAlgorithms?.keyManagement ?? DEFAULT_KEY_MANAGEMENT_ALGORITHMS),
-      ],
-      contentEncryptionAlgorithms: [
-        ...(expected.decryptionAlgorithms?.contentEncryption ??
-          DEFAULT_CONTENT_ENCRYPTION_ALGORITHMS),
-      ],
-      maxDecompressedLength: MAX_LOGOUT_TOKEN_LENGTH,
-    }));
+    ({ plaintext } = await compactDecrypt(token, key as CompactDecryptGetKey, options));
   } catch (error) {
     if (error instanceof errors.JWEInvalid) {
       throw reject('malformed', 'the JWE is malformed', error);
@@ -212,54 +275,65 @@ async function decrypt(token: string, expected: LogoutTokenExpectations): Promis
   }
   let jws: string;
   try {
-    jws = new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
+    jws = UTF8.decode(plaintext);
   } catch {
     throw reject('malformed', 'the decrypted content is not a compact JWS');
   }
-  const parts = splitCompact(jws);
-  if (parts.length !== 3) throw reject('malformed', 'the decrypted content is not a compact JWS');
+  if (compactParts(jws) !== 3) {
+    throw reject('malformed', 'the decrypted content is not a compact JWS');
+  }
   return jws;
 }
 
-/** Verifies the JWS signature with jose; returns the payload bytes. */
-async function verifySignature(
-  jws: string,
-  expected: LogoutTokenExpectations,
-  algorithms: string[],
-): Promise<Uint8Array> {
-  if (algorithms.length === 0) {
-    throw reject('alg_not_allowed', 'no signing algorithm is allowed for this registration');
-  }
+/**
+ * The key resolver handed to jose: HMAC algorithms get the client secret, the others the OP's keys;
+ * a resolver failing for its own reasons (e.g. discovery down) means the keys are unavailable.
+ */
+function signatureKeyResolver(expected: LogoutTokenExpectations): JWTVerifyGetKey {
   const keys = keyResolver(expected.keys, expected.clientSecret);
-  // A resolver failing for its own reasons (e.g. discovery down) means the keys are unavailable.
-  const resolver: JWTVerifyGetKey = async (header, token) => {
+  // Not an async function: a cached key costs no extra promise.
+  return (header, token) => {
     try {
-      return await keys(header, token);
+      const key = keys(header, token);
+      return isThenable(key) ? Promise.resolve(key).catch(keyResolutionFailure) : key;
     } catch (error) {
-      // An OP key jose cannot import (unsupported kty/crv) is not the token's header's fault.
-      if (error instanceof errors.JOSENotSupported) {
-        throw new errors.JWKInvalid("the OP's key cannot be imported", { cause: error });
-      }
-      if (error instanceof errors.JOSEError) throw error;
-      throw new JwksUnavailableError("the OP's keys could not be resolved", { cause: error });
+      return keyResolutionFailure(error);
     }
   };
-  try {
-    return (await compactVerify(jws, resolver, { algorithms })).payload;
-  } catch (error) {
-    if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw mapJoseError(error);
-    // Several keys fit a token without `kid`: try each (jose leaves that to the caller).
-    for await (const key of error as unknown as AsyncIterable<CryptoKey>) {
-      try {
-        return (await compactVerify(jws, key, { algorithms })).payload;
-      } catch (attempt) {
-        if (!(attempt instanceof errors.JWSSignatureVerificationFailed)) {
-          throw mapJoseError(attempt);
-        }
+}
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof (value as { then?: unknown } | null)?.then === 'function';
+
+function keyResolutionFailure(error: unknown): never {
+  // An OP key jose cannot import (unsupported kty/crv) is not the token's header's fault.
+  if (error instanceof errors.JOSENotSupported) {
+    throw new errors.JWKInvalid("the OP's key cannot be imported", { cause: error });
+  }
+  if (error instanceof errors.JOSEError) throw error;
+  throw new JwksUnavailableError("the OP's keys could not be resolved", { cause: error });
+}
+
+/**
+ * After jose's `compactVerify` failed: several keys fit a token without `kid` (jose leaves trying each
+ * to the caller), or the failure as a rejection reason. Returns the payload bytes.
+ */
+async function verifyWithEachKey(
+  jws: string,
+  options: { algorithms: string[] },
+  error: unknown,
+): Promise<Uint8Array> {
+  if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw mapJoseError(error);
+  for await (const key of error as unknown as AsyncIterable<CryptoKey>) {
+    try {
+      return (await compactVerify(jws, key, options)).payload;
+    } catch (attempt) {
+      if (!(attempt instanceof errors.JWSSignatureVerificationFailed)) {
+        throw mapJoseError(attempt);
       }
     }
-    throw reject('signature_invalid', 'the signature does not verify with any matching key');
   }
+  throw reject('signature_invalid', 'the signature does not verify with any matching key');
 }
 
 /** A jose (or key set) failure as a rejection reason; messages never contain the token. */

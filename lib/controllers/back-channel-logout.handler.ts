@@ -4,7 +4,13 @@ import { OidcLogoutError } from '../errors/oidc-logout.error';
 import { BackChannelLogoutService } from '../services/back-channel-logout.service';
 import { PendingLogoutError } from '../services/pending-logouts';
 import { LogoutTokenError } from '../tokens/logout-token.error';
-import { isFormUrlEncoded, readFormField, type FormRequest } from './form-body';
+import {
+  isFormUrlEncoded,
+  readFormField,
+  readParsedFormField,
+  type FormField,
+  type FormRequest,
+} from './form-body';
 import { sendEmptyOk, sendOAuthError } from './http-response';
 
 /** The largest back-channel request body accepted (logout tokens are a few KiB). */
@@ -52,9 +58,7 @@ export class BackChannelLogoutHandler implements NestMiddleware {
         'the body must be application/x-www-form-urlencoded',
       );
     }
-    const field = await readFormField(request, 'logout_token', BACK_CHANNEL_MAX_BODY_BYTES).catch(
-      () => ({ ok: false as const, status: 400 as const, problem: 'the body could not be read' }),
-    );
+    const field = await logoutTokenField(request);
     if (!field.ok) {
       return this.reject(response, registrationId, 'body', field.status, field.problem);
     }
@@ -141,6 +145,25 @@ export class BackChannelLogoutHandler implements NestMiddleware {
     });
     sendOAuthError(response, status, description, headers);
   }
+}
+
+const UNREADABLE_BODY: FormField = {
+  ok: false,
+  status: 400,
+  problem: 'the body could not be read',
+};
+
+/** The `logout_token` form field; without waiting when Express has parsed the body already. */
+function logoutTokenField(request: RoutedRequest): FormField | Promise<FormField> {
+  try {
+    const parsed = readParsedFormField(request, 'logout_token', BACK_CHANNEL_MAX_BODY_BYTES);
+    if (parsed !== undefined) return parsed;
+  } catch {
+    return UNREADABLE_BODY;
+  }
+  return readFormField(request, 'logout_token', BACK_CHANNEL_MAX_BODY_BYTES).catch(
+    () => UNREADABLE_BODY,
+  );
 }
 
 /**

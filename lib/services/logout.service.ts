@@ -229,17 +229,20 @@ export class LogoutService implements OnApplicationShutdown {
       }
       throw asRepositoryError(error);
     }
-    const event: OidcRevocationEvent = {
-      channel: logout.channel,
-      registrationId: registration.registrationId,
-      issuer,
-      clientId,
-      sessions,
-      revokeOfflineAccess: logout.revokeOfflineAccess ?? false,
-    };
-    if (logout.sid !== undefined) event.sid = logout.sid;
-    if (logout.sub !== undefined) event.sub = logout.sub;
-    await this.listeners.emit(event);
+    // Without listeners (the usual case) there is nobody to build the event for.
+    if (this.listeners.size > 0) {
+      const event: OidcRevocationEvent = {
+        channel: logout.channel,
+        registrationId: registration.registrationId,
+        issuer,
+        clientId,
+        sessions,
+        revokeOfflineAccess: logout.revokeOfflineAccess ?? false,
+      };
+      if (logout.sid !== undefined) event.sid = logout.sid;
+      if (logout.sub !== undefined) event.sub = logout.sub;
+      await this.listeners.emit(event);
+    }
     return { replayed: false, sessions };
   }
 

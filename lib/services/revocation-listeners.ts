@@ -18,6 +18,11 @@ export class RevocationListeners {
     if (initial) this.listeners.add(initial);
   }
 
+  /** How many listeners there are: with none, a revocation needs no event at all. */
+  get size(): number {
+    return this.listeners.size;
+  }
+
   /** Adds a listener; returns a function that removes it. */
   add(listener: OidcRevocationListener): () => void {
     this.listeners.add(listener);

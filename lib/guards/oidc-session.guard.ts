@@ -44,24 +44,33 @@ export class OidcSessionGuard implements CanActivate {
     protected readonly reflector: Reflector,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    if (context.getType() !== 'http' || this.shouldSkip(context)) return true;
-    const http = context.switchToHttp();
-    const request = http.getRequest<GuardRequest>();
-    const sessionId = this.getClientSessionId(request);
-    if (sessionId !== undefined) {
-      let active: boolean;
+  /**
+   * `true` at once when the session is live and the repository answers synchronously (the in-memory
+   * one); otherwise a promise, which rejects with the 401, 302 or 503 `HttpException`. It never
+   * throws synchronously.
+   */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+    // The common case allocates nothing of its own beyond the digest of the session id: no async
+    // frame, no HttpArgumentsHost (switchToHttp() makes one per call), no record, no promise.
+    let request: GuardRequest;
+    let active: boolean | Promise<boolean>;
+    try {
+      if (context.getType() !== 'http' || this.shouldSkip(context)) return true;
+      request = context.getArgByIndex<GuardRequest>(0);
+      const sessionId = this.getClientSessionId(request);
+      if (sessionId === undefined) return this.#refuse(context, request, false);
       try {
-        active = await this.logoutService.isActive(sessionId);
+        active = this.logoutService.isActive(sessionId);
       } catch (error) {
-        const code = error instanceof OidcLogoutError ? error.code : 'ERR_REPOSITORY_UNAVAILABLE';
-        this.logger.error(`Session store unavailable (${code}); request refused (fail closed)`);
-        throw new ServiceUnavailableException('The session store is unavailable; try again later');
+        // A store that throws rather than rejects is just as unavailable.
+        return Promise.reject(this.#storeUnavailable(error));
       }
-      if (active) return true;
-      await this.endLocalSession(request);
+    } catch (error) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- as thrown, like an async function
+      return Promise.reject(error);
     }
-    return this.rejectSession(request, http.getResponse<GuardResponse>());
+    if (active === true) return true;
+    return this.#settle(context, request, active);
   }
 
   /** Whether `@SkipOidcSession()` exempts the handler or its controller. */
@@ -104,5 +113,39 @@ export class OidcSessionGuard implements CanActivate {
       );
     }
     throw new UnauthorizedException('Your session has ended; log in again');
+  }
+
+  // Private by `#`: no name a subclass may use is taken.
+
+  /** Waits for the store's answer (when it is a promise), then lets through or refuses. */
+  async #settle(
+    context: ExecutionContext,
+    request: GuardRequest,
+    answer: boolean | Promise<boolean>,
+  ): Promise<boolean> {
+    let active: boolean;
+    try {
+      active = await answer;
+    } catch (error) {
+      throw this.#storeUnavailable(error);
+    }
+    return active || this.#refuse(context, request, true);
+  }
+
+  /** Refuses the request, after destroying its local session when it had a recorded one. */
+  async #refuse(
+    context: ExecutionContext,
+    request: GuardRequest,
+    hadSession: boolean,
+  ): Promise<never> {
+    if (hadSession) await this.endLocalSession(request);
+    return this.rejectSession(request, context.getArgByIndex<GuardResponse>(1));
+  }
+
+  /** The 503 for a store that could not answer, logged without the error's details. */
+  #storeUnavailable(error: unknown): ServiceUnavailableException {
+    const code = error instanceof OidcLogoutError ? error.code : 'ERR_REPOSITORY_UNAVAILABLE';
+    this.logger.error(`Session store unavailable (${code}); request refused (fail closed)`);
+    return new ServiceUnavailableException('The session store is unavailable; try again later');
   }
 }

@@ -176,6 +176,29 @@ describe('InMemoryOidcSessionRepository bounds', () => {
   });
 });
 
+describe('InMemoryOidcSessionRepository records', () => {
+  let clock: number;
+  const now = () => clock;
+
+  beforeEach(() => {
+    clock = T0;
+  });
+
+  it('existsByClientSessionId answers with a boolean at once, following the clock', async () => {
+    const repository = new InMemoryOidcSessionRepository({ now });
+    await repository.save(session('a', { expiresAt: new Date(T0 + MINUTE) }));
+    expect(repository.existsByClientSessionId('a')).toBe(true);
+    expect(repository.existsByClientSessionId('b')).toBe(false);
+    clock = T0 + MINUTE - 1;
+    expect(repository.existsByClientSessionId('a')).toBe(true);
+    clock = T0 + MINUTE;
+    expect(repository.existsByClientSessionId('a')).toBe(false);
+    clock = T0;
+    await repository.removeByClientSessionId('a');
+    expect(repository.existsByClientSessionId('a')).toBe(false);
+  });
+});
+
 describe('InMemoryOidcSessionRepository logout events', () => {
   let clock: number;
   let warn: MockInstance<Logger['warn']>;

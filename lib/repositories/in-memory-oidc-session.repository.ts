@@ -166,6 +166,12 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
     return Promise.resolve();
   }
 
+  /** Answered at once, from the map: no record is built, no promise made. */
+  override existsByClientSessionId(clientSessionId: string): boolean {
+    const record = this.records.get(clientSessionId);
+    return record !== undefined && record.expiresAt > this.now();
+  }
+
   override findByClientSessionId(clientSessionId: string): Promise<OidcSessionInfo | undefined> {
     // Expired records are left to removeExpired() and eviction, as a database would keep them.
     const record = this.records.get(clientSessionId);

@@ -17,7 +17,8 @@ import type {
  *
  * Contract (the shared contract test suite checks every implementation against it):
  * - `clientSessionId` values are already hashed by the library; store and compare them as given.
- * - A record whose `expiresAt` has passed is never returned by `findByClientSessionId`.
+ * - A record whose `expiresAt` has passed is never returned by `findByClientSessionId` (and
+ *   `existsByClientSessionId` answers `false` for it).
  * - `removeByLogoutToken` removes only records of the given issuer AND client id; with `sid`, only
  *   that OP session (and, when `sub` is given too, only if it matches); with `sub` alone, every
  *   session of that user. It returns exactly the records it removed.
@@ -42,6 +43,23 @@ export abstract class OidcSessionRepository {
 
   /** The live record for a hashed application session id, or `undefined`. */
   abstract findByClientSessionId(clientSessionId: string): Promise<OidcSessionInfo | undefined>;
+
+  /**
+   * Whether a live record exists for a hashed application session id: always the same answer as
+   * `(await findByClientSessionId(clientSessionId)) !== undefined`, without building the record. The
+   * guard asks it on every request.
+   *
+   * It may answer synchronously (a `boolean`) when the store can, as
+   * {@link InMemoryOidcSessionRepository} does: the guard then lets the request through without
+   * waiting for a promise. Like every method it never answers `false` for a store that cannot
+   * answer: it throws or rejects, and the guard fails closed (503).
+   *
+   * Optional for custom implementations: the default asks `findByClientSessionId`. Override it when
+   * the store can tell existence more cheaply than it can build the record.
+   */
+  existsByClientSessionId(clientSessionId: string): boolean | Promise<boolean> {
+    return this.findByClientSessionId(clientSessionId).then(isDefined);
+  }
 
   /** Removes the record of a hashed application session id; returns it, or `undefined`. */
   abstract removeByClientSessionId(clientSessionId: string): Promise<OidcSessionInfo | undefined>;
@@ -149,6 +167,8 @@ export const DEFAULT_LOGOUT_EVENT_MAX_ENTRIES = 10_000;
 
 /** Longest logout-event key, in UTF-16 code units. */
 export const LOGOUT_EVENT_KEY_MAX_LENGTH = 128;
+
+const isDefined = (value: unknown): boolean => value !== undefined;
 
 /** The default stores, kept outside the class so that its public shape stays methods only. */
 const localEvents = new WeakMap<OidcSessionRepository, BoundedLogoutEventStore>();

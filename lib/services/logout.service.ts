@@ -387,10 +387,33 @@ export class LogoutService implements OnApplicationShutdown {
       : { outcome: 'end-session', session, state };
   }
 
-  /** Whether the application session id has a live login record. Rejects when the store fails. */
-  isActive(clientSessionId: string): Promise<boolean> {
-    // `then` rather than an async function: the guard calls it on every request.
-    return this.findSession(clientSessionId).then(isDefined);
+  /**
+   * Whether the application session id has a live login record (as {@link LogoutService.findSession}
+   * tells it). A `boolean` when the repository answers synchronously (the in-memory one does), a
+   * promise otherwise: `await` it. Never throws: when the store fails, it returns a rejected
+   * promise.
+   */
+  isActive(clientSessionId: string): boolean | Promise<boolean> {
+    // The guard calls it on every request: no async frame, no record built when the repository can
+    // tell existence alone. With logouts pending, the record is needed to match them.
+    if (this.pending.size !== 0) return this.findSession(clientSessionId).then(isDefined);
+    let exists: boolean | Promise<boolean>;
+    try {
+      exists = this.repository.existsByClientSessionId(hashSessionId(clientSessionId));
+    } catch (error) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- as thrown, like an async function
+      return Promise.reject(error);
+    }
+    if (typeof exists === 'boolean') return exists;
+    return exists.then((found) => {
+      if (this.pending.size === 0) return found;
+      // A logout was deferred while the store was answering: decide as findSession does.
+      if (!found) {
+        this.pending.wake();
+        return false;
+      }
+      return this.findSession(clientSessionId).then(isDefined);
+    });
   }
 
   /**

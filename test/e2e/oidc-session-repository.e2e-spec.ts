@@ -98,6 +98,8 @@ function everyMethod(repository: TypeOrmOidcSessionRepository, info: OidcSession
   return {
     save: () => repository.save(info),
     findByClientSessionId: () => repository.findByClientSessionId(info.clientSessionId),
+    existsByClientSessionId: () =>
+      Promise.resolve(repository.existsByClientSessionId(info.clientSessionId)),
     removeByClientSessionId: () => repository.removeByClientSessionId(info.clientSessionId),
     removeByLogoutToken: () =>
       repository.removeByLogoutToken({

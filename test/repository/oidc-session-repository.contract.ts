@@ -78,11 +78,16 @@ export function describeOidcSessionRepositoryContract(
       }
     }
 
-    /** The ids (among those saved in this test) still found, sorted. */
+    /**
+     * The ids (among those saved in this test) still found, sorted; `existsByClientSessionId` must
+     * agree with `findByClientSessionId` on each.
+     */
     async function remaining(): Promise<string[]> {
       const found: string[] = [];
       for (const id of saved) {
-        if (await repository.findByClientSessionId(id)) found.push(id);
+        const live = (await repository.findByClientSessionId(id)) !== undefined;
+        expect(await repository.existsByClientSessionId(id), 'existsByClientSessionId').toBe(live);
+        if (live) found.push(id);
       }
       return found.sort();
     }
@@ -139,6 +144,18 @@ export function describeOidcSessionRepositoryContract(
       it('returns undefined for an unknown id', async () => {
         await save(session());
         expect(await repository.findByClientSessionId(hashSessionId('unknown'))).toBeUndefined();
+      });
+
+      it('existsByClientSessionId: true for a live record; false for an unknown, expired or removed one', async () => {
+        const live = session();
+        const expired = session({ expiresAt: new Date(now() - 1) });
+        const removed = session();
+        await save(live, expired, removed);
+        await repository.removeByClientSessionId(removed.clientSessionId);
+        expect(await repository.existsByClientSessionId(live.clientSessionId)).toBe(true);
+        expect(await repository.existsByClientSessionId(expired.clientSessionId)).toBe(false);
+        expect(await repository.existsByClientSessionId(removed.clientSessionId)).toBe(false);
+        expect(await repository.existsByClientSessionId(hashSessionId('unknown'))).toBe(false);
       });
 
       it('returns copies: mutating a result does not change the store', async () => {

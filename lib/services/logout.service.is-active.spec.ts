@@ -1,0 +1,140 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type {
+  OidcLogoutCriteria,
+  OidcSessionInfo,
+} from '../interfaces/oidc-session-info.interface';
+import { validateOidcLogoutOptions } from '../options/validate-oidc-logout-options';
+import { InMemoryOidcSessionRepository } from '../repositories/in-memory-oidc-session.repository';
+import { OidcSessionRepository } from '../repositories/oidc-session.repository';
+import { hashSessionId } from '../repositories/session-id-hash';
+import { LogoutService } from './logout.service';
+import type { OidcDiscoveryService } from './oidc-discovery.service';
+
+const ISSUER = 'https://op.example.com';
+const T0 = 1_763_700_000_000;
+const HOUR = 3_600_000;
+
+/** Sessions in memory, but logouts cannot be recorded (the store is down for writes): they stay pending. */
+class ReadOnlyRepository extends OidcSessionRepository {
+  readonly sessions = new InMemoryOidcSessionRepository({ now: () => T0 });
+  /** When set, existsByClientSessionId answers with this promise instead. */
+  answer: Promise<boolean> | undefined;
+
+  save(session: OidcSessionInfo): Promise<void> {
+    return this.sessions.save(session);
+  }
+  override existsByClientSessionId(id: string): boolean | Promise<boolean> {
+    return this.answer ?? this.sessions.existsByClientSessionId(id);
+  }
+  findByClientSessionId(id: string): Promise<OidcSessionInfo | undefined> {
+    return this.sessions.findByClientSessionId(id);
+  }
+  removeByClientSessionId(id: string): Promise<OidcSessionInfo | undefined> {
+    return this.sessions.removeByClientSessionId(id);
+  }
+  removeByLogoutToken(criteria: OidcLogoutCriteria): Promise<OidcSessionInfo[]> {
+    return this.sessions.removeByLogoutToken(criteria);
+  }
+  override claimLogoutEvent(): Promise<boolean> {
+    return Promise.reject(new Error('store down'));
+  }
+}
+
+const services: LogoutService[] = [];
+
+function setup<R extends OidcSessionRepository>(repository: R) {
+  const options = validateOidcLogoutOptions({
+    clients: [{ registrationId: 'main', issuer: ISSUER, clientId: 'app' }],
+  });
+  const service = new LogoutService(options, repository, {} as OidcDiscoveryService);
+  services.push(service);
+  return { repository, service };
+}
+
+function info(sessionId: string, overrides: Partial<OidcSessionInfo> = {}): OidcSessionInfo {
+  return {
+    clientSessionId: hashSessionId(sessionId),
+    registrationId: 'main',
+    issuer: ISSUER,
+    clientId: 'app',
+    sid: `sid-${sessionId}`,
+    sub: `sub-${sessionId}`,
+    idToken: 'header.payload.signature',
+    createdAt: new Date(T0),
+    expiresAt: new Date(T0 + HOUR),
+    ...overrides,
+  };
+}
+
+/** Keeps a verified logout of `sid` pending, as the back channel does when the store is down. */
+function deferLogoutOf(service: LogoutService, sid: string, jti: string): void {
+  const kept = service.deferLogout(service.getRegistration('main'), {
+    channel: 'back-channel',
+    sid,
+    jti,
+  });
+  expect(kept).toBe(true);
+}
+
+describe('LogoutService.isActive', () => {
+  afterEach(() => {
+    for (const service of services.splice(0)) service.onApplicationShutdown();
+  });
+
+  it('answers with a boolean, at once, when the repository does (in memory)', async () => {
+    let now = T0;
+    const { repository, service } = setup(new InMemoryOidcSessionRepository({ now: () => now }));
+    await repository.save(info('alice'));
+    expect(service.isActive('alice')).toBe(true);
+    expect(service.isActive('bob')).toBe(false);
+    now = T0 + HOUR;
+    expect(service.isActive('alice')).toBe(false);
+  });
+
+  it('answers with a promise when the repository does', async () => {
+    const { repository, service } = setup(new ReadOnlyRepository());
+    await repository.save(info('alice'));
+    repository.answer = Promise.resolve(true);
+    const result = service.isActive('alice');
+    expect(result).toBeInstanceOf(Promise);
+    expect(await result).toBe(true);
+  });
+
+  it('a repository that throws gives a rejected promise with its error, not a throw', async () => {
+    const failure = new Error('connection lost');
+    const repository = new InMemoryOidcSessionRepository();
+    repository.existsByClientSessionId = () => {
+      throw failure;
+    };
+    const { service } = setup(repository);
+    let result: boolean | Promise<boolean> | undefined;
+    expect(() => (result = service.isActive('alice'))).not.toThrow();
+    await expect(result).rejects.toBe(failure);
+  });
+
+  it('refuses a recorded session that a pending logout names, as findSession does', async () => {
+    const { repository, service } = setup(new ReadOnlyRepository());
+    await repository.save(info('alice'));
+    await repository.save(info('bob'));
+    deferLogoutOf(service, 'sid-alice', 'jti-1');
+    expect(await service.isActive('alice')).toBe(false);
+    expect(await service.isActive('bob')).toBe(true);
+    expect(await service.findSession('alice')).toBeUndefined();
+    expect(repository.sessions.size).toBe(2);
+  });
+
+  it('a logout deferred while the store was answering is taken into account', async () => {
+    const { repository, service } = setup(new ReadOnlyRepository());
+    await repository.save(info('alice'));
+    await repository.save(info('bob'));
+    let answer!: (exists: boolean) => void;
+    repository.answer = new Promise((resolve) => (answer = resolve));
+    const alice = service.isActive('alice');
+    const bob = service.isActive('bob');
+    deferLogoutOf(service, 'sid-alice', 'jti-1');
+    repository.answer = undefined;
+    answer(true);
+    expect(await alice).toBe(false);
+    expect(await bob).toBe(true);
+  });
+});

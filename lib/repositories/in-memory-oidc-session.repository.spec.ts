@@ -5,6 +5,7 @@ import { InMemoryOidcSessionRepository } from './in-memory-oidc-session.reposito
 
 const T0 = 1_763_700_000_000;
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 
 function session(id: string, overrides: Partial<OidcSessionInfo> = {}): OidcSessionInfo {
   return {
@@ -196,6 +197,60 @@ describe('InMemoryOidcSessionRepository records', () => {
     clock = T0;
     await repository.removeByClientSessionId('a');
     expect(repository.existsByClientSessionId('a')).toBe(false);
+  });
+
+  it('round-trips createdAt exactly, whatever the lifetime (kept as its distance to expiresAt)', async () => {
+    const repository = new InMemoryOidcSessionRepository({ now });
+    const lifetimes = [1, 2 ** 31 - 1, 2 ** 31, 2 ** 32 + 7, 30 * 24 * 60 * MINUTE, -5, -(2 ** 40)];
+    for (const [i, lifetime] of lifetimes.entries()) {
+      const expiresAt = T0 + HOUR + i;
+      await repository.save(
+        session(`s${i}`, {
+          expiresAt: new Date(expiresAt),
+          createdAt: new Date(expiresAt - lifetime),
+        }),
+      );
+    }
+    // The oldest possible Date and one 1,000 years from now (275,000 years apart): still exact.
+    const far = session('far', {
+      createdAt: new Date(-8.64e15),
+      expiresAt: new Date(T0 + 1000 * 365 * 24 * HOUR),
+    });
+    await repository.save(far);
+    for (const [i, lifetime] of lifetimes.entries()) {
+      const found = await repository.findByClientSessionId(`s${i}`);
+      expect(found?.expiresAt.getTime()).toBe(T0 + HOUR + i);
+      expect(found?.createdAt.getTime()).toBe(T0 + HOUR + i - lifetime);
+    }
+    expect(await repository.findByClientSessionId('far')).toStrictEqual(far);
+  });
+
+  it('records of several registrations keep their own registrationId, issuer and clientId', async () => {
+    const repository = new InMemoryOidcSessionRepository({ now });
+    const clients = [
+      { registrationId: 'main', issuer: 'https://op.example.com', clientId: 'app' },
+      { registrationId: 'other', issuer: 'https://op.example.com', clientId: 'app' },
+      { registrationId: 'main', issuer: 'https://other-op.example.com', clientId: 'app' },
+      { registrationId: 'main', issuer: 'https://op.example.com', clientId: 'app-2' },
+    ];
+    for (const [i, client] of clients.entries()) {
+      await repository.save(session(`a${i}`, client));
+      await repository.save(session(`b${i}`, client));
+    }
+    for (const [i, client] of clients.entries()) {
+      expect(await repository.findByClientSessionId(`a${i}`)).toStrictEqual(
+        session(`a${i}`, client),
+      );
+    }
+    // Every record of the first client gone, then one saved again: the same fields come back.
+    await repository.removeByClientSessionId('a0');
+    await repository.removeByLogoutToken({ ...clients[0]!, sub: 'sub-b0' });
+    expect(await repository.findByClientSessionId('b0')).toBeUndefined();
+    await repository.save(session('c0', clients[0]));
+    expect(await repository.findByClientSessionId('c0')).toStrictEqual(session('c0', clients[0]));
+    expect(await repository.removeByLogoutToken({ ...clients[1]!, sid: 'sid-b1' })).toStrictEqual([
+      session('b1', clients[1]),
+    ]);
   });
 });
 

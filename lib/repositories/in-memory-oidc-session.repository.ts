@@ -30,16 +30,33 @@ export interface InMemoryOidcSessionRepositoryOptions {
   now?: () => number;
 }
 
-/** What is kept per record: the info without its key, instants as numbers. */
-interface StoredRecord {
+/**
+ * What the records of one client registration share: one object per (registrationId, issuer,
+ * clientId) rather than three fields in every record. `records` counts the records that point to it,
+ * so that it is dropped with the last one.
+ */
+interface StoredClient {
   readonly registrationId: string;
   readonly issuer: string;
   readonly clientId: string;
+  records: number;
+}
+
+/**
+ * What is kept per record: the info without its key and its client, instants as numbers. `createdAt`
+ * is kept as its distance to `expiresAt` (exact for Dates less than 285,000 years apart): a session
+ * lifetime below 24 days is a 32-bit integer, which V8 keeps in the record itself, where a second
+ * epoch-milliseconds number takes a heap box of 16 bytes.
+ */
+interface StoredRecord {
+  readonly client: StoredClient;
   readonly sid: string | undefined;
   readonly sub: string;
   readonly idToken: string;
+  /** Epoch milliseconds. */
   readonly expiresAt: number;
-  readonly createdAt: number;
+  /** `expiresAt - createdAt`, milliseconds. */
+  readonly lifetimeMs: number;
 }
 
 /**
@@ -107,6 +124,8 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
   private readonly records = new Map<string, StoredRecord>();
   private readonly bySid = new IssuerKeyIndex();
   private readonly bySub = new IssuerKeyIndex();
+  /** `registrationId NUL issuer NUL clientId -> client`, for the clients of the records held. */
+  private readonly clients = new Map<string, StoredClient>();
   /** A lower bound of every stored `expiresAt`: no record can be expired before it. */
   private earliestExpiry = Number.POSITIVE_INFINITY;
   private evictionWarned = false;
@@ -149,19 +168,21 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
     } else if (this.records.size >= this.maxEntries) {
       this.makeRoom();
     }
+    const client = this.clientOf(info);
+    const lifetimeMs = expiresAt - createdAt;
     const record: StoredRecord = {
-      registrationId: info.registrationId,
-      issuer: info.issuer,
-      clientId: info.clientId,
+      client,
       sid: info.sid === undefined || info.sid === '' ? undefined : info.sid,
       sub: info.sub,
       idToken: info.idToken,
       expiresAt,
-      createdAt,
+      // A difference of two doubles is a double, boxed like them; `| 0` keeps an int32 unboxed.
+      lifetimeMs: (lifetimeMs | 0) === lifetimeMs ? lifetimeMs | 0 : lifetimeMs,
     };
     this.records.set(id, record);
-    if (record.sid !== undefined) this.bySid.add(record.issuer, record.sid, id);
-    this.bySub.add(record.issuer, record.sub, id);
+    client.records++;
+    if (record.sid !== undefined) this.bySid.add(client.issuer, record.sid, id);
+    this.bySub.add(client.issuer, record.sub, id);
     if (expiresAt < this.earliestExpiry) this.earliestExpiry = expiresAt;
     return Promise.resolve();
   }
@@ -201,7 +222,9 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
     const removed: OidcSessionInfo[] = [];
     for (const id of candidates) {
       const record = this.records.get(id);
-      if (!record || record.issuer !== issuer || record.clientId !== clientId) continue;
+      if (!record || record.client.issuer !== issuer || record.client.clientId !== clientId) {
+        continue;
+      }
       if (sid && record.sid !== sid) continue;
       if (sub && record.sub !== sub) continue;
       this.delete(id);
@@ -268,7 +291,24 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
     this.records.clear();
     this.bySid.clear();
     this.bySub.clear();
+    this.clients.clear();
     this.earliestExpiry = Number.POSITIVE_INFINITY;
+  }
+
+  /** The shared client object of a new record (the one already held, or a new one). */
+  private clientOf(info: OidcSessionInfo): StoredClient {
+    const key = `${info.registrationId}\u0000${info.issuer}\u0000${info.clientId}`;
+    let client = this.clients.get(key);
+    if (!client) {
+      client = {
+        registrationId: info.registrationId,
+        issuer: info.issuer,
+        clientId: info.clientId,
+        records: 0,
+      };
+      this.clients.set(key, client);
+    }
+    return client;
   }
 
   private makeRoom(): void {
@@ -309,21 +349,26 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
     const record = this.records.get(id);
     if (!record) return;
     this.records.delete(id);
-    if (record.sid !== undefined) this.bySid.delete(record.issuer, record.sid, id);
-    this.bySub.delete(record.issuer, record.sub, id);
+    const { client } = record;
+    if (record.sid !== undefined) this.bySid.delete(client.issuer, record.sid, id);
+    this.bySub.delete(client.issuer, record.sub, id);
+    if (--client.records === 0) {
+      this.clients.delete(`${client.registrationId}\u0000${client.issuer}\u0000${client.clientId}`);
+    }
   }
 }
 
 function toInfo(clientSessionId: string, record: StoredRecord): OidcSessionInfo {
+  const { client } = record;
   const info: OidcSessionInfo = {
     clientSessionId,
-    registrationId: record.registrationId,
-    issuer: record.issuer,
-    clientId: record.clientId,
+    registrationId: client.registrationId,
+    issuer: client.issuer,
+    clientId: client.clientId,
     sub: record.sub,
     idToken: record.idToken,
     expiresAt: new Date(record.expiresAt),
-    createdAt: new Date(record.createdAt),
+    createdAt: new Date(record.expiresAt - record.lifetimeMs),
   };
   if (record.sid !== undefined) info.sid = record.sid;
   return info;

@@ -51,6 +51,7 @@ export {
   type TypeOrmOidcSessionRepositoryOptions,
 } from './repositories/typeorm/typeorm-oidc-session.repository';
 export type { StatementBatchLimits } from './repositories/typeorm/statement-batcher';
+export type { SessionLookupCacheOptions } from './repositories/typeorm/session-lookup-cache';
 export { OidcSessionEntity } from './repositories/typeorm/oidc-session.entity';
 export { OidcLogoutEventEntity } from './repositories/typeorm/oidc-logout-event.entity';
 export { OIDC_LOGOUT_ENTITIES } from './repositories/typeorm/oidc-logout-entities';

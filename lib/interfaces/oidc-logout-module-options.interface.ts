@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import type { CryptoKey, JWK } from 'jose';
 import type { DataSource } from 'typeorm';
 import type { OidcSessionRepository } from '../repositories/oidc-session.repository';
+import type { TypeOrmOidcSessionRepositoryOptions } from '../repositories/typeorm/typeorm-oidc-session.repository';
 import type { OidcRevocationEvent } from './oidc-revocation-event.interface';
 import type { OidcRpLogoutMethod } from './rp-initiated-logout.interface';
 
@@ -126,6 +127,18 @@ export interface OidcLogoutModuleOptions {
    * the one to use. It must list `OIDC_LOGOUT_ENTITIES` (the session and logout-event entities).
    */
   dataSource?: DataSource;
+  /**
+   * Options of the default {@link TypeOrmOidcSessionRepository} (the one the module builds on
+   * `dataSource` or on the app's DataSource): PostgreSQL statement `batching`, the guard's
+   * `lookupCache` and `notifyRemovals`. Not with `sessionRepository` (pass them to the repository
+   * you build).
+   *
+   * @example
+   * ```ts
+   * OidcLogoutModule.forRoot({ clients, typeOrmRepository: { lookupCache: { ttlMs: 5000 } } });
+   * ```
+   */
+  typeOrmRepository?: TypeOrmOidcSessionRepositoryOptions;
   /** Clock skew tolerated when checking `exp`/`iat`, in seconds. Default `30`. */
   clockToleranceSeconds?: number;
   /** Module-wide default of {@link OidcClientRegistration.legacyLogoutTokens}. Default `false`. */

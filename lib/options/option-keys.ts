@@ -15,6 +15,7 @@ export const MODULE_KEYS = [
   'rpLogoutMethod',
   'sessionRepository',
   'dataSource',
+  'typeOrmRepository',
   'clockToleranceSeconds',
   'legacyLogoutTokens',
   'sessionTtlSeconds',

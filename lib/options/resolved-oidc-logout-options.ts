@@ -9,6 +9,7 @@ import type {
 import type { OidcRevocationEvent } from '../interfaces/oidc-revocation-event.interface';
 import type { OidcRpLogoutMethod } from '../interfaces/rp-initiated-logout.interface';
 import type { OidcSessionRepository } from '../repositories/oidc-session.repository';
+import type { TypeOrmOidcSessionRepositoryOptions } from '../repositories/typeorm/typeorm-oidc-session.repository';
 
 /** A registration after validation, with every default applied. @internal */
 export interface ResolvedClientRegistration extends Omit<
@@ -32,6 +33,7 @@ export interface ResolvedOidcLogoutOptions {
   rpLogoutMethod: OidcRpLogoutMethod;
   sessionRepository?: Type<OidcSessionRepository> | OidcSessionRepository;
   dataSource?: DataSource;
+  typeOrmRepository?: TypeOrmOidcSessionRepositoryOptions;
   clockToleranceSeconds: number;
   legacyLogoutTokens: boolean;
   sessionTtlSeconds: number;

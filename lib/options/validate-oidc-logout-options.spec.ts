@@ -835,6 +835,59 @@ describe('validateOidcLogoutOptions', () => {
       );
     });
 
+    it('takes typeOrmRepository (batching, lookupCache, notifyRemovals) as a copy', () => {
+      const typeOrmRepository = {
+        batching: { maxConcurrent: 4 },
+        lookupCache: { ttlMs: 2000, maxEntries: 50 },
+        notifyRemovals: true,
+      };
+      const resolved = validateOidcLogoutOptions(options({ typeOrmRepository }));
+      expect(resolved.typeOrmRepository).toEqual(typeOrmRepository);
+      expect(resolved.typeOrmRepository).not.toBe(typeOrmRepository);
+      expect(
+        validateOidcLogoutOptions(
+          options({ typeOrmRepository: { batching: false, lookupCache: true } }),
+        ).typeOrmRepository,
+      ).toEqual({ batching: false, lookupCache: true });
+    });
+
+    it.each([
+      [{ typeOrmRepository: 'yes' }, 'typeOrmRepository', 'plain object'],
+      [
+        { typeOrmRepository: { batching: true } },
+        'typeOrmRepository.batching',
+        'must be false or an object',
+      ],
+      [
+        { typeOrmRepository: { batching: { maxSize: 0 } } },
+        'typeOrmRepository.batching.maxSize',
+        'positive integer',
+      ],
+      [
+        { typeOrmRepository: { lookupCache: { ttlMs: 1.5 } } },
+        'typeOrmRepository.lookupCache.ttlMs',
+        'positive integer',
+      ],
+      [
+        { typeOrmRepository: { lookupCache: { ttl: 5 } } },
+        'typeOrmRepository.lookupCache.ttl',
+        'ttlMs',
+      ],
+      [
+        { typeOrmRepository: { notifyRemovals: 'on' } },
+        'typeOrmRepository.notifyRemovals',
+        'boolean',
+      ],
+      [{ typeOrmRepository: { cache: true } }, 'typeOrmRepository.cache', ''],
+      [
+        { typeOrmRepository: {}, sessionRepository: GoodRepository },
+        'typeOrmRepository',
+        'sessionRepository',
+      ],
+    ])('rejects typeOrmRepository %j', (extra, path, fragment) => {
+      expectProblem(options(extra), path, fragment);
+    });
+
     it('rejects sessionRepository and dataSource together', () => {
       expectProblem(
         options({ sessionRepository: GoodRepository, dataSource: fakeDataSource }),

@@ -21,6 +21,7 @@ import type { ResolvedOidcLogoutOptions } from './resolved-oidc-logout-options';
 import { MODULE_KEYS } from './option-keys';
 import { validateClients } from './validate-clients';
 import { validateRoutes } from './validate-routes';
+import { validateTypeOrmRepository } from './validate-typeorm-repository';
 
 const REPOSITORY_METHODS = [
   'save',
@@ -261,6 +262,12 @@ export function validateOidcLogoutOptions(
     );
   }
 
+  const typeOrmRepository = validateTypeOrmRepository(
+    problems,
+    raw.typeOrmRepository,
+    sessionRepository !== undefined,
+  );
+
   const { onRevocation } = raw;
   if (onRevocation !== undefined && typeof onRevocation !== 'function') {
     problems.add(
@@ -296,6 +303,9 @@ export function validateOidcLogoutOptions(
   }
   if (dataSource !== undefined) {
     resolved.dataSource = dataSource as ResolvedOidcLogoutOptions['dataSource'];
+  }
+  if (typeOrmRepository !== undefined) {
+    resolved.typeOrmRepository = typeOrmRepository;
   }
   if (typeof onRevocation === 'function') {
     resolved.onRevocation = onRevocation as ResolvedOidcLogoutOptions['onRevocation'];

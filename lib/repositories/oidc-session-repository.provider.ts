@@ -31,7 +31,7 @@ export async function createOidcSessionRepository(
   }
   const dataSource = options.dataSource ?? appDataSource;
   if (dataSource) {
-    const repository = new TypeOrmOidcSessionRepository(dataSource);
+    const repository = new TypeOrmOidcSessionRepository(dataSource, options.typeOrmRepository);
     await repository.init();
     return repository;
   }

@@ -111,6 +111,10 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
     expect(answers.filter(Boolean)).toHaveLength(41);
     // The first call alone, the other 52 in one statement.
     expect(used).toBe(2);
+
+    const exists = await Promise.all(lookups.map((id) => batched.existsByClientSessionId(id)));
+    expect(statements()).toBe(2);
+    expect(exists).toEqual(expected.map((info) => info !== undefined));
   });
 
   it('without batching, each call is a statement of its own (what the count above tells)', async () => {

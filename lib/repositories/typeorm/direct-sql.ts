@@ -23,6 +23,8 @@ export type RemovalShape = 'sid' | 'sub' | 'sidAndSub';
 export interface DirectSql {
   /** `$1` id, `$2` now: the live row of one session id. */
   find: string;
+  /** `$1` id, `$2` now: the id and expiry of the live row, if any (the guard's question). */
+  exists: string;
   /** `$1` id: deletes it, returning the row. */
   removeById: string;
   /** `$1` issuer, `$2` client id, then the sid and/or sub: deletes the matches, returning them. */
@@ -39,6 +41,8 @@ export interface DirectSql {
 export interface BatchSql {
   /** `$1` ids, `$2` now. */
   find: string;
+  /** `$1` ids, `$2` now: the ids and expiries of the live rows. */
+  exists: string;
   /** `$1` issuers, `$2` client ids, then the sids and/or subs. */
   remove: Record<RemovalShape, string>;
   /** `$1` keys (distinct), `$2` expiries, `$3` now: returns the keys claimed. */
@@ -55,6 +59,11 @@ export interface SqlDialect {
   placeholder(index: number): string;
   /** Whether the statements over arrays can be built (PostgreSQL). */
   arrays: boolean;
+  /**
+   * PostgreSQL: a channel on which every `DELETE` announces the ids it removed (`pg_notify`, sent
+   * when the statement commits), for the lookup caches of every instance.
+   */
+  notifyChannel?: string;
 }
 
 /**
@@ -85,10 +94,17 @@ export function buildDirectSql(dialect: SqlDialect, sessions: string, events: st
     sub: [sub],
     sidAndSub: [sid, sub],
   };
+  /** `DELETE ... RETURNING`, announcing each removed id when a channel is set. */
+  const deleting = (where: string) => {
+    const statement = `DELETE FROM ${sessions} WHERE ${where} RETURNING ${columns}`;
+    if (dialect.notifyChannel === undefined) return statement;
+    const channel = `'${dialect.notifyChannel.replace(/'/g, "''")}'`;
+    return `WITH d AS (${statement}) SELECT d.*, pg_notify(${channel}, d.${id}) AS notified FROM d`;
+  };
   const removeWhere = (last: string[]) => {
     const params = p(2 + last.length);
     const conditions = [issuer, clientId, ...last].map((column, i) => `${column} = ${params[i]}`);
-    return `DELETE FROM ${sessions} WHERE ${conditions.join(' AND ')} RETURNING ${columns}`;
+    return deleting(conditions.join(' AND '));
   };
   const upsertTombstone = (source: string, now: [string, string]) =>
     `INSERT INTO ${events} AS e (${key}, ${kind}, ${issued}, ${expires}) ${source} ` +
@@ -107,7 +123,8 @@ export function buildDirectSql(dialect: SqlDialect, sessions: string, events: st
   const tomb = p(5);
   const sql: DirectSql = {
     find: `SELECT ${columns} FROM ${sessions} WHERE ${id} = ${find[0]} AND ${expiresAt} > ${find[1]}`,
-    removeById: `DELETE FROM ${sessions} WHERE ${id} = ${p(1)[0]} RETURNING ${columns}`,
+    exists: `SELECT ${id}, ${expiresAt} FROM ${sessions} WHERE ${id} = ${find[0]} AND ${expiresAt} > ${find[1]}`,
+    removeById: deleting(`${id} = ${p(1)[0]}`),
     remove: {
       sid: removeWhere(shapeColumns.sid),
       sub: removeWhere(shapeColumns.sub),
@@ -126,14 +143,14 @@ export function buildDirectSql(dialect: SqlDialect, sessions: string, events: st
   const removeBatch = (last: string[]) => {
     const all = [issuer, clientId, ...last];
     const arrays = all.map((_, i) => `${dialect.placeholder(i)}::varchar[]`).join(', ');
-    return (
-      `DELETE FROM ${sessions} WHERE (${all.join(', ')}) IN ` +
-      `(SELECT * FROM unnest(${arrays})) RETURNING ${columns}`
-    );
+    return deleting(`(${all.join(', ')}) IN (SELECT * FROM unnest(${arrays}))`);
   };
   sql.batch = {
     find:
       `SELECT ${columns} FROM ${sessions} ` +
+      `WHERE ${id} = ANY(${find[0]}::varchar[]) AND ${expiresAt} > ${find[1]}`,
+    exists:
+      `SELECT ${id}, ${expiresAt} FROM ${sessions} ` +
       `WHERE ${id} = ANY(${find[0]}::varchar[]) AND ${expiresAt} > ${find[1]}`,
     remove: {
       sid: removeBatch(shapeColumns.sid),

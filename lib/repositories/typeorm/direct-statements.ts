@@ -21,6 +21,11 @@ export interface TombstoneRow {
   expiresAt: number;
 }
 
+interface LiveRow {
+  client_session_id: string;
+  expires_at: number | string;
+}
+
 interface Claim {
   eventKey: string;
   expiresAt: number;
@@ -41,6 +46,7 @@ const MAX_ATTEMPTS = 3;
  */
 export class DirectStatements {
   private readonly finds?: StatementBatcher<string, RawSessionRow | undefined>;
+  private readonly existences?: StatementBatcher<string, number | undefined>;
   private readonly removals?: Record<RemovalShape, StatementBatcher<Removal, RawSessionRow[]>>;
   private readonly claims?: StatementBatcher<Claim, boolean>;
   private readonly tombstones?: StatementBatcher<TombstoneRow, void>;
@@ -61,6 +67,10 @@ export class DirectStatements {
       (id) => this.findOne(id),
       (ids) => this.findMany(batch, ids),
     );
+    this.existences = batcher(
+      (id) => this.existsOne(id),
+      (ids) => this.existsMany(batch, ids),
+    );
     const removal = (shape: RemovalShape) =>
       batcher<Removal, RawSessionRow[]>(
         (input) => this.removeOne(input),
@@ -80,6 +90,11 @@ export class DirectStatements {
   /** The live row of a session id, if any. */
   find(id: string): Promise<RawSessionRow | undefined> {
     return this.finds ? this.finds.run(id) : this.findOne(id);
+  }
+
+  /** The expiry (epoch ms) of a session id's live row, if any: reads neither the ID token nor the rest. */
+  liveUntil(id: string): Promise<number | undefined> {
+    return this.existences ? this.existences.run(id) : this.existsOne(id);
   }
 
   /** Deletes the rows a logout names; answers them (expired ones included). */
@@ -138,6 +153,21 @@ export class DirectStatements {
     const rows = await this.query<RawSessionRow>(batch.find, [[...new Set(ids)], Date.now()]);
     const byId = new Map(rows.map((row) => [row.client_session_id, row]));
     return ids.map((id) => byId.get(id));
+  }
+
+  private async existsOne(id: string): Promise<number | undefined> {
+    const rows = await this.query<LiveRow>(this.sql.exists, [id, Date.now()]);
+    const row = rows.find((candidate) => candidate.client_session_id === id);
+    return row && Number(row.expires_at);
+  }
+
+  private async existsMany(
+    batch: BatchSql,
+    ids: readonly string[],
+  ): Promise<(number | undefined)[]> {
+    const rows = await this.query<LiveRow>(batch.exists, [[...new Set(ids)], Date.now()]);
+    const live = new Map(rows.map((row) => [row.client_session_id, Number(row.expires_at)]));
+    return ids.map((id) => live.get(id));
   }
 
   private removeOne({ shape, values }: Removal): Promise<RawSessionRow[]> {

@@ -16,6 +16,8 @@ import { buildDirectSql, rawToInfo, SESSION_COLUMNS } from './direct-sql';
 import { DirectStatements, type Removal, type TombstoneRow } from './direct-statements';
 import { OidcLogoutEventEntity, type OidcLogoutEventKind } from './oidc-logout-event.entity';
 import { OidcSessionEntity } from './oidc-session.entity';
+import { PostgresRemovalFeed, REMOVAL_CHANNEL } from './postgres-removal-feed';
+import { SessionLookupCache, type SessionLookupCacheOptions } from './session-lookup-cache';
 import type { StatementBatchLimits } from './statement-batcher';
 
 /** Drivers with one shared connection: a transaction would absorb concurrent callers' queries. */
@@ -72,6 +74,8 @@ const ON_DUPLICATE_KEY_DRIVERS = new Set(['mysql', 'mariadb', 'aurora-mysql']);
 const DIRECT_SQL_DRIVERS = new Set(['postgres', 'better-sqlite3']);
 /** Drivers whose hot paths batch concurrent calls into one statement over arrays (`unnest`). */
 const BATCH_DRIVERS = new Set(['postgres']);
+/** Drivers with LISTEN/NOTIFY, for `lookupCache` and `notifyRemovals`. */
+const NOTIFY_DRIVERS = new Set(['postgres']);
 /** Default {@link TypeOrmOidcSessionRepositoryOptions.batching}. */
 const DEFAULT_BATCHING: StatementBatchLimits = { maxConcurrent: 2, maxSize: 100 };
 const MAX_ATTEMPTS = 3;
@@ -113,6 +117,31 @@ export interface TypeOrmOidcSessionRepositoryOptions {
    * ```
    */
   batching?: Partial<StatementBatchLimits> | false;
+  /**
+   * PostgreSQL only, off by default: the guard's answer for a session found live is remembered in
+   * this process for up to `ttlMs` (and never past the session's expiry), so that most requests
+   * need no query at all. A removal on this instance drops it at once; a removal on another instance
+   * drops it when PostgreSQL delivers the notification of that instance's `DELETE` (`LISTEN`/
+   * `NOTIFY`, milliseconds after its commit): turn `notifyRemovals` on for every instance sharing
+   * the database. Nothing is remembered while the listening connection is down (it reconnects every
+   * second), and everything is forgotten when it is lost. Only "live" is remembered, never "absent".
+   * `true` takes the defaults (`{ ttlMs: 5000, maxEntries: 10000 }`). The listening connection is
+   * one of the pool's; {@link TypeOrmOidcSessionRepository.close} (called when the Nest module is
+   * destroyed) gives it back.
+   *
+   * @example
+   * ```ts
+   * new TypeOrmOidcSessionRepository(dataSource, { lookupCache: { ttlMs: 5000 } });
+   * ```
+   */
+  lookupCache?: SessionLookupCacheOptions | boolean;
+  /**
+   * PostgreSQL only: every `DELETE` of a session announces its id on the channel
+   * `oidc_logout_sessions_removed` (`pg_notify`, delivered at commit), for the lookup caches of
+   * the instances that listen. Default: `true` when `lookupCache` is on, else `false`. An instance
+   * that does not cache but shares the database with one that does must turn it on.
+   */
+  notifyRemovals?: boolean;
 }
 
 /**
@@ -141,6 +170,9 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   private statements: DirectStatements | undefined;
 
   private readonly batchLimits: StatementBatchLimits | false;
+  private readonly cache: SessionLookupCache | undefined;
+  private readonly notifyRemovals: boolean;
+  private feed: PostgresRemovalFeed | undefined;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -148,6 +180,31 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   ) {
     super();
     this.batchLimits = resolveBatching(options.batching);
+    const cacheOptions = options.lookupCache === true ? {} : options.lookupCache || undefined;
+    this.cache = cacheOptions ? new SessionLookupCache(cacheOptions) : undefined;
+    this.notifyRemovals = options.notifyRemovals ?? this.cache !== undefined;
+    if ((this.cache || this.notifyRemovals) && !NOTIFY_DRIVERS.has(this.driverType)) {
+      throw new OidcLogoutOptionsError(
+        'TypeOrmOidcSessionRepository: lookupCache and notifyRemovals need PostgreSQL ' +
+          `(LISTEN/NOTIFY); the DataSource is '${this.driverType}'`,
+      );
+    }
+  }
+
+  /**
+   * Stops the removal feed of `lookupCache` and gives its connection back to the pool (the cache
+   * then answers nothing from memory). Called by Nest when the module is destroyed; call it before
+   * destroying the DataSource when you manage the repository yourself. Idempotent.
+   */
+  async close(): Promise<void> {
+    const feed = this.feed;
+    this.feed = undefined;
+    await feed?.stop();
+  }
+
+  /** @internal Nest lifecycle hook. */
+  onModuleDestroy(): Promise<void> {
+    return this.close();
   }
 
   /**
@@ -195,11 +252,31 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
     });
   }
 
+  /**
+   * On PostgreSQL and SQLite, reads the id and expiry alone (not the ID token); elsewhere, the
+   * default. With `lookupCache`, a session found live recently is answered from memory,
+   * synchronously.
+   */
+  override existsByClientSessionId(clientSessionId: string): boolean | Promise<boolean> {
+    const direct = this.directStatements();
+    if (!direct) return super.existsByClientSessionId(clientSessionId);
+    const cache = this.cache;
+    if (cache?.has(clientSessionId, Date.now())) return true;
+    const epoch = cache?.epoch;
+    return this.run('look up the session', async () => {
+      const until = await direct.liveUntil(clientSessionId);
+      if (until === undefined) return false;
+      if (cache && epoch !== undefined) cache.remember(clientSessionId, until, Date.now(), epoch);
+      return true;
+    });
+  }
+
   override removeByClientSessionId(clientSessionId: string): Promise<OidcSessionInfo | undefined> {
     const direct = this.directStatements();
     if (direct) {
       return this.run('remove the session', async () => {
         const row = await direct.removeById(clientSessionId);
+        if (row) this.cache?.forget([row.client_session_id]);
         return row && Number(row.expires_at) > Date.now() ? rawToInfo(row) : undefined;
       });
     }
@@ -229,6 +306,7 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
         : { shape: 'sub', values: [issuer, clientId, sub as string] };
       return await this.run('remove the sessions of a logout', async () => {
         const rows = await direct.remove(removal);
+        this.cache?.forget(rows.map((row) => row.client_session_id));
         // Expired matches are deleted too, but they were already absent: not reported.
         const now = Date.now();
         return rows.filter((row) => Number(row.expires_at) > now).map(rawToInfo);
@@ -465,6 +543,14 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
         );
       }
     }
+    const cache = this.cache;
+    if (cache && !this.feed) {
+      this.feed = new PostgresRemovalFeed(this.dataSource.driver, {
+        removed: (id) => cache.forget([id]),
+        connected: (up) => cache.setConnected(up),
+      });
+      await this.feed.start();
+    }
   }
 
   /** `INSERT ... ON CONFLICT DO UPDATE` / `ON DUPLICATE KEY UPDATE` of a tombstone. */
@@ -549,6 +635,7 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
         escape: (name) => driver.escape(name),
         placeholder: (index) => driver.createParameter(`p${index}`, index),
         arrays: BATCH_DRIVERS.has(this.driverType),
+        ...(this.notifyRemovals ? { notifyChannel: REMOVAL_CHANNEL } : {}),
       },
       this.tableName(OidcSessionEntity),
       this.tableName(OidcLogoutEventEntity),

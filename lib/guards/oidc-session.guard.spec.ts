@@ -41,6 +41,10 @@ class PublicController {
   page(): string {
     return 'public';
   }
+  @SkipOidcSession(false)
+  privatePage(): string {
+    return 'private';
+  }
 }
 
 /** The four abstract methods over an in-memory map, every answer a promise (like a database). */
@@ -179,6 +183,17 @@ describe('OidcSessionGuard', () => {
       PublicController.prototype.page,
     );
     expect(guard.canActivate(controller)).toBe(true);
+  });
+
+  it("a handler's @SkipOidcSession(false) overrides its controller's @SkipOidcSession()", async () => {
+    const { guard } = setup();
+    const context = httpContext(
+      fakeRequest(undefined),
+      undefined,
+      PublicController,
+      PublicController.prototype.privatePage,
+    );
+    expect(await outcome(guard.canActivate(context))).toBeInstanceOf(UnauthorizedException);
   });
 
   it('rejects (never throws) a request without a session: 401, no session to destroy', async () => {

@@ -75,12 +75,13 @@ export class OidcSessionGuard implements CanActivate {
 
   /** Whether `@SkipOidcSession()` exempts the handler or its controller. */
   protected shouldSkip(context: ExecutionContext): boolean {
-    return (
-      this.reflector.getAllAndOverride<boolean | undefined>(SKIP_OIDC_SESSION_KEY, [
-        context.getHandler(),
-        context.getClass(),
-      ]) === true
-    );
+    // getAllAndOverride's semantics (the handler's value, else the class's) without its array of
+    // targets, which the JIT does not always elide.
+    let skip = this.reflector.get<boolean | undefined>(SKIP_OIDC_SESSION_KEY, context.getHandler());
+    if (skip === undefined) {
+      skip = this.reflector.get<boolean | undefined>(SKIP_OIDC_SESSION_KEY, context.getClass());
+    }
+    return skip === true;
   }
 
   /** The application session id the login was recorded for. */

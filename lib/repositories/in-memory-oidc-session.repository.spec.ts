@@ -225,6 +225,27 @@ describe('InMemoryOidcSessionRepository records', () => {
     expect(await repository.findByClientSessionId('far')).toStrictEqual(far);
   });
 
+  it('round-trips expiresAt exactly over the whole Date range (kept as two int32 halves)', async () => {
+    const repository = new InMemoryOidcSessionRepository({ now });
+    const instants = [8.64e15, 8.64e15 - 1, 2 ** 23, 2 ** 23 - 1, 2 ** 46 + 3, 1, 0, -1, -8.64e15];
+    clock = -8.64e15 - 1;
+    for (const [i, expiresAt] of instants.entries()) {
+      await repository.save(
+        session(`e${i}`, { expiresAt: new Date(expiresAt), createdAt: new Date(expiresAt) }),
+      );
+    }
+    for (const [i, expiresAt] of instants.entries()) {
+      expect(repository.existsByClientSessionId(`e${i}`)).toBe(true);
+      const found = await repository.findByClientSessionId(`e${i}`);
+      expect(found?.expiresAt.getTime()).toBe(expiresAt);
+      expect(found?.createdAt.getTime()).toBe(expiresAt);
+    }
+    clock = 0;
+    expect(await repository.removeExpired(new Date(0))).toBe(3);
+    expect(repository.existsByClientSessionId('e5')).toBe(true);
+    expect(repository.existsByClientSessionId('e6')).toBe(false);
+  });
+
   it('records of several registrations keep their own registrationId, issuer and clientId', async () => {
     const repository = new InMemoryOidcSessionRepository({ now });
     const clients = [

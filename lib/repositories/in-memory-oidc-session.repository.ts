@@ -43,20 +43,35 @@ interface StoredClient {
 }
 
 /**
- * What is kept per record: the info without its key and its client, instants as numbers. `createdAt`
- * is kept as its distance to `expiresAt` (exact for Dates less than 285,000 years apart): a session
- * lifetime below 24 days is a 32-bit integer, which V8 keeps in the record itself, where a second
- * epoch-milliseconds number takes a heap box of 16 bytes.
+ * What is kept per record: the info without its key and its client, with its instants as 32-bit
+ * integers, which V8 keeps in the record itself (an epoch-milliseconds number would take a 16-byte
+ * heap box of its own, and one more memory access for the guard's lookup). `expiresAt` is split as
+ * `expiresHi * 2^23 + expiresLo`, exact for every valid Date; `createdAt` is kept as its distance to
+ * `expiresAt` (exact for Dates less than 285,000 years apart), an int32 for lifetimes below 24 days
+ * (a longer one is stored as a plain number: still exact, only boxed).
  */
 interface StoredRecord {
   readonly client: StoredClient;
   readonly sid: string | undefined;
   readonly sub: string;
   readonly idToken: string;
-  /** Epoch milliseconds. */
-  readonly expiresAt: number;
+  readonly expiresHi: number;
+  readonly expiresLo: number;
   /** `expiresAt - createdAt`, milliseconds. */
   readonly lifetimeMs: number;
+}
+
+/** `expiresAt = expiresHi * EXPIRY_SPLIT + expiresLo`: `|expiresAt| <= 8.64e15` keeps both int32. */
+const EXPIRY_SPLIT = 2 ** 23;
+
+/** A record's `expiresAt`, in epoch milliseconds. */
+function expiresAtOf(record: StoredRecord): number {
+  return record.expiresHi * EXPIRY_SPLIT + record.expiresLo;
+}
+
+/** `value` as V8 keeps an int32 unboxed (a double result of arithmetic stays boxed otherwise). */
+function small(value: number): number {
+  return (value | 0) === value ? value | 0 : value;
 }
 
 /**
@@ -169,15 +184,15 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
       this.makeRoom();
     }
     const client = this.clientOf(info);
-    const lifetimeMs = expiresAt - createdAt;
+    const expiresHi = Math.floor(expiresAt / EXPIRY_SPLIT);
     const record: StoredRecord = {
       client,
       sid: info.sid === undefined || info.sid === '' ? undefined : info.sid,
       sub: info.sub,
       idToken: info.idToken,
-      expiresAt,
-      // A difference of two doubles is a double, boxed like them; `| 0` keeps an int32 unboxed.
-      lifetimeMs: (lifetimeMs | 0) === lifetimeMs ? lifetimeMs | 0 : lifetimeMs,
+      expiresHi: small(expiresHi),
+      expiresLo: small(expiresAt - expiresHi * EXPIRY_SPLIT),
+      lifetimeMs: small(expiresAt - createdAt),
     };
     this.records.set(id, record);
     client.records++;
@@ -190,14 +205,14 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
   /** Answered at once, from the map: no record is built, no promise made. */
   override existsByClientSessionId(clientSessionId: string): boolean {
     const record = this.records.get(clientSessionId);
-    return record !== undefined && record.expiresAt > this.now();
+    return record !== undefined && expiresAtOf(record) > this.now();
   }
 
   override findByClientSessionId(clientSessionId: string): Promise<OidcSessionInfo | undefined> {
     // Expired records are left to removeExpired() and eviction, as a database would keep them.
     const record = this.records.get(clientSessionId);
     return Promise.resolve(
-      record && record.expiresAt > this.now() ? toInfo(clientSessionId, record) : undefined,
+      record && expiresAtOf(record) > this.now() ? toInfo(clientSessionId, record) : undefined,
     );
   }
 
@@ -206,7 +221,7 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
     if (!record) return Promise.resolve(undefined);
     this.delete(clientSessionId);
     return Promise.resolve(
-      record.expiresAt > this.now() ? toInfo(clientSessionId, record) : undefined,
+      expiresAtOf(record) > this.now() ? toInfo(clientSessionId, record) : undefined,
     );
   }
 
@@ -229,7 +244,7 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
       if (sub && record.sub !== sub) continue;
       this.delete(id);
       // Expired matches are dropped too, but they were already absent: not reported.
-      if (record.expiresAt > now) removed.push(toInfo(id, record));
+      if (expiresAtOf(record) > now) removed.push(toInfo(id, record));
     }
     return Promise.resolve(removed);
   }
@@ -334,11 +349,12 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
     let count = 0;
     let earliest = Number.POSITIVE_INFINITY;
     for (const [id, record] of this.records) {
-      if (record.expiresAt <= now) {
+      const expiresAt = expiresAtOf(record);
+      if (expiresAt <= now) {
         this.delete(id);
         count++;
-      } else if (record.expiresAt < earliest) {
-        earliest = record.expiresAt;
+      } else if (expiresAt < earliest) {
+        earliest = expiresAt;
       }
     }
     this.earliestExpiry = earliest;
@@ -360,6 +376,7 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
 
 function toInfo(clientSessionId: string, record: StoredRecord): OidcSessionInfo {
   const { client } = record;
+  const expiresAt = expiresAtOf(record);
   const info: OidcSessionInfo = {
     clientSessionId,
     registrationId: client.registrationId,
@@ -367,8 +384,8 @@ function toInfo(clientSessionId: string, record: StoredRecord): OidcSessionInfo 
     clientId: client.clientId,
     sub: record.sub,
     idToken: record.idToken,
-    expiresAt: new Date(record.expiresAt),
-    createdAt: new Date(record.expiresAt - record.lifetimeMs),
+    expiresAt: new Date(expiresAt),
+    createdAt: new Date(expiresAt - record.lifetimeMs),
   };
   if (record.sid !== undefined) info.sid = record.sid;
   return info;

@@ -58,7 +58,8 @@ export class BackChannelLogoutHandler implements NestMiddleware {
         'the body must be application/x-www-form-urlencoded',
       );
     }
-    const field = await logoutTokenField(request);
+    const read = logoutTokenField(request);
+    const field = read instanceof Promise ? await read : read;
     if (!field.ok) {
       return this.reject(response, registrationId, 'body', field.status, field.problem);
     }

@@ -17,7 +17,8 @@ import { hashSessionId, OIDC_LOGOUT_ENTITIES } from '../lib';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 
-export const BENCH_SCHEMA = 'oidc_bench';
+/** A schema per bench process: two benches on one machine never drop each other's tables. */
+export const BENCH_SCHEMA = `oidc_bench_${process.pid}`;
 export const POSTGRES_URL =
   process.env.OIDC_LOGOUT_BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -89,8 +90,7 @@ export async function dropBenchDataSource(dataSource: DataSource): Promise<void>
   if (!dataSource.isInitialized) return;
   try {
     if (dataSource.options.type === 'postgres') {
-      await dataSource.query('DROP TABLE IF EXISTS oidc_sessions');
-      await dataSource.query('DROP TABLE IF EXISTS oidc_logout_events');
+      await dataSource.query(`DROP SCHEMA IF EXISTS "${BENCH_SCHEMA}" CASCADE`);
     }
   } finally {
     await dataSource.destroy();

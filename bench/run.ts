@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: every benchmark in one process, sharing the fake OP, the load generator and the
- * databases (PostgreSQL schema `oidc_bench` and a SQLite file, grown to 1,000,000 sessions once by
+ * databases (PostgreSQL schema `oidc_bench_<pid>` and a SQLite file, grown to 1,000,000 sessions once by
  * the scale section and reused by the guard and back-channel sections). Run with
  * `node --expose-gc` (the memory figures need it).
  *

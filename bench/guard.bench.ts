@@ -1,18 +1,27 @@
 /**
  * Guard cost over HTTP: `GET /bench/guarded` (`@UseGuards(OidcSessionGuard)`) vs `GET /bench/plain`
  * (the same handler without the guard), both behind express-session (MemoryStore), in one Nest app
- * (Express), for the in-memory, SQLite and PostgreSQL repositories. The library has no guard cache:
- * every guarded request looks its session up in the repository.
+ * (Express), for the in-memory, SQLite and PostgreSQL repositories, and PostgreSQL with the
+ * repository's `lookupCache` (the guard cache: a session found live is answered from memory for up to
+ * its `ttlMs`, 5 s by default; without it every guarded request looks its session up).
  *
  * Requests carry the signed session cookies of SESSIONS_IN_USE (1,000) users whose sessions are in
  * the express-session store and recorded in the repository (spread over the whole table: 100,000
  * sessions in memory; the shared 1,000,000-session PostgreSQL and SQLite tables). The load
- * generator (another process) cycles through the cookies; the routes alternate in rounds after a
- * warm-up of each (the order rotating from round to round). A guarded request answered anything but 200 would mean the guard did not find
- * the session: the bench checks there was none.
+ * generator (another process) cycles through the cookies. A guarded request answered anything but
+ * 200 would mean the guard did not find the session: the bench checks there was none.
  *
- * In the in-memory row a third route, `GET /bench/noop` behind a guard that only returns `true`,
- * tells Nest's own cost of running a guard from the library's.
+ * A third route, `GET /bench/noop`, behind a guard that only returns `true`, tells Nest's own cost of
+ * running a guard from the library's; it also shows the noise floor, being as cheap as the plain
+ * route (Nest's guard call is well under a microsecond of a ~200-microsecond request).
+ *
+ * The machine is shared and its load changes from second to second, so the three routes are
+ * measured in many short runs (BENCH_GUARD_ROUNDS, 20, of BENCH_GUARD_DURATION_S / rounds each),
+ * back to back in rounds whose order rotates, each run after a forced collection (no route pays
+ * for the garbage of the one before), after a warm-up of each. Every figure is a ratio within a
+ * round (adjacent runs see the same load), and the row reports the median over rounds, of
+ * throughput and of the server's CPU time per request (the steadier of the two: it does not count
+ * the time the load generator or another process held the core).
  */
 import 'reflect-metadata';
 import {
@@ -50,7 +59,13 @@ import {
   type RouteStats,
 } from './report';
 
-export type GuardRepositoryKind = 'memory' | DatabaseKind;
+/** `postgres-cached`: PostgreSQL with the TypeORM repository's `lookupCache` (the guard cache). */
+export type GuardRepositoryKind = 'memory' | DatabaseKind | 'postgres-cached';
+
+/** The database a row's repository uses. */
+function databaseOf(kind: Exclude<GuardRepositoryKind, 'memory'>): DatabaseKind {
+  return kind === 'postgres-cached' ? 'postgres' : kind;
+}
 
 type Route = 'plain' | 'noop' | 'guarded';
 
@@ -59,15 +74,26 @@ export interface GuardRow {
   sessions: number;
   plain: RouteStats;
   guarded: RouteStats;
-  /** The route behind a no-op guard (in-memory row only). */
-  noop?: RouteStats;
+  /** The route behind a no-op guard. */
+  noop: RouteStats;
   /** guarded / plain requests per second, all rounds merged. */
   ratio: number;
-  /** The median of the rounds' ratios (each guarded round / the plain round of the same round). */
+  /** The median of the rounds' ratios (each guarded run / the plain run of the same round). */
   medianRoundRatio: number;
-  /** plain / guarded server CPU per request: the steadier figure on a shared machine. */
+  /** The same for the no-op guard: no-op / plain. */
+  noopMedianRoundRatio: number;
+  /** plain / guarded server CPU per request, medians over rounds: the steadier figure. */
   cpuRatio: number;
+  /** plain / no-op server CPU per request, medians over rounds. */
+  noopCpuRatio: number;
+  /** Median over runs of the server's CPU time per request, microseconds. */
+  cpuUsPerRequest: Record<Route, number>;
+  /** Median over rounds of guarded - no-op server CPU per request: the library's own cost. */
+  guardOverNoopCpuUs: number;
+  /** Median over rounds of no-op - plain server CPU per request: Nest's cost of a guard. */
+  noopOverPlainCpuUs: number;
   roundRatios: number[];
+  noopRoundRatios: number[];
   verified: boolean;
   problems: string[];
   loadAverage: number;
@@ -176,7 +202,8 @@ async function startApp(
     }
     oidc.sessionRepository = repository;
   } else {
-    oidc.dataSource = input.databases.get(kind)!.dataSource;
+    oidc.dataSource = input.databases.get(databaseOf(kind))!.dataSource;
+    if (kind === 'postgres-cached') oidc.typeOrmRepository = { lookupCache: true };
   }
 
   @Module({ imports: [OidcLogoutModule.forRoot(oidc)], controllers: [GuardBenchController] })
@@ -204,6 +231,11 @@ async function startApp(
   return { app, origin };
 }
 
+/** A full collection when the process runs with `--expose-gc` (npm run bench does). */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -213,13 +245,13 @@ function median(values: readonly number[]): number {
 async function runRow(kind: GuardRepositoryKind, input: GuardBenchInput): Promise<GuardRow> {
   const memorySessions = Math.floor(env('BENCH_GUARD_MEMORY_SESSIONS', 100_000));
   const durationMs = env('BENCH_GUARD_DURATION_S', 10) * 1000;
-  const rounds = Math.floor(env('BENCH_GUARD_ROUNDS', 8));
+  const rounds = Math.floor(env('BENCH_GUARD_ROUNDS', 20));
   const warmupMs = env('BENCH_WARMUP_S', 2) * 1000;
   const connections = Math.floor(env('BENCH_CONNECTIONS', 16));
-  const size = kind === 'memory' ? memorySessions : input.databases.get(kind)!.sessions;
+  const size = kind === 'memory' ? memorySessions : input.databases.get(databaseOf(kind))!.sessions;
   const inUse = sessionsInUse(
     size,
-    kind === 'memory' ? new Set() : (input.revoked.get(kind) ?? new Set()),
+    kind === 'memory' ? new Set() : (input.revoked.get(databaseOf(kind)) ?? new Set()),
   );
   const cookiesFile = join(input.workDir, `cookies-${kind}.txt`);
   writeFileSync(cookiesFile, `${inUse.map((i) => sessionCookie(sessionIdOf(i))).join('\n')}\n`);
@@ -227,6 +259,8 @@ async function runRow(kind: GuardRepositoryKind, input: GuardBenchInput): Promis
   try {
     const all: { route: Route; result: LoadResult }[] = [];
     const measure = async (route: Route, ms: number): Promise<MeasuredRun> => {
+      // The garbage of the run before is collected here, not during this one.
+      collectGarbage();
       const cpuAtStart = process.cpuUsage();
       const result = await input.load.run({
         origin,
@@ -240,7 +274,7 @@ async function runRow(kind: GuardRepositoryKind, input: GuardBenchInput): Promis
       all.push({ route, result });
       return { result, serverCpuMs: (cpu.user + cpu.system) / 1000 };
     };
-    const routes: Route[] = kind === 'memory' ? ['plain', 'noop', 'guarded'] : ['plain', 'guarded'];
+    const routes: Route[] = ['plain', 'noop', 'guarded'];
     for (const route of routes) await measure(route, warmupMs);
     const runs: Record<Route, MeasuredRun[]> = { plain: [], noop: [], guarded: [] };
     for (let round = 0; round < rounds; round++) {
@@ -250,7 +284,7 @@ async function runRow(kind: GuardRepositoryKind, input: GuardBenchInput): Promis
         runs[route].push(await measure(route, durationMs / rounds));
       }
     }
-    const { plain, guarded } = runs;
+    const { plain, noop, guarded } = runs;
     const problems: string[] = [];
     for (const { route, result } of all) {
       if (result.non2xx > 0 || result.errors > 0) {
@@ -261,19 +295,31 @@ async function runRow(kind: GuardRepositoryKind, input: GuardBenchInput): Promis
     }
     const plainStats = mergeRuns(plain);
     const guardedStats = mergeRuns(guarded);
-    const roundRatios = guarded.map(
-      (run, i) => mergeRuns([run]).requestsPerSecond / mergeRuns([plain[i]!]).requestsPerSecond,
-    );
+    const rps = (run: MeasuredRun) => mergeRuns([run]).requestsPerSecond;
+    const cpuUs = (run: MeasuredRun) => mergeRuns([run]).serverCpuUsPerRequest;
+    const roundRatios = guarded.map((run, i) => rps(run) / rps(plain[i]!));
+    const noopRoundRatios = noop.map((run, i) => rps(run) / rps(plain[i]!));
+    const cpuUsPerRequest: Record<Route, number> = {
+      plain: median(plain.map(cpuUs)),
+      noop: median(noop.map(cpuUs)),
+      guarded: median(guarded.map(cpuUs)),
+    };
     return {
       repository: kind,
       sessions: size,
       plain: plainStats,
       guarded: guardedStats,
-      ...(runs.noop.length > 0 ? { noop: mergeRuns(runs.noop) } : {}),
+      noop: mergeRuns(noop),
       ratio: guardedStats.requestsPerSecond / plainStats.requestsPerSecond,
       medianRoundRatio: median(roundRatios),
-      cpuRatio: plainStats.serverCpuUsPerRequest / guardedStats.serverCpuUsPerRequest,
+      noopMedianRoundRatio: median(noopRoundRatios),
+      cpuRatio: cpuUsPerRequest.plain / cpuUsPerRequest.guarded,
+      noopCpuRatio: cpuUsPerRequest.plain / cpuUsPerRequest.noop,
+      cpuUsPerRequest,
+      guardOverNoopCpuUs: median(guarded.map((run, i) => cpuUs(run) - cpuUs(noop[i]!))),
+      noopOverPlainCpuUs: median(noop.map((run, i) => cpuUs(run) - cpuUs(plain[i]!))),
       roundRatios,
+      noopRoundRatios,
       verified: problems.length === 0,
       problems,
       loadAverage: loadAverage(),
@@ -288,17 +334,18 @@ export async function runGuardBench(input: GuardBenchInput): Promise<GuardRow[]>
     'memory',
     'sqlite',
     'postgres',
-  ]).filter((kind) => kind === 'memory' || input.databases.has(kind));
+    'postgres-cached',
+  ]).filter((kind) => kind === 'memory' || input.databases.has(databaseOf(kind)));
   const rows: GuardRow[] = [];
   for (const kind of kinds) {
     const row = await runRow(kind, input);
+    const cpu = row.cpuUsPerRequest;
     console.log(
-      `guard ${kind} (${row.sessions} sessions): plain ${fixed(row.plain.requestsPerSecond)} req/s, guarded ${fixed(row.guarded.requestsPerSecond)} req/s, ` +
-        (row.noop
-          ? `no-op guard ${fixed(row.noop.requestsPerSecond)} req/s (${fixed(row.noop.serverCpuUsPerRequest)} µs/req), `
-          : '') +
-        `ratio ${fixed(row.ratio, 3)}, median of rounds ${fixed(row.medianRoundRatio, 3)} (rounds ${row.roundRatios.map((r) => fixed(r, 2)).join(', ')}); ` +
-        `server CPU ${fixed(row.plain.serverCpuUsPerRequest)} / ${fixed(row.guarded.serverCpuUsPerRequest)} µs/req; ` +
+      `guard ${kind} (${row.sessions} sessions): plain ${fixed(row.plain.requestsPerSecond)} req/s, no-op guard ${fixed(row.noop.requestsPerSecond)}, guarded ${fixed(row.guarded.requestsPerSecond)}; ` +
+        `median of ${row.roundRatios.length} rounds: guarded/plain ${fixed(row.medianRoundRatio, 3)}, no-op/plain ${fixed(row.noopMedianRoundRatio, 3)} ` +
+        `(guarded rounds ${fixed(Math.min(...row.roundRatios), 2)} to ${fixed(Math.max(...row.roundRatios), 2)}); ` +
+        `server CPU µs/req plain ${fixed(cpu.plain, 1)}, no-op ${fixed(cpu.noop, 1)}, guarded ${fixed(cpu.guarded, 1)}: ` +
+        `guarded - no-op ${fixed(row.guardOverNoopCpuUs, 1)} µs, no-op - plain ${fixed(row.noopOverPlainCpuUs, 1)} µs, CPU ratio ${fixed(row.cpuRatio, 3)}; ` +
         `load generator ${fixed(row.plain.clientCpuPercent)}% / ${fixed(row.guarded.clientCpuPercent)}% (load ${row.loadAverage})` +
         (row.verified ? '' : `; FAILED: ${row.problems.join('; ')}`),
     );
@@ -311,41 +358,54 @@ const REPOSITORY_NAMES: Record<GuardRepositoryKind, string> = {
   memory: 'in-memory',
   sqlite: 'TypeORM SQLite',
   postgres: 'TypeORM PostgreSQL',
+  'postgres-cached': 'TypeORM PostgreSQL, lookupCache',
 };
 
 export function guardTable(rows: readonly GuardRow[]): string {
+  const spread = (values: readonly number[]) =>
+    `${fixed(quantile(values, 0.25), 2)} to ${fixed(quantile(values, 0.75), 2)}`;
   return markdownTable(
     [
       'repository',
       'sessions',
-      'plain req/s (baseline)',
-      'guarded req/s',
-      'ratio',
-      'median round ratio',
-      'round ratios',
+      'req/s plain / no-op guard / guarded',
+      'guarded / plain (median of rounds)',
+      'middle half of rounds',
+      'no-op / plain (median of rounds)',
+      'server CPU µs/req plain / no-op / guarded (medians)',
+      'CPU ratio plain / guarded',
+      'guarded - no-op CPU µs/req',
+      'no-op - plain CPU µs/req',
       'p50 / p99 ms (plain)',
       'p50 / p99 ms (guarded)',
-      'server CPU µs/req (plain / guarded)',
-      'CPU ratio',
-      'no-op guard req/s, CPU µs/req',
       'non-2xx',
       'load avg',
     ],
     rows.map((r) => [
       REPOSITORY_NAMES[r.repository],
       String(r.sessions),
-      fixed(r.plain.requestsPerSecond),
-      fixed(r.guarded.requestsPerSecond),
-      fixed(r.ratio, 3),
+      `${fixed(r.plain.requestsPerSecond)} / ${fixed(r.noop.requestsPerSecond)} / ${fixed(r.guarded.requestsPerSecond)}`,
       fixed(r.medianRoundRatio, 3),
-      r.roundRatios.map((x) => fixed(x, 2)).join(', '),
+      spread(r.roundRatios),
+      fixed(r.noopMedianRoundRatio, 3),
+      `${fixed(r.cpuUsPerRequest.plain)} / ${fixed(r.cpuUsPerRequest.noop)} / ${fixed(r.cpuUsPerRequest.guarded)}`,
+      fixed(r.cpuRatio, 3),
+      fixed(r.guardOverNoopCpuUs, 1),
+      fixed(r.noopOverPlainCpuUs, 1),
       `${fixed(r.plain.p50Ms, 2)} / ${fixed(r.plain.p99Ms, 2)}`,
       `${fixed(r.guarded.p50Ms, 2)} / ${fixed(r.guarded.p99Ms, 2)}`,
-      `${fixed(r.plain.serverCpuUsPerRequest)} / ${fixed(r.guarded.serverCpuUsPerRequest)}`,
-      fixed(r.cpuRatio, 3),
-      r.noop ? `${fixed(r.noop.requestsPerSecond)}, ${fixed(r.noop.serverCpuUsPerRequest)}` : '-',
-      `${r.plain.non2xx + r.plain.errors} / ${r.guarded.non2xx + r.guarded.errors}`,
+      `${r.plain.non2xx + r.plain.errors} / ${r.noop.non2xx + r.noop.errors} / ${r.guarded.non2xx + r.guarded.errors}`,
       String(r.loadAverage),
     ]),
   );
+}
+
+/** The value at `fraction` of the sorted values, linearly interpolated. */
+function quantile(values: readonly number[], fraction: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const position = (sorted.length - 1) * fraction;
+  const low = Math.floor(position);
+  const high = Math.min(sorted.length - 1, low + 1);
+  return sorted[low]! + (sorted[high]! - sorted[low]!) * (position - low);
 }

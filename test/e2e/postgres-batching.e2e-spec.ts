@@ -112,7 +112,9 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
     // The first call alone, the other 52 in one statement.
     expect(used).toBe(2);
 
-    const exists = await Promise.all(lookups.map((id) => batched.existsByClientSessionId(id)));
+    const exists = await Promise.all(
+      lookups.map((id) => Promise.resolve(batched.existsByClientSessionId(id))),
+    );
     expect(statements()).toBe(2);
     expect(exists).toEqual(expected.map((info) => info !== undefined));
   });

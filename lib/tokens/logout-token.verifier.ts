@@ -135,7 +135,9 @@ export function createLogoutTokenVerifier(expected: LogoutTokenExpectations): Lo
   const decryption = decryptionOf(expected);
   const algorithms = allowedAlgorithms(expected);
   const resolver = signatureKeyResolver(expected);
-  const joseOptions = { algorithms };
+  // Shared by every token of the registration: frozen, so that nothing can change them meanwhile.
+  Object.freeze(algorithms);
+  const joseOptions = Object.freeze({ algorithms });
   return async (token, nowSeconds) => {
     const jws = decryption === undefined ? plainJws(token) : await decryption(token);
     checkProtectedHeader(jws);

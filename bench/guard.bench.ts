@@ -16,7 +16,7 @@
  * route (Nest's guard call is well under a microsecond of a ~200-microsecond request).
  *
  * The machine is shared and its load changes from second to second, so the three routes are
- * measured in many short runs (BENCH_GUARD_ROUNDS, 20, of BENCH_GUARD_DURATION_S / rounds each),
+ * measured in many short runs (BENCH_GUARD_ROUNDS, 5, of BENCH_GUARD_DURATION_S / rounds each: 2 s; shorter runs inflate every route's CPU per request with their fixed start-up cost and flatter the ratio),
  * back to back in rounds whose order rotates, each run after a forced collection (no route pays
  * for the garbage of the one before), after a warm-up of each. Every figure is a ratio within a
  * round (adjacent runs see the same load), and the row reports the median over rounds, of
@@ -245,7 +245,7 @@ function median(values: readonly number[]): number {
 async function runRow(kind: GuardRepositoryKind, input: GuardBenchInput): Promise<GuardRow> {
   const memorySessions = Math.floor(env('BENCH_GUARD_MEMORY_SESSIONS', 100_000));
   const durationMs = env('BENCH_GUARD_DURATION_S', 10) * 1000;
-  const rounds = Math.floor(env('BENCH_GUARD_ROUNDS', 20));
+  const rounds = Math.floor(env('BENCH_GUARD_ROUNDS', 5));
   const warmupMs = env('BENCH_WARMUP_S', 2) * 1000;
   const connections = Math.floor(env('BENCH_CONNECTIONS', 16));
   const size = kind === 'memory' ? memorySessions : input.databases.get(databaseOf(kind))!.sessions;

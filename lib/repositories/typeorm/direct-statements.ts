@@ -31,9 +31,6 @@ interface Claim {
   expiresAt: number;
 }
 
-/** Deadlock / serialization failure (MySQL/MariaDB, PostgreSQL): the statement is run again. */
-const MAX_ATTEMPTS = 3;
-
 /**
  * The repository's hot paths as single statements ({@link DirectSql}), batched where the database
  * takes arrays (PostgreSQL): concurrent calls of one kind share one statement, so that under load
@@ -54,7 +51,8 @@ export class DirectStatements {
   constructor(
     private readonly sql: DirectSql,
     private readonly query: RunStatement,
-    private readonly isRetryable: (error: unknown) => boolean,
+    /** Whether a statement that failed with `error` on its `attempt`-th run (1-based) runs again. */
+    private readonly shouldRetry: (error: unknown, attempt: number) => boolean,
     limits: StatementBatchLimits | false,
   ) {
     const batch = sql.batch;
@@ -142,22 +140,19 @@ export class DirectStatements {
   }
 
   private async findOne(id: string): Promise<RawSessionRow | undefined> {
-    const rows = await this.query<RawSessionRow>(this.sql.find, [id, Date.now()]);
-    return rows.find((row) => row.client_session_id === id);
+    const [row] = await this.liveRows<RawSessionRow>(this.sql.find, id, [id]);
+    return row;
   }
 
-  private async findMany(
+  private findMany(
     batch: BatchSql,
     ids: readonly string[],
   ): Promise<(RawSessionRow | undefined)[]> {
-    const rows = await this.query<RawSessionRow>(batch.find, [[...new Set(ids)], Date.now()]);
-    const byId = new Map(rows.map((row) => [row.client_session_id, row]));
-    return ids.map((id) => byId.get(id));
+    return this.liveRows<RawSessionRow>(batch.find, [...new Set(ids)], ids);
   }
 
   private async existsOne(id: string): Promise<number | undefined> {
-    const rows = await this.query<LiveRow>(this.sql.exists, [id, Date.now()]);
-    const row = rows.find((candidate) => candidate.client_session_id === id);
+    const [row] = await this.liveRows<LiveRow>(this.sql.exists, id, [id]);
     return row && Number(row.expires_at);
   }
 
@@ -165,9 +160,22 @@ export class DirectStatements {
     batch: BatchSql,
     ids: readonly string[],
   ): Promise<(number | undefined)[]> {
-    const rows = await this.query<LiveRow>(batch.exists, [[...new Set(ids)], Date.now()]);
-    const live = new Map(rows.map((row) => [row.client_session_id, Number(row.expires_at)]));
-    return ids.map((id) => live.get(id));
+    const rows = await this.liveRows<LiveRow>(batch.exists, [...new Set(ids)], ids);
+    return rows.map((row) => row && Number(row.expires_at));
+  }
+
+  /**
+   * Runs a lookup (`$1` an id, or the distinct ids of a batch; `$2` now) and answers the row of
+   * each of `ids`, in order, compared exactly.
+   */
+  private async liveRows<T extends LiveRow>(
+    sql: string,
+    idParameter: string | string[],
+    ids: readonly string[],
+  ): Promise<(T | undefined)[]> {
+    const rows = await this.query<T>(sql, [idParameter, Date.now()]);
+    const byId = new Map(rows.map((row) => [row.client_session_id, row]));
+    return ids.map((id) => byId.get(id));
   }
 
   private removeOne({ shape, values }: Removal): Promise<RawSessionRow[]> {
@@ -251,13 +259,13 @@ export class DirectStatements {
     return rows.map(() => undefined);
   }
 
-  /** Runs `statement` again (up to {@link MAX_ATTEMPTS} in all) after a deadlock. */
+  /** Runs `statement` again while `shouldRetry` says so (a deadlock, a serialization failure). */
   private async retried<T>(statement: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await statement();
       } catch (error) {
-        if (attempt < MAX_ATTEMPTS && this.isRetryable(error)) continue;
+        if (this.shouldRetry(error, attempt)) continue;
         throw error;
       }
     }

@@ -643,7 +643,7 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
     this.statements = new DirectStatements(
       sql,
       (statement, parameters) => this.records(this.dataSource.manager, statement, parameters),
-      isRetryable,
+      (error, attempt) => attempt < MAX_ATTEMPTS && isRetryable(error),
       this.batchLimits,
     );
     return this.statements;

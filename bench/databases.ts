@@ -105,50 +105,9 @@ export async function seedSessionsSql(
   to: number,
 ): Promise<void> {
   if (to <= from) return;
-  if (dataSource.options.type === 'postgres') {
-    // hashSessionId in SQL: SHA-256, base64url without padding.
-    await dataSource.query(
-      `INSERT INTO oidc_sessions (client_session_id, registration_id, issuer, client_id, sid, sub, id_token, expires_at, created_at)
-       SELECT rtrim(translate(encode(sha256(convert_to('bench-app-session-' || i, 'UTF8')), 'base64'), '+/', '-_'), '='),
-              $1, $2, $3, 'bench-op-session-' || i, 'bench-user-' || i, $4, $5, $6
-       FROM generate_series($7::int, $8::int) AS i
-       ON CONFLICT DO NOTHING`,
-      [
-        row.registrationId,
-        row.issuer,
-        row.clientId,
-        row.idToken,
-        row.expiresAt,
-        row.createdAt,
-        from,
-        to - 1,
-      ],
-    );
-    await dataSource.query('ANALYZE oidc_sessions');
-    return;
-  }
-  // SQLite has no SHA-256: the hash is a function of this process, called by the statement. The
-  // series is cast to INTEGER: better-sqlite3 binds a JS number as a REAL ('-5.0', not '-5').
-  const db = sqliteHandle(dataSource);
-  db.function('bench_session_hash', { deterministic: true }, (i: unknown) =>
-    hashSessionId(sessionIdOf(Number(i))),
-  );
-  db.prepare(
-    `WITH RECURSIVE series(i) AS (SELECT CAST(? AS INTEGER) UNION ALL SELECT i + 1 FROM series WHERE i + 1 < ?)
-     INSERT OR IGNORE INTO oidc_sessions (client_session_id, registration_id, issuer, client_id, sid, sub, id_token, expires_at, created_at)
-     SELECT bench_session_hash(i), ?, ?, ?, 'bench-op-session-' || i, 'bench-user-' || i, ?, ?, ?
-     FROM series`,
-  ).run(
-    from,
-    to,
-    row.registrationId,
-    row.issuer,
-    row.clientId,
-    row.idToken,
-    row.expiresAt,
-    row.createdAt,
-  );
-  db.exec('ANALYZE oidc_sessions');
+  await insertSessionsSql(dataSource, row, { from, to });
+  if (dataSource.options.type === 'postgres') await dataSource.query('ANALYZE oidc_sessions');
+  else sqliteHandle(dataSource).exec('ANALYZE oidc_sessions');
 }
 
 /** Sessions `indices` again (those revoked by a measurement; those present are kept). */
@@ -158,42 +117,55 @@ export async function restoreSessionsSql(
   indices: readonly number[],
 ): Promise<void> {
   if (indices.length === 0) return;
-  if (dataSource.options.type === 'postgres') {
-    await dataSource.query(
-      `INSERT INTO oidc_sessions (client_session_id, registration_id, issuer, client_id, sid, sub, id_token, expires_at, created_at)
-       SELECT rtrim(translate(encode(sha256(convert_to('bench-app-session-' || i, 'UTF8')), 'base64'), '+/', '-_'), '='),
-              $1, $2, $3, 'bench-op-session-' || i, 'bench-user-' || i, $4, $5, $6
-       FROM unnest($7::int[]) AS i
-       ON CONFLICT DO NOTHING`,
-      [
-        row.registrationId,
-        row.issuer,
-        row.clientId,
-        row.idToken,
-        row.expiresAt,
-        row.createdAt,
-        [...indices],
-      ],
-    );
-    return;
-  }
-  const db = sqliteHandle(dataSource);
-  db.function('bench_session_hash', { deterministic: true }, (i: unknown) =>
-    hashSessionId(sessionIdOf(Number(i))),
-  );
-  db.prepare(
-    `INSERT OR IGNORE INTO oidc_sessions (client_session_id, registration_id, issuer, client_id, sid, sub, id_token, expires_at, created_at)
-     SELECT bench_session_hash(value), ?, ?, ?, 'bench-op-session-' || value, 'bench-user-' || value, ?, ?, ?
-     FROM json_each(?)`,
-  ).run(
+  await insertSessionsSql(dataSource, row, { list: indices });
+}
+
+/** The seeded sessions of a range of indices or of a list, in one statement; present ones kept. */
+async function insertSessionsSql(
+  dataSource: DataSource,
+  row: SeedRow,
+  indices: { from: number; to: number } | { list: readonly number[] },
+): Promise<void> {
+  const values = [
     row.registrationId,
     row.issuer,
     row.clientId,
     row.idToken,
     row.expiresAt,
     row.createdAt,
-    JSON.stringify(indices),
+  ];
+  const columns =
+    'client_session_id, registration_id, issuer, client_id, sid, sub, id_token, expires_at, created_at';
+  const range = 'from' in indices ? indices : undefined;
+  const list = 'list' in indices ? indices.list : [];
+  if (dataSource.options.type === 'postgres') {
+    // hashSessionId in SQL: SHA-256, base64url without padding.
+    const source = range ? 'generate_series($7::int, $8::int) AS i' : 'unnest($7::int[]) AS i';
+    await dataSource.query(
+      `INSERT INTO oidc_sessions (${columns})
+       SELECT rtrim(translate(encode(sha256(convert_to('bench-app-session-' || i, 'UTF8')), 'base64'), '+/', '-_'), '='),
+              $1, $2, $3, 'bench-op-session-' || i, 'bench-user-' || i, $4, $5, $6
+       FROM ${source}
+       ON CONFLICT DO NOTHING`,
+      [...values, ...(range ? [range.from, range.to - 1] : [[...list]])],
+    );
+    return;
+  }
+  // SQLite has no SHA-256: the hash is a function of this process, called by the statement. The
+  // series is cast to INTEGER: better-sqlite3 binds a JS number as a REAL ('-5.0', not '-5').
+  const db = sqliteHandle(dataSource);
+  db.function('bench_session_hash', { deterministic: true }, (i: unknown) =>
+    hashSessionId(sessionIdOf(Number(i))),
   );
+  const series = range
+    ? 'WITH RECURSIVE series(i) AS (SELECT CAST(? AS INTEGER) UNION ALL SELECT i + 1 FROM series WHERE i + 1 < ?)'
+    : 'WITH series(i) AS (SELECT value FROM json_each(?))';
+  db.prepare(
+    `${series}
+     INSERT OR IGNORE INTO oidc_sessions (${columns})
+     SELECT bench_session_hash(i), ?, ?, ?, 'bench-op-session-' || i, 'bench-user-' || i, ?, ?, ?
+     FROM series`,
+  ).run(...(range ? [range.from, range.to] : [JSON.stringify(list)]), ...values);
 }
 
 /** Empties `oidc_logout_events` (claims and tombstones of an earlier measurement). */

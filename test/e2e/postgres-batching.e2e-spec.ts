@@ -235,7 +235,11 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
   });
 
   it('a call the database refuses fails alone: the others of its batch get their answers', async () => {
-    await saveBoth([session('s1', 'user-1', 'sid-1'), session('s2', 'user-2', 'sid-2')]);
+    await saveBoth([
+      session('s1', 'user-1', 'sid-1'),
+      session('s2', 'user-2', 'sid-2'),
+      session('s3', 'user-3', 'sid-3'), // named by no call: must stay
+    ]);
     const logouts: OidcLogoutCriteria[] = [
       { issuer: ISS, clientId: CLIENT, sid: 'unknown' },
       { issuer: ISS, clientId: CLIENT, sid: 'sid-1' },
@@ -259,6 +263,8 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
       OidcSessionRepositoryError,
     );
     expect(String(refused?.status === 'rejected' && refused.reason)).not.toContain('bad');
+    // The refused call and the unknown sid revoked nothing.
+    expect(await batched.findByClientSessionId('s3')).toBeDefined();
   });
 
   it('rejects batching limits that are not positive integers', () => {

@@ -54,6 +54,8 @@ export class BackChannelLogoutService {
    *   was not applied but is kept in this process and applied in the background as soon as the
    *   store answers again (unless too many logouts are pending already); meanwhile the guard of
    *   this instance refuses the sessions it names. A second delivery of the same token is safe.
+   *   Only a failure of the store itself is kept pending: anything else (e.g. an argument the
+   *   repository refuses, `ERR_OIDC_LOGOUT_GENERIC`) is thrown as it is, never retried.
    */
   async handleLogoutToken(
     registrationId: string,
@@ -87,6 +89,7 @@ export class BackChannelLogoutService {
     try {
       result = await this.logoutService.applyLogout(registration, logout);
     } catch (error) {
+      // Only the store's own failure is kept: no retry fixes anything else.
       if (!(error instanceof OidcLogoutError) || error.code !== 'ERR_REPOSITORY_UNAVAILABLE') {
         throw error;
       }

@@ -227,7 +227,7 @@ export class LogoutService implements OnApplicationShutdown {
       if (claimed && claimKey !== undefined) {
         await this.repository.releaseLogoutEvent(claimKey).catch(() => undefined);
       }
-      throw asRepositoryError(error);
+      throw asApplyLogoutError(error);
     }
     // Without listeners (the usual case) there is nobody to build the event for.
     if (this.listeners.size > 0) {
@@ -670,6 +670,23 @@ function isHttps(request: object): boolean {
   if (typeof protocol === 'string') return protocol === 'https';
   if (typeof secure === 'boolean') return secure;
   return socket?.encrypted === true;
+}
+
+/**
+ * A failure of {@link LogoutService.applyLogout}: only the store's own failures are reported as
+ * `ERR_REPOSITORY_UNAVAILABLE` (and may be kept pending). A `TypeError` or `RangeError` is an argument
+ * the repository refused (its own checks, e.g. a tombstone's `issuedAt`): no retry can fix it, so it
+ * is not the store's failure and never enters the pending queue.
+ */
+function asApplyLogoutError(error: unknown): OidcLogoutError {
+  if (error instanceof TypeError || error instanceof RangeError) {
+    return new OidcLogoutError(
+      'ERR_OIDC_LOGOUT_GENERIC',
+      'The logout could not be applied: the session repository refused its arguments',
+      { cause: error },
+    );
+  }
+  return asRepositoryError(error);
 }
 
 /** A store failure as the library reports it: an `OidcLogoutError` kept, anything else wrapped. */

@@ -17,8 +17,11 @@ import { OidcLogoutError } from '../errors/oidc-logout.error';
  * - `iss_mismatch`, `aud_mismatch`, `iat_missing`, `iat_in_future`, `exp_missing`, `expired`,
  *   `too_old` (legacy mode: no `exp` and `iat` older than the cap), `jti_missing`, `events_invalid`,
  *   `nonce_present`, `sid_or_sub_missing`: the claim rules of Back-Channel Logout 1.0 §2.4 / §2.6.
+ * - `nbf_in_future`: `nbf` (RFC 7519 §4.1.5) is ahead of now by more than the clock tolerance.
  * - `claim_type_invalid`: a claim is present with the wrong JSON type (e.g. `iat` a string, `sid` an
- *   empty string or a number).
+ *   empty string or a number), or a time claim (`iat`, `exp`, `nbf`) that is not a sane NumericDate
+ *   (negative, or after the year 9999, e.g. `exp: 1e13`); the message names the claim. A fraction
+ *   is fine (RFC 7519).
  *
  * @publicApi
  */
@@ -35,6 +38,7 @@ export type LogoutTokenRejection =
   | 'aud_mismatch'
   | 'iat_missing'
   | 'iat_in_future'
+  | 'nbf_in_future'
   | 'exp_missing'
   | 'expired'
   | 'too_old'

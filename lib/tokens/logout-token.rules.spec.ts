@@ -202,6 +202,53 @@ describe('checkLogoutTokenClaims', () => {
     });
   });
 
+  describe('NumericDate (RFC 7519): fractions accepted, absurd values refused', () => {
+    it('accepts fractions and returns whole seconds, rounded up', () => {
+      const verified = check(claims({ iat: NOW - 0.75, exp: NOW + 119.25, nbf: NOW - 0.5 }));
+      expect(verified.iat).toBe(NOW);
+      expect(verified.exp).toBe(NOW + 120);
+      expect(verified.acceptableUntil).toBe(NOW + 150);
+      expect(Number.isInteger(verified.acceptableUntil)).toBe(true);
+    });
+    it('rounds the legacy bound up too', () => {
+      const verified = check(claims({ exp: undefined, iat: NOW - 60.5 }), { legacy: true });
+      expect(verified.iat).toBe(NOW - 60);
+      expect(verified.acceptableUntil).toBe(NOW - 60 + 300 + 30);
+    });
+    it.each([
+      ['iat', { iat: -1 }],
+      ['iat', { iat: 253_402_300_800, exp: 253_402_300_900 }],
+      ['exp', { exp: 1e13 }],
+      ['exp', { exp: 253_402_300_800 }],
+      ['exp', { exp: Number.MAX_VALUE }],
+      ['nbf', { nbf: 1e13 }],
+      ['nbf', { nbf: -0.5 }],
+      ['nbf', { nbf: 'soon' }],
+      ['nbf', { nbf: null }],
+    ])('refuses %s %j, naming it (claim_type_invalid)', (claim, overrides) => {
+      let message = '';
+      try {
+        check(claims(overrides));
+      } catch (error) {
+        message = (error as LogoutTokenError).message;
+      }
+      expect(reason(claims(overrides))).toBe('claim_type_invalid');
+      expect(message).toContain(`${claim} is not`);
+    });
+  });
+
+  describe('nbf', () => {
+    it('accepts a token without nbf, nbf passed, and nbf ahead within the tolerance', () => {
+      expect(() => check(claims())).not.toThrow();
+      expect(() => check(claims({ nbf: NOW - 100 }))).not.toThrow();
+      expect(() => check(claims({ nbf: NOW + 30 }))).not.toThrow();
+    });
+    it('refuses nbf ahead beyond the tolerance', () => {
+      expect(reason(claims({ nbf: NOW + 31 }))).toBe('nbf_in_future');
+      expect(reason(claims({ nbf: NOW + 1 }), { clockToleranceSeconds: 0 })).toBe('nbf_in_future');
+    });
+  });
+
   describe('legacy mode', () => {
     const legacy = { legacy: true, legacyMaxAgeSeconds: 300 };
     it('accepts a missing exp when iat is recent', () => {
@@ -324,9 +371,7 @@ describe('checkLogoutTokenClaims', () => {
 
   describe('unknown claims', () => {
     it("ignores them (Keycloak's typ: Logout, nested objects)", () => {
-      expect(() =>
-        check(claims({ typ: 'Logout', foo: { bar: [1, 2] }, azp: 'x', nbf: 'garbage' })),
-      ).not.toThrow();
+      expect(() => check(claims({ typ: 'Logout', foo: { bar: [1, 2] }, azp: 'x' }))).not.toThrow();
     });
   });
 

@@ -1,5 +1,6 @@
 import { BACKCHANNEL_LOGOUT_EVENT } from '../oidc-logout.constants';
 import { LogoutTokenError } from './logout-token.error';
+import { numericDateProblem } from './numeric-date';
 
 /**
  * Header `typ` values accepted on a logout token, compared case-insensitively (RFC 7515 §4.1.9 and
@@ -23,7 +24,7 @@ export interface LogoutTokenClaimExpectations {
   clientId: string;
   /** The current time in seconds since the epoch. */
   nowSeconds: number;
-  /** Allowed clock skew, in seconds, for `iat` in the future and `exp` in the past. */
+  /** Allowed clock skew, in seconds, for `iat` and `nbf` in the future and `exp` in the past. */
   clockToleranceSeconds: number;
   /** Accept a token without `exp` (Keycloak <= 23.0.3, Ory Hydra 2.2, Authentik < 2025.8.2). */
   legacy: boolean;
@@ -42,9 +43,9 @@ export interface VerifiedLogoutTokenClaims {
   /** The client id found in `aud`. */
   clientId: string;
   jti: string;
-  /** `iat`, seconds since the epoch. */
+  /** `iat`, whole seconds since the epoch (a fraction in the token is rounded up). */
   iat: number;
-  /** `exp`, seconds since the epoch; absent only in legacy mode. */
+  /** `exp`, whole seconds since the epoch (rounded up); absent only in legacy mode. */
   exp?: number;
   /** The OP session id, when present. */
   sid?: string;
@@ -58,8 +59,8 @@ export interface VerifiedLogoutTokenClaims {
   revokeOfflineAccess: boolean;
   /**
    * The last second (epoch seconds) at which this token could still be accepted: `exp` + tolerance,
-   * or in legacy mode without `exp`, `iat` + legacy max age + tolerance. A replay store must remember
-   * the `jti` at least until then.
+   * or in legacy mode without `exp`, `iat` + legacy max age + tolerance, rounded up to a whole
+   * second. A replay store must remember the `jti` at least until then.
    */
   acceptableUntil: number;
 }
@@ -102,8 +103,9 @@ export function checkLogoutTokenHeader(header: unknown): void {
 
 /**
  * Applies the claim rules of Back-Channel Logout 1.0 §2.4 and §2.6 (errata 1: `exp` required) to a
- * decoded payload, in this order: iss, aud, iat, exp (or the legacy age cap), jti, events, nonce,
- * sid/sub. Unknown claims are ignored (Keycloak sends `typ: "Logout"`). Throws a
+ * decoded payload, in this order: iss, aud, iat, exp (or the legacy age cap), nbf, jti, events,
+ * nonce, sid/sub. Times are RFC 7519 NumericDates: a fraction is accepted, a value that is not a
+ * finite number from 1970 to the year 9999 is refused (`claim_type_invalid`, naming the claim). Unknown claims are ignored (Keycloak sends `typ: "Logout"`). Throws a
  * {@link LogoutTokenError} naming the first rule that fails; messages never contain claim values.
  *
  * @internal
@@ -139,13 +141,13 @@ export function checkLogoutTokenClaims(
     throw fail('aud_mismatch', 'aud is not the client id');
   }
 
-  // iat: required, a finite number, not in the future beyond the tolerance.
+  // iat: required, a sane NumericDate (a fraction allowed), not in the future beyond the tolerance.
   const iat = own(payload, 'iat');
   if (iat === undefined) throw fail('iat_missing', 'iat is missing');
-  if (typeof iat !== 'number' || !Number.isFinite(iat)) {
-    throw fail('claim_type_invalid', 'iat is not a number');
-  }
-  if (iat > now + tolerance) throw fail('iat_in_future', 'iat is in the future');
+  const iatProblem = numericDateProblem('iat', iat);
+  if (iatProblem !== undefined) throw fail('claim_type_invalid', iatProblem);
+  const issuedAt = iat as number;
+  if (issuedAt > now + tolerance) throw fail('iat_in_future', 'iat is in the future');
 
   // exp: required (errata 1) unless legacy; when present, not passed beyond the tolerance.
   const exp = own(payload, 'exp');
@@ -154,16 +156,25 @@ export function checkLogoutTokenClaims(
     if (!expected.legacy) {
       throw fail('exp_missing', 'exp is missing (enable legacy logout tokens for older OPs)');
     }
-    acceptableUntil = iat + expected.legacyMaxAgeSeconds + tolerance;
+    acceptableUntil = issuedAt + expected.legacyMaxAgeSeconds + tolerance;
     if (now > acceptableUntil) {
       throw fail('too_old', 'no exp and iat is older than the legacy maximum age');
     }
   } else {
-    if (typeof exp !== 'number' || !Number.isFinite(exp)) {
-      throw fail('claim_type_invalid', 'exp is not a number');
+    const expProblem = numericDateProblem('exp', exp);
+    if (expProblem !== undefined) throw fail('claim_type_invalid', expProblem);
+    if ((exp as number) <= now - tolerance) throw fail('expired', 'exp has passed');
+    acceptableUntil = (exp as number) + tolerance;
+  }
+
+  // nbf (RFC 7519 §4.1.5): optional; when present, a sane NumericDate not ahead beyond the tolerance.
+  const nbf = own(payload, 'nbf');
+  if (nbf !== undefined) {
+    const nbfProblem = numericDateProblem('nbf', nbf);
+    if (nbfProblem !== undefined) throw fail('claim_type_invalid', nbfProblem);
+    if ((nbf as number) > now + tolerance) {
+      throw fail('nbf_in_future', 'nbf is in the future: the token is not valid yet');
     }
-    if (exp <= now - tolerance) throw fail('expired', 'exp has passed');
-    acceptableUntil = exp + tolerance;
   }
 
   // jti: a non-empty string.
@@ -200,15 +211,17 @@ export function checkLogoutTokenClaims(
   const revokeOfflineAccess =
     own(events, 'revoke_offline_access') === true || own(event, 'revoke_offline_access') === true;
 
+  // Whole seconds from here on (a tombstone keeps an integer), each rounded up, the direction that
+  // keeps the logout effective: a later iat ends more logins, a later bound remembers the jti longer.
   const claims: VerifiedLogoutTokenClaims = {
     issuer: iss,
     clientId: expected.clientId,
     jti,
-    iat,
+    iat: Math.ceil(issuedAt),
     revokeOfflineAccess,
-    acceptableUntil,
+    acceptableUntil: Math.ceil(acceptableUntil),
   };
-  if (exp !== undefined) claims.exp = exp;
+  if (exp !== undefined) claims.exp = Math.ceil(exp as number);
   if (sid !== undefined) claims.sid = sid;
   if (sub !== undefined) claims.sub = sub;
   return claims;

@@ -1,5 +1,6 @@
 import { errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
+import { numericDateProblem } from './numeric-date';
 import { keyResolver } from './token-keys';
 
 /** What an ID token must be checked against. @internal */
@@ -22,7 +23,10 @@ export interface VerifiedIdToken {
 /**
  * Verifies an ID token as OpenID Connect Core 3.1.3.7 asks of a client: signature by the OP's keys
  * under an allowed algorithm, `iss` exact, `aud` containing the client id (and `azp` the client when
- * there are several audiences), `exp` not passed, `iat` and `sub` present; `sid` a string if present.
+ * there are several audiences), `exp` not passed, `nbf` (when present) not ahead, `iat` present and
+ * not in the future (each beyond the clock tolerance), `sub` present; `sid` a string if present. Time
+ * claims (`iat`, `exp`, `nbf`, `auth_time`) may have a fraction (RFC 7519) but must be sane
+ * NumericDates (from 1970 to the year 9999).
  * Rejects with `ERR_ID_TOKEN_INVALID` and a message naming the rule, never the token.
  *
  * @internal
@@ -51,6 +55,18 @@ export async function verifyIdToken(
   }
   const invalid = (reason: string) =>
     new OidcLogoutError('ERR_ID_TOKEN_INVALID', `ID token rejected: ${reason}`);
+  // jose checked exp (passed) and nbf (ahead), with the tolerance, and that they are numbers.
+  for (const claim of ['iat', 'exp', 'nbf', 'auth_time'] as const) {
+    const problem =
+      payload[claim] === undefined ? undefined : numericDateProblem(claim, payload[claim]);
+    if (problem !== undefined) throw invalid(problem);
+  }
+  // A login recorded now compares its iat against sub-only logouts (tombstones): an iat ahead would
+  // let it outlive a logout of the user that came after it.
+  const nowSeconds = Math.floor(Date.now() / 1000);
+  if ((payload.iat as number) > nowSeconds + Math.max(0, expected.clockToleranceSeconds)) {
+    throw invalid('iat is in the future (beyond the clock tolerance)');
+  }
   if (typeof payload.sub !== 'string' || payload.sub.length === 0)
     throw invalid('sub is not a string');
   if (Array.isArray(payload.aud) && payload.aud.length > 1 && payload.azp !== expected.clientId) {

@@ -1,4 +1,5 @@
 import { OidcLogoutOptionsError } from '../errors/oidc-logout.error';
+import { describeValue, urlTransportProblem } from '../options/option-checks';
 import type { SessionRequest } from '../services/request-session';
 import type { OidcTokenEndpointAuthMethod } from './token-request';
 
@@ -47,7 +48,11 @@ export interface OidcLoginStrategyOptions {
    * Passport keeps one strategy per name, process-wide.
    */
   name?: string;
-  /** The redirect URI registered at the OP, absolute (`https://app.example.com/login/callback`). */
+  /**
+   * The redirect URI registered at the OP, absolute (`https://app.example.com/login/callback`). With
+   * `NODE_ENV=production` it (and `authorizationEndpoint`, `tokenEndpoint`) must be https unless its
+   * host is loopback; `user:password@` is refused everywhere.
+   */
   callbackURL: string;
   /** Scopes asked for besides `openid` (always asked for), e.g. `['profile', 'email']`. */
   scope?: string | readonly string[];
@@ -140,6 +145,19 @@ export function resolveOidcLoginStrategyOptions(
   for (const key of ['authorizationEndpoint', 'tokenEndpoint'] as const) {
     if (given[key] !== undefined && !isAbsoluteHttpUrl(given[key])) {
       problems.push(`${key} must be an absolute http(s) URL without fragment`);
+    }
+  }
+  // The transport rule of every URL the library talks to or sends a browser to.
+  const requireHttps = process.env.NODE_ENV === 'production';
+  for (const key of ['callbackURL', 'authorizationEndpoint', 'tokenEndpoint'] as const) {
+    const value = given[key];
+    const problem = isAbsoluteHttpUrl(value)
+      ? urlTransportProblem(new URL(value), requireHttps)
+      : undefined;
+    if (problem !== undefined) {
+      problems.push(
+        `${key} ${problem} (got ${describeValue(value)}). Fix: use https:// and no user:password@`,
+      );
     }
   }
   const scopes = typeof scope === 'string' ? scope.split(' ').filter(Boolean) : (scope ?? []);

@@ -189,6 +189,22 @@ export function isLoopbackHost(hostname: string): boolean {
   );
 }
 
+/**
+ * The transport rule for every URL the library fetches or sends a browser to, configured or
+ * discovered: never credentials (`user:password@`); with `requireHttps` (`NODE_ENV` is
+ * `production`), https unless the host is loopback (`localhost`, `127.0.0.0/8`, `[::1]`). Returns
+ * why `url` breaks it (without quoting it), or `undefined`.
+ */
+export function urlTransportProblem(url: URL, requireHttps: boolean): string | undefined {
+  if (url.username !== '' || url.password !== '') {
+    return 'must not contain credentials (user:password@)';
+  }
+  if (requireHttps && url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) {
+    return 'must use https when NODE_ENV is "production" (plain http only to a loopback host)';
+  }
+  return undefined;
+}
+
 /** True when the string holds whitespace or ASCII control characters. */
 export function hasWhitespaceOrControl(value: string): boolean {
   // eslint-disable-next-line no-control-regex

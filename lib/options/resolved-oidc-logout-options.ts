@@ -40,5 +40,11 @@ export interface ResolvedOidcLogoutOptions {
   inMemoryMaxEntries: number;
   cleanupIntervalSeconds: number;
   httpTimeoutMs: number;
+  /**
+   * `NODE_ENV` was `production` when the options were validated: every URL discovered at run time
+   * (`jwks_uri`, `end_session_endpoint`, the token and authorization endpoints) must then be https,
+   * loopback hosts excepted, as the configured ones are.
+   */
+  requireHttps: boolean;
   onRevocation?: (event: OidcRevocationEvent) => void | Promise<void>;
 }

@@ -110,6 +110,7 @@ describe('validateOidcLogoutOptions', () => {
         inMemoryMaxEntries: DEFAULT_IN_MEMORY_MAX_ENTRIES,
         cleanupIntervalSeconds: DEFAULT_CLEANUP_INTERVAL_SECONDS,
         httpTimeoutMs: DEFAULT_HTTP_TIMEOUT_MS,
+        requireHttps: false,
       });
       expect(resolved.clients[0]?.algorithms).toBeUndefined();
       expect('loginUrl' in resolved).toBe(false);
@@ -511,6 +512,15 @@ describe('validateOidcLogoutOptions', () => {
         'must not have a fragment',
         'remove everything from "#"',
       );
+    });
+
+    it('records whether discovered URLs must be https (NODE_ENV production)', () => {
+      const options = {
+        clients: [{ registrationId: 'main', issuer: 'https://op.example.com', clientId: 'app' }],
+      };
+      expect(validateOidcLogoutOptions(options, 'production').requireHttps).toBe(true);
+      expect(validateOidcLogoutOptions(options, 'development').requireHttps).toBe(false);
+      expect(validateOidcLogoutOptions(options, undefined).requireHttps).toBe(false);
     });
 
     it('requires https for OP URLs in production, except on loopback hosts', () => {

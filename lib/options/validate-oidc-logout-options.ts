@@ -201,6 +201,7 @@ function validateDataSource(problems: Problems, value: unknown): void {
  * http is accepted anywhere, for local OPs and containers. The app's own URLs
  * (`postLogoutRedirectUri`, `postLogoutLandingUrl`, `loginUrl`) may be http: the OP enforces its
  * registration rules for them. No URL may carry a fragment or credentials; the issuer no query.
+ * The same transport rule holds for the URLs discovery finds at run time (`requireHttps`).
  *
  * @param raw the options as given by the application (untrusted shape)
  * @param nodeEnv the deployment environment; defaults to `process.env.NODE_ENV`
@@ -293,6 +294,7 @@ export function validateOidcLogoutOptions(
     rpLogoutMethod,
     legacyLogoutTokens,
     ...numbers,
+    requireHttps: production,
   };
   if (typeof loginUrl === 'string') {
     resolved.loginUrl = loginUrl;

@@ -52,6 +52,38 @@ describe('parseDiscoveryDocument', () => {
     ).toEqual({ error: expect.stringContaining('end_session_endpoint') });
   });
 
+  const members = [
+    'jwks_uri',
+    'end_session_endpoint',
+    'authorization_endpoint',
+    'token_endpoint',
+    'userinfo_endpoint',
+  ] as const;
+
+  it.each(members)('refuses a %s with user:password@, in every environment', (member) => {
+    const bad = { ...document, [member]: 'https://user:pw@op.example.com/x' };
+    for (const requireHttps of [false, true]) {
+      expect(parseDiscoveryDocument(bad, issuer, requireHttps)).toEqual({
+        error: `the discovery document's ${member} must not contain credentials (user:password@)`,
+      });
+    }
+  });
+
+  it.each(members)(
+    'in production, refuses a plain http %s unless its host is loopback',
+    (member) => {
+      const http = { ...document, [member]: 'http://op.example.com/x' };
+      expect(parseDiscoveryDocument(http, issuer, true)).toEqual({
+        error: expect.stringContaining(`${member} must use https`) as unknown,
+      });
+      expect(parseDiscoveryDocument(http, issuer, false)).not.toHaveProperty('error');
+      for (const host of ['localhost', '127.0.0.1', '127.8.9.10', '[::1]']) {
+        const loopback = { ...document, [member]: `http://${host}:8080/x` };
+        expect(parseDiscoveryDocument(loopback, issuer, true)).not.toHaveProperty('error');
+      }
+    },
+  );
+
   it('refuses endpoint URLs with whitespace or control characters (used verbatim in headers)', () => {
     for (const bad of [
       `${issuer}/logout\r\nX-Injected: 1`,

@@ -1,4 +1,4 @@
-import { hasWhitespaceOrControl } from '../options/option-checks';
+import { hasWhitespaceOrControl, urlTransportProblem } from '../options/option-checks';
 
 /**
  * The part of an OP's discovery document (or static configuration) the library uses.
@@ -28,27 +28,34 @@ function optionalStringArray(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((v) => typeof v === 'string') ? value : undefined;
 }
 
-function isAbsoluteHttpUrl(value: string): boolean {
+/** Why a discovered URL is refused, or `undefined` (see `urlTransportProblem` for the rule). */
+function discoveredUrlProblem(value: string, requireHttps: boolean): string | undefined {
   // The URL parser drops tabs and newlines and trims spaces, but these values are used verbatim (a
   // Location header, a form action): refuse them, as the options' own URLs are refused.
-  if (hasWhitespaceOrControl(value)) return false;
+  if (hasWhitespaceOrControl(value)) return 'is not an absolute http(s) URL';
+  let url: URL;
   try {
-    const url = new URL(value);
-    return url.protocol === 'https:' || url.protocol === 'http:';
+    url = new URL(value);
   } catch {
-    return false;
+    return 'is not an absolute http(s) URL';
   }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    return 'is not an absolute http(s) URL';
+  return urlTransportProblem(url, requireHttps);
 }
 
 /**
  * Reads a discovery document (OpenID Connect Discovery 1.0 section 3) and checks what matters here:
- * `issuer` exactly the configured one (section 4.3) and URLs absolute. Returns a reason on failure.
+ * `issuer` exactly the configured one (section 4.3) and URLs absolute http(s), without credentials
+ * (`user:password@`), and https (loopback hosts excepted) when `requireHttps` (`NODE_ENV` is
+ * `production`). Returns a reason on failure.
  *
  * @internal
  */
 export function parseDiscoveryDocument(
   document: unknown,
   expectedIssuer: string,
+  requireHttps = false,
 ): ProviderMetadata | { error: string } {
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
     return { error: 'the discovery document is not a JSON object' };
@@ -71,8 +78,10 @@ export function parseDiscoveryDocument(
     ['token_endpoint', tokenEndpoint],
     ['userinfo_endpoint', userinfoEndpoint],
   ] as const) {
-    if (value !== undefined && !isAbsoluteHttpUrl(value)) {
-      return { error: `the discovery document's ${name} is not an absolute http(s) URL` };
+    const problem = value === undefined ? undefined : discoveredUrlProblem(value, requireHttps);
+    if (problem !== undefined) {
+      // Nothing is fetched from it nor sent to it: the whole document is refused.
+      return { error: `the discovery document's ${name} ${problem}` };
     }
   }
   return {

@@ -36,10 +36,13 @@ export interface BackChannelLogoutResult {
 export class BackChannelLogoutService {
   /**
    * The verifier of each registration's logout tokens, built once its OP's keys and algorithms are
-   * known (`OidcDiscoveryService` keeps both for the life of the app once it has them; the key set
-   * refetches keys itself). Until then, every token asks discovery again.
+   * known, and again when a discovery refresh changed them (the version `OidcDiscoveryService`
+   * gives; the key set refetches keys itself). Until then, every token asks discovery again.
    */
-  private readonly verifiers = new Map<ResolvedClientRegistration, LogoutTokenVerifier>();
+  private readonly verifiers = new Map<
+    ResolvedClientRegistration,
+    { verify: LogoutTokenVerifier; version: number }
+  >();
 
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
@@ -68,7 +71,11 @@ export class BackChannelLogoutService {
         'back-channel logout is disabled for this registration',
       );
     }
-    const verify = this.verifiers.get(registration) ?? (await this.verifierFor(registration));
+    const cached = this.verifiers.get(registration);
+    const verify =
+      cached?.version === this.discovery.getVersion(registration)
+        ? cached.verify
+        : await this.verifierFor(registration);
     const claims = await verify(logoutToken);
     if (registration.backChannel.sessionRequired && claims.sid === undefined) {
       throw new LogoutTokenError(
@@ -105,13 +112,14 @@ export class BackChannelLogoutService {
   private async verifierFor(
     registration: ResolvedClientRegistration,
   ): Promise<LogoutTokenVerifier> {
+    const version = this.discovery.getVersion(registration);
     const verify = createLogoutTokenVerifier({
       ...(await this.discovery.getTokenExpectations(registration)),
       legacy: registration.legacyLogoutTokens,
       legacyMaxAgeSeconds: LEGACY_LOGOUT_TOKEN_MAX_AGE_SECONDS,
       decryptionKey: registration.decryptionKey,
     });
-    this.verifiers.set(registration, verify);
+    this.verifiers.set(registration, { verify, version });
     return verify;
   }
 }

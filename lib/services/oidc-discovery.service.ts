@@ -18,17 +18,38 @@ import { discoveryUrl, parseDiscoveryDocument, type ProviderMetadata } from './p
 
 interface DiscoveryState {
   metadata?: ProviderMetadata;
+  /** When `metadata` was fetched (epoch ms); a refresh is due {@link DISCOVERY_REFRESH_INTERVAL_MS} later. */
+  fetchedAt?: number;
   pending?: Promise<ProviderMetadata>;
   failedAt?: number;
   failure?: OidcLogoutError;
   keys?: JWTVerifyGetKey;
+  /** The `jwks_uri` `keys` fetch from. */
+  keysUri?: string;
+  /** Changes whenever a refresh changed what tokens are verified against (keys URI, algorithms). */
+  version: number;
 }
 
 /**
- * The OPs' metadata and keys, per registration: discovery fetched once and cached, with static
- * overrides from the options; the JWKS through our own key set (cached, one shared refetch per unknown kid). An OP that is down at startup
- * does not stop the app: discovery is retried lazily (at most every few seconds) and each failure
- * is reported clearly.
+ * The largest discovery document read, in bytes (real ones are 1-20 KB). The body is counted as it
+ * arrives and the read stops past it: an OP (or anyone on an http issuer) cannot fill the memory.
+ */
+export const MAX_DISCOVERY_DOCUMENT_BYTES = 256 * 1024;
+
+/**
+ * How long discovered metadata is used before it is fetched again (in the background: requests go
+ * on with the last good metadata meanwhile, and keep it when the refresh fails).
+ */
+export const DISCOVERY_REFRESH_INTERVAL_MS = 60 * 60 * 1000;
+
+/**
+ * The OPs' metadata and keys, per registration: discovery fetched, cached and refreshed in the
+ * background every {@link DISCOVERY_REFRESH_INTERVAL_MS} (a failed refresh keeps the last good
+ * metadata and is retried a few seconds later), with static overrides from the options; the JWKS
+ * through our own key set (cached, one shared refetch per unknown kid). An OP that is down at
+ * startup does not stop the app: discovery is retried lazily (at most every few seconds) and each
+ * failure is reported clearly. Every fetch is bounded in time (`httpTimeoutMs`) and size
+ * ({@link MAX_DISCOVERY_DOCUMENT_BYTES}).
  *
  * @internal
  */
@@ -53,7 +74,10 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
   /** The registration's OP metadata; rejects with `ERR_DISCOVERY_FAILED` when it cannot be had. */
   async getMetadata(registration: ResolvedClientRegistration): Promise<ProviderMetadata> {
     const state = this.state(registration.registrationId);
-    if (state.metadata) return state.metadata;
+    if (state.metadata) {
+      if (registration.discovery) this.refreshIfDue(registration, state);
+      return state.metadata;
+    }
     if (!registration.discovery) {
       state.metadata = {
         issuer: registration.issuer,
@@ -66,9 +90,25 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
     if (state.failure && state.failedAt !== undefined) {
       if (Date.now() - state.failedAt < DISCOVERY_RETRY_INTERVAL_MS) throw state.failure;
     }
+    return this.fetchMetadata(registration, state);
+  }
+
+  /**
+   * A counter that changes whenever a discovery refresh changed what the registration's tokens are
+   * verified against (the keys' URI or the algorithms): a verifier built before must be rebuilt.
+   */
+  getVersion(registration: ResolvedClientRegistration): number {
+    return this.state(registration.registrationId).version;
+  }
+
+  /** Discovery, single-flight; the result replaces the metadata, a failure is remembered. */
+  private fetchMetadata(
+    registration: ResolvedClientRegistration,
+    state: DiscoveryState,
+  ): Promise<ProviderMetadata> {
     state.pending = this.discover(registration).then(
       (metadata) => {
-        state.metadata = metadata;
+        this.replaceMetadata(registration, state, metadata);
         state.pending = undefined;
         state.failure = undefined;
         return metadata;
@@ -77,11 +117,50 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
         state.pending = undefined;
         state.failure = error;
         state.failedAt = Date.now();
-        this.logger.warn(`${error.message}; retrying on next use`);
+        this.logger.warn(
+          state.metadata
+            ? `${error.message}; keeping the metadata fetched before, retrying later`
+            : `${error.message}; retrying on next use`,
+        );
         throw error;
       },
     );
     return state.pending;
+  }
+
+  /** Starts a background refresh when the metadata is old and no failure is recent. */
+  private refreshIfDue(registration: ResolvedClientRegistration, state: DiscoveryState): void {
+    const now = Date.now();
+    if (state.pending || now - (state.fetchedAt ?? now) < DISCOVERY_REFRESH_INTERVAL_MS) return;
+    if (state.failedAt !== undefined && now - state.failedAt < DISCOVERY_RETRY_INTERVAL_MS) return;
+    this.fetchMetadata(registration, state).catch(() => {
+      // Logged by fetchMetadata; the last good metadata stays in use.
+    });
+  }
+
+  /** Takes fresh metadata; a changed `jwks_uri` or algorithm list invalidates keys and verifiers. */
+  private replaceMetadata(
+    registration: ResolvedClientRegistration,
+    state: DiscoveryState,
+    metadata: ProviderMetadata,
+  ): void {
+    const previous = state.metadata;
+    state.metadata = metadata;
+    state.fetchedAt = Date.now();
+    if (!previous) return;
+    const jwksUri = registration.jwksUri ?? metadata.jwksUri;
+    if (state.keys && state.keysUri !== jwksUri) {
+      // The keys' own refetch goes on as before; only a moved JWKS needs a new key set.
+      state.keys = undefined;
+      state.keysUri = undefined;
+      state.version += 1;
+    } else if (
+      !registration.algorithms &&
+      String(previous.idTokenSigningAlgValuesSupported) !==
+        String(metadata.idTokenSigningAlgValuesSupported)
+    ) {
+      state.version += 1;
+    }
   }
 
   /**
@@ -100,6 +179,7 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
         `Registration "${registration.registrationId}": the OP publishes no jwks_uri; set the registration's jwksUri option`,
       );
     }
+    state.keysUri = jwksUri;
     state.keys = createOidcKeySet(new URL(jwksUri), {
       timeoutMs: this.options.httpTimeoutMs,
       cooldownMs: DEFAULT_JWKS_COOLDOWN_MS,
@@ -139,7 +219,7 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
   private state(registrationId: string): DiscoveryState {
     let state = this.states.get(registrationId);
     if (!state) {
-      state = {};
+      state = { version: 0 };
       this.states.set(registrationId, state);
     }
     return state;
@@ -155,18 +235,40 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
       );
     let document: unknown;
     try {
+      // One deadline for the answer and its whole body: a slow trickle is cut too.
       const response = await fetch(url, {
         headers: { accept: 'application/json' },
         redirect: 'error',
         signal: AbortSignal.timeout(this.options.httpTimeoutMs),
       });
-      if (response.status !== 200) throw fail(`HTTP ${response.status}`);
-      document = await response.json();
+      if (response.status !== 200) {
+        await response.body?.cancel().catch(() => undefined);
+        throw fail(`HTTP ${response.status}`);
+      }
+      const text = await readBoundedText(response, MAX_DISCOVERY_DOCUMENT_BYTES);
+      if (text === undefined) {
+        throw fail(`the document is larger than ${MAX_DISCOVERY_DOCUMENT_BYTES} bytes`);
+      }
+      try {
+        document = JSON.parse(text);
+      } catch {
+        throw fail('the document is not JSON');
+      }
     } catch (error) {
       if (error instanceof OidcLogoutError) throw error;
+      if (
+        error instanceof Error &&
+        (error.name === 'TimeoutError' || error.name === 'AbortError')
+      ) {
+        throw fail(`no complete answer within ${this.options.httpTimeoutMs} ms`, error);
+      }
       throw fail(error instanceof Error ? error.message : String(error), error);
     }
-    const parsed = parseDiscoveryDocument(document, registration.issuer);
+    const parsed = parseDiscoveryDocument(
+      document,
+      registration.issuer,
+      this.options.requireHttps === true,
+    );
     if ('error' in parsed) throw fail(parsed.error);
     return {
       ...parsed,
@@ -174,4 +276,31 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
       endSessionEndpoint: registration.endSessionEndpoint ?? parsed.endSessionEndpoint,
     };
   }
+}
+
+/**
+ * The body as UTF-8 text, read chunk by chunk and counted as it arrives; `undefined` (the rest is
+ * not read, the connection is released) once it exceeds `maxBytes`, whatever `Content-Length` says.
+ */
+async function readBoundedText(response: Response, maxBytes: number): Promise<string | undefined> {
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await response.body?.cancel().catch(() => undefined);
+    return undefined;
+  }
+  if (!response.body) return '';
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder('utf-8').decode(Buffer.concat(chunks));
 }

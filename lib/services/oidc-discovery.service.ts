@@ -98,7 +98,10 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
    * verified against (the keys' URI or the algorithms): a verifier built before must be rebuilt.
    */
   getVersion(registration: ResolvedClientRegistration): number {
-    return this.state(registration.registrationId).version;
+    const state = this.state(registration.registrationId);
+    // Callers that keep a verifier come here on every token: the refresh is due from here too.
+    if (state.metadata && registration.discovery) this.refreshIfDue(registration, state);
+    return state.version;
   }
 
   /** Discovery, single-flight; the result replaces the metadata, a failure is remembered. */
@@ -170,7 +173,10 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
    */
   async getKeySet(registration: ResolvedClientRegistration): Promise<JWTVerifyGetKey> {
     const state = this.state(registration.registrationId);
-    if (state.keys) return state.keys;
+    if (state.keys) {
+      if (state.metadata && registration.discovery) this.refreshIfDue(registration, state);
+      return state.keys;
+    }
     const metadata = await this.getMetadata(registration);
     const jwksUri = registration.jwksUri ?? metadata.jwksUri;
     if (!jwksUri) {

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
-import { signIdToken } from '../fixtures/tokens';
+import { signIdToken, signLogoutToken } from '../fixtures/tokens';
 
 /**
  * Discovery over real HTTP: the URLs it finds obey the transport rule (https in production, loopback
@@ -295,5 +295,28 @@ describe('discovery is refreshed from time to time', () => {
     vi.setSystemTime(Date.now() + 6_000);
     expect((await login(testApp, provider.issuer)).response.status).toBe(200);
     expect(provider.count('discovery')).toBe(4);
+  });
+
+  it('a registration that only receives back-channel logouts is refreshed too', async () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+    const provider = await op();
+    const testApp = await app(provider.issuer);
+    const sub = `user-${randomUUID()}`;
+    const post = async () => {
+      const token = await signLogoutToken(keys, {
+        issuer: provider.issuer,
+        clientId: CLIENT_ID,
+        sub,
+      });
+      return request(testApp.url)
+        .post('/logout/connect/back-channel/main')
+        .set('Content-Type', 'application/x-www-form-urlencoded')
+        .send(`logout_token=${encodeURIComponent(token)}`);
+    };
+    expect((await post()).status).toBe(200);
+    await eventually(() => provider.count('discovery') === 1);
+    vi.setSystemTime(Date.now() + HOUR_MS + 1_000);
+    expect((await post()).status).toBe(200);
+    await eventually(() => provider.count('discovery') === 2);
   });
 });

@@ -12,6 +12,7 @@ import {
   type FormRequest,
 } from './form-body';
 import { sendEmptyOk, sendOAuthError } from './http-response';
+import { registrationIdOf } from './route-params';
 
 /** The largest back-channel request body accepted (logout tokens are a few KiB). */
 export const BACK_CHANNEL_MAX_BODY_BYTES = 64 * 1024;
@@ -45,7 +46,7 @@ export class BackChannelLogoutHandler implements NestMiddleware {
 
   async use(request: RoutedRequest, response: ServerResponse): Promise<void> {
     detachSession(request);
-    const registrationId = request.params?.registrationId ?? '';
+    const registrationId = registrationIdOf(request);
     if (request.method !== 'POST') {
       return this.reject(response, registrationId, 'method', 400, 'use POST', { Allow: 'POST' });
     }

@@ -11,6 +11,10 @@ import {
 import { HttpAdapterHost, ModuleRef } from '@nestjs/core';
 import { BackChannelLogoutHandler } from './controllers/back-channel-logout.handler';
 import {
+  backChannelPathMatcher,
+  installExpressReadAhead,
+} from './controllers/back-channel-read-ahead';
+import {
   addFastifyEndpointHook,
   markFastifyEndpoint,
   type FastifyInstanceLike,
@@ -99,6 +103,7 @@ export class OidcLogoutModule extends ConfigurableModuleClass implements NestMod
    */
   configure(consumer: MiddlewareConsumer): void {
     const fastify = this.fastifyInstance();
+    this.installReadAhead();
     // '{*path}': every path, '/' included, in the path-to-regexp 8 syntax of NestJS 11 and 12.
     consumer
       .apply(SessionIdFollowerMiddleware)
@@ -116,6 +121,28 @@ export class OidcLogoutModule extends ConfigurableModuleClass implements NestMod
         'On Fastify, session id changes (request.session.regenerate()) are not followed: call ' +
           'LogoutService.recordLogin after the session id last changes, and register the session ' +
           'plugin before app.init()/listen(). The passport login strategy needs Express.',
+      );
+    }
+  }
+
+  /**
+   * On Express, the back-channel body is read ahead of the app's global body parsers (see
+   * `installExpressReadAhead`). On Fastify the endpoint runs before Fastify's parsers anyway.
+   */
+  private installReadAhead(): void {
+    const adapter = this.adapterHost.httpAdapter as
+      { getType?: () => string; getInstance?: () => unknown } | undefined;
+    if (adapter?.getType?.() !== 'express') return;
+    const handler = this.moduleRef.get(BackChannelLogoutHandler, { strict: true });
+    const installed = installExpressReadAhead(
+      adapter.getInstance?.(),
+      backChannelPathMatcher(this.resolvedOptions.routes.backChannel),
+      (request, response, next) => void handler.readAhead(request, response, next),
+    );
+    if (!installed) {
+      new Logger('OidcLogoutModule').warn(
+        "The back-channel endpoint could not be put ahead of the app's body parsers: their " +
+          'refusals (413, 415, 400) keep their own shape there.',
       );
     }
   }

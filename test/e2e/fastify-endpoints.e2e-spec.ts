@@ -1,4 +1,5 @@
 import { decodeJwt } from 'jose';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { hashSessionId, OidcSessionRepository, type OidcRevocationEvent } from '../../lib';
@@ -9,6 +10,7 @@ import {
   type FastifyTestApp,
 } from '../fixtures/fastify-test-app';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { header, rawRequest, type RawRequest } from '../fixtures/raw-http';
 import { signIdToken } from '../fixtures/tokens';
 import { loginAtOp, logoutAtOp, startRealOp, type RealOp } from '../fixtures/real-op';
 
@@ -321,6 +323,68 @@ describe('Fastify: a global prefix, the cookie fallback of the front channel, th
     expect(await response.text()).toContain(PAGE_TEXT);
     expect(await recorded(user.sessionId)).toBe(false);
     expect(await recorded(other.sessionId)).toBe(true);
+  });
+
+  it("back-channel refusals of the body come in the spec's shape, before Fastify's parsers", async () => {
+    const user = await login('paul');
+    const target = '/api/logout/connect/back-channel/optional';
+    const form = 'application/x-www-form-urlencoded';
+    const big = `logout_token=x&pad=${'x'.repeat(70 * 1024)}`;
+    const cases: Array<[RawRequest, number]> = [
+      [
+        {
+          method: 'POST',
+          target,
+          headers: [['Content-Type', `${form}; charset=latin1`]],
+          body: 'logout_token=x',
+        },
+        400,
+      ],
+      [
+        {
+          method: 'POST',
+          target,
+          headers: [
+            ['Content-Type', form],
+            ['Content-Encoding', 'gzip'],
+          ],
+          body: gzipSync('logout_token=x'),
+        },
+        400,
+      ],
+      [
+        {
+          method: 'POST',
+          target,
+          headers: [['Content-Type', 'application/json']],
+          body: '{"logout_token":',
+        },
+        400,
+      ],
+      [{ method: 'POST', target, headers: [['Content-Type', form]], body: big }, 413],
+      [
+        {
+          method: 'POST',
+          target,
+          headers: [
+            ['Content-Type', form],
+            ['Transfer-Encoding', 'chunked'],
+          ],
+          body: `${(70 * 1024 + 19).toString(16)}\r\n${big}\r\n0\r\n\r\n`,
+          contentLength: false,
+        },
+        413,
+      ],
+    ];
+    for (const [raw, status] of cases) {
+      const response = await rawRequest(url, raw);
+      expect(response.status, response.body.toString()).toBe(status);
+      expect(header(response, 'cache-control')).toBe('no-store');
+      const body = JSON.parse(response.body.toString()) as Record<string, unknown>;
+      expect(Object.keys(body).sort()).toEqual(['error', 'error_description']);
+      expect(body.error).toBe('invalid_request');
+    }
+    expect(await recorded(user.sessionId)).toBe(true);
   });
 
   it('warns at startup about what does not work on Fastify yet', () => {

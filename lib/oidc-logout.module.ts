@@ -1,11 +1,28 @@
 import {
   Inject,
+  Logger,
   Module,
   RequestMethod,
   type MiddlewareConsumer,
+  type NestMiddleware,
   type NestModule,
+  type Type,
 } from '@nestjs/common';
+import { HttpAdapterHost, ModuleRef } from '@nestjs/core';
+import { BackChannelLogoutHandler } from './controllers/back-channel-logout.handler';
+import {
+  backChannelPathMatcher,
+  installExpressReadAhead,
+} from './controllers/back-channel-read-ahead';
+import {
+  addFastifyEndpointHook,
+  markFastifyEndpoint,
+  type FastifyInstanceLike,
+} from './controllers/fastify-endpoints';
+import { FrontChannelLogoutHandler } from './controllers/front-channel-logout.handler';
+import { LogoutCallbackHandler } from './controllers/logout-callback.handler';
 import { logoutRoutes } from './controllers/logout-routes';
+import { RpInitiatedLogoutHandler } from './controllers/rp-initiated-logout.handler';
 import { OidcSessionGuard } from './guards/oidc-session.guard';
 import { SessionIdFollower } from './login/session-id-follower';
 import { SessionIdFollowerMiddleware } from './login/session-id-follower.middleware';
@@ -52,6 +69,11 @@ import { OidcSessionCleanupService } from './services/oidc-session-cleanup.servi
     BackChannelLogoutService,
     OidcSessionGuard,
     SessionIdFollower,
+    // The endpoints, also as providers: on Fastify they run from a hook (see configure).
+    BackChannelLogoutHandler,
+    FrontChannelLogoutHandler,
+    LogoutCallbackHandler,
+    RpInitiatedLogoutHandler,
   ],
   exports: [
     LogoutService,
@@ -68,21 +90,68 @@ export class OidcLogoutModule extends ConfigurableModuleClass implements NestMod
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS)
     private readonly resolvedOptions: ResolvedOidcLogoutOptions,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly moduleRef: ModuleRef,
   ) {
     super();
   }
 
   /**
    * Binds the logout endpoints at the configured paths, and on every route the session-id follower
-   * (a login record follows `req.session.regenerate()`).
+   * (a login record follows `req.session.regenerate()`). On Fastify, the endpoints' middleware marks
+   * the request and a hook runs the endpoint with the app's session (see `markFastifyEndpoint`).
    */
   configure(consumer: MiddlewareConsumer): void {
+    const fastify = this.fastifyInstance();
+    this.installReadAhead();
     // '{*path}': every path, '/' included, in the path-to-regexp 8 syntax of NestJS 11 and 12.
     consumer
       .apply(SessionIdFollowerMiddleware)
       .forRoutes({ path: '{*path}', method: RequestMethod.ALL });
     for (const route of logoutRoutes(this.resolvedOptions)) {
-      consumer.apply(route.handler).forRoutes({ path: route.path, method: route.method });
+      consumer
+        .apply(fastify ? markFastifyEndpoint(route.handler) : route.handler)
+        .forRoutes({ path: route.path, method: route.method });
     }
+    if (fastify) {
+      addFastifyEndpointHook(fastify, (endpoint: Type<NestMiddleware>) =>
+        this.moduleRef.get(endpoint, { strict: true }),
+      );
+      new Logger('OidcLogoutModule').warn(
+        'On Fastify, session id changes (request.session.regenerate()) are not followed: call ' +
+          'LogoutService.recordLogin after the session id last changes, and register the session ' +
+          'plugin before app.init()/listen(). The passport login strategy needs Express.',
+      );
+    }
+  }
+
+  /**
+   * On Express, the back-channel body is read ahead of the app's global body parsers (see
+   * `installExpressReadAhead`). On Fastify the endpoint runs before Fastify's parsers anyway.
+   */
+  private installReadAhead(): void {
+    const adapter = this.adapterHost.httpAdapter as
+      { getType?: () => string; getInstance?: () => unknown } | undefined;
+    if (adapter?.getType?.() !== 'express') return;
+    const handler = this.moduleRef.get(BackChannelLogoutHandler, { strict: true });
+    const installed = installExpressReadAhead(
+      adapter.getInstance?.(),
+      backChannelPathMatcher(this.resolvedOptions.routes.backChannel),
+      (request, response, next) => void handler.readAhead(request, response, next),
+    );
+    if (!installed) {
+      new Logger('OidcLogoutModule').warn(
+        "The back-channel endpoint could not be put ahead of the app's body parsers: their " +
+          'refusals (413, 415, 400) keep their own shape there.',
+      );
+    }
+  }
+
+  /** The Fastify instance when the app runs on @nestjs/platform-fastify. */
+  private fastifyInstance(): FastifyInstanceLike | undefined {
+    const adapter = this.adapterHost.httpAdapter as
+      { getType?: () => string; getInstance?: () => unknown } | undefined;
+    if (adapter?.getType?.() !== 'fastify') return undefined;
+    return adapter.getInstance?.() as FastifyInstanceLike | undefined;
   }
 }

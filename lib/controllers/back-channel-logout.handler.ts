@@ -5,13 +5,19 @@ import { BackChannelLogoutService } from '../services/back-channel-logout.servic
 import { PendingLogoutError } from '../services/pending-logouts';
 import { LogoutTokenError } from '../tokens/logout-token.error';
 import {
+  charsetProblem,
+  contentEncodingProblem,
+  hasUnreadBody,
   isFormUrlEncoded,
+  keepReadBody,
+  readBoundedBody,
   readFormField,
   readParsedFormField,
   type FormField,
   type FormRequest,
 } from './form-body';
 import { sendEmptyOk, sendOAuthError } from './http-response';
+import { registrationIdOf } from './route-params';
 
 /** The largest back-channel request body accepted (logout tokens are a few KiB). */
 export const BACK_CHANNEL_MAX_BODY_BYTES = 64 * 1024;
@@ -45,12 +51,15 @@ export class BackChannelLogoutHandler implements NestMiddleware {
 
   async use(request: RoutedRequest, response: ServerResponse): Promise<void> {
     detachSession(request);
-    const registrationId = request.params?.registrationId ?? '';
+    const registrationId = registrationIdOf(request);
     if (request.method !== 'POST') {
-      return this.reject(response, registrationId, 'method', 400, 'use POST', { Allow: 'POST' });
+      return this.reject(request, response, registrationId, 'method', 400, 'use POST', {
+        Allow: 'POST',
+      });
     }
     if (!isFormUrlEncoded(request)) {
       return this.reject(
+        request,
         response,
         registrationId,
         'content_type',
@@ -58,10 +67,18 @@ export class BackChannelLogoutHandler implements NestMiddleware {
         'the body must be application/x-www-form-urlencoded',
       );
     }
+    const encoding = contentEncodingProblem(request);
+    if (encoding !== undefined) {
+      return this.reject(request, response, registrationId, 'content_encoding', 400, encoding);
+    }
+    const charset = charsetProblem(request);
+    if (charset !== undefined) {
+      return this.reject(request, response, registrationId, 'charset', 400, charset);
+    }
     const read = logoutTokenField(request);
     const field = read instanceof Promise ? await read : read;
     if (!field.ok) {
-      return this.reject(response, registrationId, 'body', field.status, field.problem);
+      return this.reject(request, response, registrationId, 'body', field.status, field.problem);
     }
     try {
       const result = await this.backChannel.handleLogoutToken(registrationId, field.value);
@@ -73,13 +90,40 @@ export class BackChannelLogoutHandler implements NestMiddleware {
       });
       sendEmptyOk(response);
     } catch (error) {
-      this.fail(response, registrationId, error);
+      this.fail(request, response, registrationId, error);
     }
   }
 
-  private fail(response: ServerResponse, registrationId: string, error: unknown): void {
+  /**
+   * Runs first in the app's middleware stack for the back-channel paths (see
+   * `installExpressReadAhead`): reads the body, at most {@link BACK_CHANNEL_MAX_BODY_BYTES} counted as
+   * the bytes arrive, before any body parser the app mounted globally can, and keeps it for
+   * {@link use}. A body over the bound is answered 413 at once, in the spec's shape, and the
+   * connection closed: the rest is never read.
+   */
+  async readAhead(request: RoutedRequest, response: ServerResponse, next: () => void) {
+    if (!hasUnreadBody(request)) return next();
+    let body: Buffer | undefined;
+    try {
+      body = await readBoundedBody(request, BACK_CHANNEL_MAX_BODY_BYTES);
+    } catch {
+      return this.reject(request, response, registrationIdOf(request), 'body', 400, UNREADABLE);
+    }
+    if (body === undefined) {
+      return this.reject(request, response, registrationIdOf(request), 'body', 413, TOO_LARGE);
+    }
+    keepReadBody(request, body);
+    next();
+  }
+
+  private fail(
+    request: RoutedRequest,
+    response: ServerResponse,
+    registrationId: string,
+    error: unknown,
+  ): void {
     if (error instanceof LogoutTokenError) {
-      return this.reject(response, registrationId, error.reason, 400, error.message);
+      return this.reject(request, response, registrationId, error.reason, 400, error.message);
     }
     if (!(error instanceof OidcLogoutError)) {
       this.logger.error({ event: 'oidc_back_channel_logout_failed', error: errorName(error) });
@@ -88,6 +132,7 @@ export class BackChannelLogoutHandler implements NestMiddleware {
     switch (error.code) {
       case 'ERR_UNKNOWN_REGISTRATION':
         return this.reject(
+          request,
           response,
           '',
           'unknown_registration',
@@ -124,14 +169,25 @@ export class BackChannelLogoutHandler implements NestMiddleware {
       }
       case 'ERR_INVALID_REQUEST':
         // The only one handleLogoutToken throws: back-channel logout disabled for the registration.
-        return this.reject(response, registrationId, 'back_channel_disabled', 400, error.message);
+        return this.reject(
+          request,
+          response,
+          registrationId,
+          'back_channel_disabled',
+          400,
+          error.message,
+        );
       default:
-        return this.reject(response, registrationId, error.code, 400, error.message);
+        return this.reject(request, response, registrationId, error.code, 400, error.message);
     }
   }
 
-  /** Answers a refused request and logs one structured line: the reason, never a token or an id. */
+  /**
+   * Answers a refused request and logs one structured line: the reason, never a token or an id. A
+   * body left unread is not read afterwards: the connection is closed instead.
+   */
   private reject(
+    request: RoutedRequest,
     response: ServerResponse,
     registrationId: string,
     reason: string,
@@ -144,15 +200,14 @@ export class BackChannelLogoutHandler implements NestMiddleware {
       registrationId: safeId(registrationId),
       reason,
     });
-    sendOAuthError(response, status, description, headers);
+    const close: Record<string, string> = hasUnreadBody(request) ? { Connection: 'close' } : {};
+    sendOAuthError(response, status, description, { ...headers, ...close });
   }
 }
 
-const UNREADABLE_BODY: FormField = {
-  ok: false,
-  status: 400,
-  problem: 'the body could not be read',
-};
+const UNREADABLE = 'the body could not be read';
+const TOO_LARGE = `the body is larger than ${BACK_CHANNEL_MAX_BODY_BYTES} bytes`;
+const UNREADABLE_BODY: FormField = { ok: false, status: 400, problem: UNREADABLE };
 
 /** The `logout_token` form field; without waiting when Express has parsed the body already. */
 function logoutTokenField(request: RoutedRequest): FormField | Promise<FormField> {

@@ -1,7 +1,12 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import {
+  charsetProblem,
+  contentEncodingProblem,
+  hasUnreadBody,
   isFormUrlEncoded,
+  keepReadBody,
+  readBoundedBody,
   readFormField,
   readParsedFormField,
   type FormField,
@@ -119,5 +124,78 @@ describe('readFormField', () => {
     await expect(read(`logout_token=${'a'.repeat(MAX)}`)).resolves.toEqual(
       problem(413, `the body is larger than ${MAX} bytes`),
     );
+  });
+});
+
+describe('charsetProblem', () => {
+  const problemOf = (type: string) => charsetProblem(request({ 'content-type': type }));
+
+  it('accepts no charset, UTF-8 and US-ASCII (any case, quoted)', () => {
+    for (const type of [
+      'application/x-www-form-urlencoded',
+      'application/x-www-form-urlencoded; charset=utf-8',
+      'application/x-www-form-urlencoded;charset="UTF-8"',
+      'application/x-www-form-urlencoded; charset=US-ASCII',
+    ]) {
+      expect(problemOf(type), type).toBeUndefined();
+    }
+  });
+
+  it('refuses any other charset', () => {
+    for (const charset of ['latin1', 'ISO-8859-1', '"utf-16"', 'bogus', '']) {
+      expect(problemOf(`application/x-www-form-urlencoded; charset=${charset}`)).toMatch(/UTF-8/);
+    }
+  });
+});
+
+describe('contentEncodingProblem', () => {
+  it('accepts no encoding and identity', () => {
+    expect(contentEncodingProblem(request({}))).toBeUndefined();
+    expect(contentEncodingProblem(request({ 'content-encoding': 'Identity' }))).toBeUndefined();
+  });
+
+  it('refuses every other encoding', () => {
+    for (const encoding of ['gzip', 'deflate', 'br', 'zstd', 'bogus', 'gzip, identity']) {
+      expect(contentEncodingProblem(request({ 'content-encoding': encoding }))).toMatch(/encoded/);
+    }
+  });
+});
+
+describe('readBoundedBody', () => {
+  it('reads a body up to the bound', async () => {
+    const body = await readBoundedBody(request({}, undefined, 'a'.repeat(MAX)), MAX);
+    expect(body?.toString()).toBe('a'.repeat(MAX));
+  });
+
+  it('stops at the first byte over the bound: undefined, the rest left unread', async () => {
+    const chunks = Array.from({ length: 100 }, () => Buffer.alloc(MAX / 2, 'a'));
+    let pulled = 0;
+    const stream = Readable.from(
+      (function* () {
+        for (const chunk of chunks) {
+          pulled++;
+          yield chunk;
+        }
+      })(),
+    );
+    const raw = Object.assign(stream, { headers: { 'transfer-encoding': 'chunked' } }) as never;
+    await expect(readBoundedBody(raw, MAX)).resolves.toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(pulled).toBeLessThan(10);
+    expect(hasUnreadBody(raw)).toBe(true);
+  });
+
+  it('refuses a declared length over the bound without reading', async () => {
+    const raw = request({ 'content-length': String(MAX + 1) }, undefined, 'x');
+    await expect(readBoundedBody(raw, MAX)).resolves.toBeUndefined();
+  });
+});
+
+describe('a body read ahead (keepReadBody)', () => {
+  it('is what readFormField reads, whatever a parser left in request.body', async () => {
+    const raw = request({}, { logout_token: 'parsed' });
+    keepReadBody(raw, Buffer.from('logout_token=read.ahead.token'));
+    expect(readParsedFormField(raw, 'logout_token', MAX)).toBeUndefined();
+    await expect(readFormField(raw, 'logout_token', MAX)).resolves.toEqual(ok('read.ahead.token'));
   });
 });

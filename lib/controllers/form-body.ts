@@ -11,6 +11,19 @@ export interface FormRequest extends IncomingMessage {
 
 const FORM_URLENCODED = 'application/x-www-form-urlencoded';
 
+/** Where {@link keepReadBody} leaves a body read ahead of the app's body parsers. */
+const READ_AHEAD = Symbol('nest-oidc-logout.read-ahead-body');
+
+type ReadAheadRequest = IncomingMessage & { [READ_AHEAD]?: Buffer };
+
+/**
+ * Keeps a body read ahead of the app's body parsers (see `BackChannelReadAhead`), for
+ * {@link readFormField}. @internal
+ */
+export function keepReadBody(request: IncomingMessage, body: Buffer): void {
+  (request as ReadAheadRequest)[READ_AHEAD] = body;
+}
+
 /** Whether the request's content type is `application/x-www-form-urlencoded` (parameters allowed). */
 export function isFormUrlEncoded(request: IncomingMessage): boolean {
   const type = request.headers['content-type'];
@@ -18,6 +31,60 @@ export function isFormUrlEncoded(request: IncomingMessage): boolean {
   return (
     typeof type === 'string' && type.split(';', 1)[0]?.trim().toLowerCase() === FORM_URLENCODED
   );
+}
+
+/** Charsets a url-encoded body may declare: the form is ASCII, decoded as UTF-8. */
+const ACCEPTED_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
+
+/**
+ * Why the body's declared charset is refused, or `undefined`: none, or UTF-8 (US-ASCII), is
+ * accepted; a form in another charset (latin1, UTF-16, ...) is not decoded here.
+ *
+ * @internal
+ */
+export function charsetProblem(request: IncomingMessage): string | undefined {
+  const type = request.headers['content-type'];
+  if (typeof type !== 'string') return undefined;
+  for (const parameter of type.split(';').slice(1)) {
+    const equals = parameter.indexOf('=');
+    if (equals < 0 || parameter.slice(0, equals).trim().toLowerCase() !== 'charset') continue;
+    const value = parameter
+      .slice(equals + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1')
+      .toLowerCase();
+    if (!ACCEPTED_CHARSETS.has(value))
+      return 'the body must be UTF-8 (no charset, or charset=utf-8)';
+  }
+  return undefined;
+}
+
+/**
+ * Why the body's `Content-Encoding` is refused, or `undefined` for none (or `identity`): a logout
+ * request is a few KiB, and a compressed body is not inflated here (no decompression bombs).
+ *
+ * @internal
+ */
+export function contentEncodingProblem(request: IncomingMessage): string | undefined {
+  const encoding = request.headers['content-encoding'];
+  if (encoding === undefined) return undefined;
+  if (typeof encoding === 'string' && ['', 'identity'].includes(encoding.trim().toLowerCase())) {
+    return undefined;
+  }
+  return 'the body must not be content-encoded (no Content-Encoding, or identity)';
+}
+
+/**
+ * Whether the request has a body that nobody has read yet: after a refusal, the connection is closed
+ * rather than the rest of the body read and thrown away.
+ *
+ * @internal
+ */
+export function hasUnreadBody(request: IncomingMessage): boolean {
+  const framed =
+    request.headers['transfer-encoding'] !== undefined ||
+    Number(request.headers['content-length'] ?? 0) > 0;
+  return framed && !request.readableEnded;
 }
 
 /**
@@ -33,6 +100,8 @@ export async function readFormField(
   name: string,
   maxBytes: number,
 ): Promise<FormField> {
+  const readAhead = (request as ReadAheadRequest)[READ_AHEAD];
+  if (readAhead !== undefined) return formField(readAhead.toString('utf8'), name);
   return readParsedFormField(request, name, maxBytes) ?? readRawFormField(request, name, maxBytes);
 }
 
@@ -48,6 +117,7 @@ export function readParsedFormField(
   name: string,
   maxBytes: number,
 ): FormField | undefined {
+  if ((request as ReadAheadRequest)[READ_AHEAD] !== undefined) return undefined;
   const declared = Number(request.headers['content-length'] ?? 0);
   if (Number.isFinite(declared) && declared > maxBytes) {
     return { ok: false, status: 413, problem: `the body is larger than ${maxBytes} bytes` };
@@ -73,10 +143,15 @@ async function readRawFormField(
   name: string,
   maxBytes: number,
 ): Promise<FormField> {
-  const raw = await readRawBody(request, maxBytes);
+  const raw = await readBoundedBody(request, maxBytes);
   if (raw === undefined) {
     return { ok: false, status: 413, problem: `the body is larger than ${maxBytes} bytes` };
   }
+  return formField(raw.toString('utf8'), name);
+}
+
+/** The field from a url-encoded body. */
+function formField(raw: string, name: string): FormField {
   const values = new URLSearchParams(raw).getAll(name);
   if (values.length === 0) return missing(name);
   if (values.length > 1) return { ok: false, status: 400, problem: `${name} is repeated` };
@@ -97,9 +172,20 @@ function single(name: string, value: unknown): FormField {
   return { ok: true, value };
 }
 
-/** The raw body as text, or `undefined` when it is larger than `maxBytes`. */
-function readRawBody(request: IncomingMessage, maxBytes: number): Promise<string | undefined> {
-  if (!request.readable || request.readableEnded) return Promise.resolve('');
+/**
+ * The raw body, or `undefined` as soon as more than `maxBytes` have arrived: the bytes are counted as
+ * they arrive (a chunked body has no `Content-Length` to trust), and reading stops there: the stream
+ * is paused and nothing more is read or kept (answer with `Connection: close`).
+ *
+ * @internal
+ */
+export function readBoundedBody(
+  request: IncomingMessage,
+  maxBytes: number,
+): Promise<Buffer | undefined> {
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (Number.isFinite(declared) && declared > maxBytes) return Promise.resolve(undefined);
+  if (!request.readable || request.readableEnded) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -107,7 +193,8 @@ function readRawBody(request: IncomingMessage, maxBytes: number): Promise<string
       size += chunk.length;
       if (size > maxBytes) {
         cleanup();
-        request.resume();
+        request.pause();
+        chunks.length = 0;
         resolve(undefined);
         return;
       }
@@ -115,19 +202,22 @@ function readRawBody(request: IncomingMessage, maxBytes: number): Promise<string
     };
     const onEnd = () => {
       cleanup();
-      resolve(Buffer.concat(chunks).toString('utf8'));
+      resolve(Buffer.concat(chunks));
     };
     const onError = (error: Error) => {
       cleanup();
       reject(error);
     };
+    const onAborted = () => onError(new Error('the request was aborted'));
     const cleanup = () => {
       request.off('data', onData);
       request.off('end', onEnd);
       request.off('error', onError);
+      request.off('aborted', onAborted);
     };
     request.on('data', onData);
     request.on('end', onEnd);
     request.on('error', onError);
+    request.on('aborted', onAborted);
   });
 }

@@ -9,6 +9,7 @@ import type {
 import { LogoutService } from '../services/logout.service';
 import { destroySession, sessionIdOf, type SessionRequest } from '../services/request-session';
 import { setNoStore } from './http-response';
+import { registrationIdOf } from './route-params';
 
 /** The longest `sid` accepted; OPs use UUIDs or similar (Keycloak, Entra ID: 36 characters). */
 export const FRONT_CHANNEL_MAX_SID_LENGTH = 512;
@@ -67,7 +68,7 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
   ) {}
 
   async use(request: RoutedRequest, response: ServerResponse): Promise<void> {
-    const registrationId = request.params?.registrationId ?? '';
+    const registrationId = registrationIdOf(request);
     const registration = this.options.clients.find((c) => c.registrationId === registrationId);
     const frameAncestor = registration ? originOf(registration.issuer) : undefined;
     const method = request.method ?? 'GET';

@@ -40,6 +40,19 @@ describe('normalizeOrigin', () => {
       'https://app.example.com#x',
       'https://user@app.example.com',
       'https://app.example.com, https://evil.example',
+      'https://app.example.com/',
+      'https://app.example.com\\',
+      'https://app.example.com:443/',
+      'https://user:pw@app.example.com',
+      'https://@app.example.com',
+      'https:app.example.com',
+      'https:/app.example.com',
+      '//app.example.com',
+      'https:// app.example.com',
+      'http://2130706433',
+      'http://0x7f.0.0.1',
+      'http://127.1',
+      'http://app%2Eexample.com',
     ]) {
       expect(normalizeOrigin(value), value).toBeUndefined();
     }

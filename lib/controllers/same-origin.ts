@@ -41,21 +41,34 @@ export function requestOrigin(request: OriginRequest): string | undefined {
   return normalizeOrigin(`${protocol}://${host}`);
 }
 
-/** `scheme://host[:port]` as browsers serialize it (lower case, default port dropped), or undefined. */
+/** Default ports an origin's serialization leaves out. */
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { 'http:': '80', 'https:': '443' };
+
+/**
+ * `scheme://host[:port]` as browsers serialize an origin (RFC 6454 section 6.1), or `undefined`.
+ *
+ * The value must already be an origin, exactly: no trailing slash, path, query, fragment, userinfo,
+ * whitespace or backslash. Only what RFC 6454 treats as the same origin is normalised: the case of
+ * the scheme and host, and the scheme's default port (`https://App.Example.com:443` is
+ * `https://app.example.com`). Any other rewriting the URL parser would do (a trailing slash, `\`
+ * for `/`, numeric or hexadecimal IPv4 forms, percent-encoded hosts) makes the value no origin.
+ *
+ * @internal
+ */
 export function normalizeOrigin(value: string): string | undefined {
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#@\\\s]+$/.test(value)) return undefined;
   let url: URL;
   try {
     url = new URL(value);
   } catch {
     return undefined;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
-  // Reject anything that is more than an origin: a path, query, fragment or credentials.
-  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
-    return undefined;
-  }
-  if (url.pathname !== '/') return undefined;
-  return url.origin;
+  const defaultPort = DEFAULT_PORTS[url.protocol];
+  if (defaultPort === undefined) return undefined;
+  // The URL parser drops the default port: the value written without it must be the origin itself.
+  let written = value.toLowerCase();
+  if (written.endsWith(`:${defaultPort}`)) written = written.slice(0, -defaultPort.length - 1);
+  return url.origin === written ? url.origin : undefined;
 }
 
 /** Why a state-changing request was accepted or refused, for a log line. @internal */

@@ -1,0 +1,393 @@
+import { decodeJwt } from 'jose';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { hashSessionId, OidcSessionRepository, type OidcRevocationEvent } from '../../lib';
+import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
+import {
+  createFastifyTestApp,
+  startFastifyTestApp,
+  type FastifyTestApp,
+} from '../fixtures/fastify-test-app';
+import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { header, rawRequest, type RawRequest } from '../fixtures/raw-http';
+import { signIdToken } from '../fixtures/tokens';
+import { loginAtOp, logoutAtOp, startRealOp, type RealOp } from '../fixtures/real-op';
+
+/**
+ * The module's four endpoints on `@nestjs/platform-fastify`, against a real OP (node
+ * oidc-provider): the registration id comes from the URL (the raw request Nest middleware sees on
+ * Fastify has no `params`), and the session from the Fastify request (a session plugin's hook).
+ */
+
+const REGISTRATION = { registrationId: 'op-fastify', clientId: 'client-fastify' };
+const PAGE_TEXT = 'Logout request processed.';
+
+describe('Fastify: the logout endpoints with a real OP', () => {
+  let op: RealOp;
+  let testApp: FastifyTestApp;
+  const events: OidcRevocationEvent[] = [];
+  let deliveriesBefore = 0;
+
+  beforeAll(async () => {
+    op = await startRealOp({
+      clients: async (issuer) => {
+        testApp = await startFastifyTestApp({
+          clients: [
+            {
+              ...REGISTRATION,
+              issuer,
+              postLogoutRedirectUri: 'http://app.example/logout/callback',
+            },
+          ],
+          onRevocation: (event) => {
+            events.push(event);
+          },
+        });
+        return [
+          {
+            clientId: REGISTRATION.clientId,
+            clientSecret: `${REGISTRATION.clientId}-secret`,
+            redirectUri: `${testApp.url}/login/callback/${REGISTRATION.registrationId}`,
+            postLogoutRedirectUri: 'http://app.example/logout/callback',
+            backchannelLogoutUri: `${testApp.url}/logout/connect/back-channel/${REGISTRATION.registrationId}`,
+            backchannelLogoutSessionRequired: true,
+          },
+        ];
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await testApp?.close();
+    await op?.close();
+  });
+
+  beforeEach(() => {
+    events.length = 0;
+    deliveriesBefore = op.deliveries.length;
+  });
+
+  /** A real login at the OP, recorded by the Fastify app for a new session. */
+  async function login(name: string) {
+    const opLogin = await loginAtOp(op, { clientId: REGISTRATION.clientId, login: name });
+    const response = await fetch(`${testApp.url}/test/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ idToken: opLogin.idToken }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { session: string; sid?: string };
+    expect(body.session).not.toBe('');
+    const cookie = `sid=${body.session}`;
+    await expectRecorded(body.session);
+    return { ...opLogin, cookie, sessionId: body.session, sid: body.sid };
+  }
+
+  async function recorded(sessionId: string): Promise<boolean> {
+    return (await testApp.repository.findByClientSessionId(hashSessionId(sessionId))) !== undefined;
+  }
+
+  async function expectRecorded(sessionId: string): Promise<void> {
+    expect(await recorded(sessionId)).toBe(true);
+  }
+
+  it('back-channel: the OP ends a recorded session (200, the record is gone), others stay', async () => {
+    const alice = await login('alice');
+    const bob = await login('bob');
+
+    await logoutAtOp(op, alice.jar, { idTokenHint: alice.idToken });
+
+    const deliveries = op.deliveries.slice(deliveriesBefore);
+    expect(deliveries.map((d) => [d.status, d.body])).toEqual([[200, '']]);
+    expect(deliveries[0]!.claims.sid).toBe(decodeJwt(alice.idToken).sid);
+    expect(await recorded(alice.sessionId)).toBe(false);
+    await expectRecorded(bob.sessionId);
+    expect(events.map((e) => [e.channel, e.registrationId, e.sub])).toEqual([
+      ['back-channel', REGISTRATION.registrationId, 'alice'],
+    ]);
+  });
+
+  it('back-channel: an unknown registration is still refused (400, spec shape), nothing revoked', async () => {
+    const carol = await login('carol');
+    const response = await fetch(`${testApp.url}/logout/connect/back-channel/nobody`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'logout_token=x.y.z',
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(await response.json()).toEqual({
+      error: 'invalid_request',
+      error_description: 'unknown client registration',
+    });
+    await expectRecorded(carol.sessionId);
+    expect(events).toEqual([]);
+  });
+
+  it('back-channel: a refused token at a known registration names the token, not the registration', async () => {
+    const dave = await login('dave');
+    const response = await fetch(
+      `${testApp.url}/logout/connect/back-channel/${REGISTRATION.registrationId}`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'logout_token=x.y.z',
+        signal: AbortSignal.timeout(10_000),
+      },
+    );
+    expect(response.status).toBe(400);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const body = (await response.json()) as { error: string; error_description: string };
+    expect(body.error).toBe('invalid_request');
+    expect(body.error_description).not.toBe('unknown client registration');
+    await expectRecorded(dave.sessionId);
+    expect(events).toEqual([]);
+  });
+
+  it('front-channel: iss and sid end that OP session (200 page, the record is gone)', async () => {
+    const erin = await login('erin');
+    const frank = await login('frank');
+    const url = new URL(
+      `${testApp.url}/logout/connect/front-channel/${REGISTRATION.registrationId}`,
+    );
+    url.searchParams.set('iss', op.issuer);
+    url.searchParams.set('sid', erin.sid!);
+
+    const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(response.headers.get('content-security-policy')).toContain(
+      `frame-ancestors ${new URL(op.issuer).origin}`,
+    );
+    expect(await response.text()).toContain(PAGE_TEXT);
+    expect(await recorded(erin.sessionId)).toBe(false);
+    await expectRecorded(frank.sessionId);
+    expect(events.map((e) => [e.channel, e.sessions.map((x) => x.sub)])).toEqual([
+      ['front-channel', ['erin']],
+    ]);
+  });
+
+  it('front-channel: an unknown registration revokes nothing', async () => {
+    const gina = await login('gina');
+    const url = new URL(`${testApp.url}/logout/connect/front-channel/nobody`);
+    url.searchParams.set('iss', op.issuer);
+    url.searchParams.set('sid', gina.sid!);
+    const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    await expectRecorded(gina.sessionId);
+    expect(events).toEqual([]);
+  });
+
+  it("POST /logout ends the local session and redirects to the OP's end-session endpoint", async () => {
+    const hank = await login('hank');
+
+    const response = await fetch(`${testApp.url}/logout`, {
+      method: 'POST',
+      headers: {
+        cookie: hank.cookie,
+        origin: testApp.url,
+        'sec-fetch-site': 'same-origin',
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: '',
+      redirect: 'manual',
+      signal: AbortSignal.timeout(10_000),
+    });
+
+    expect(response.status).toBe(302);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const location = new URL(response.headers.get('location') ?? '');
+    expect(`${location.origin}${location.pathname}`).toBe(`${op.issuer}/session/end`);
+    expect(location.searchParams.get('id_token_hint')).toBe(hank.idToken);
+    expect(location.searchParams.get('client_id')).toBe(REGISTRATION.clientId);
+    expect(await recorded(hank.sessionId)).toBe(false);
+    expect(events.map((e) => [e.channel, e.sub])).toEqual([['rp-initiated', 'hank']]);
+  });
+
+  it('POST /logout from another site is refused (403) and ends nothing', async () => {
+    const ivy = await login('ivy');
+    const response = await fetch(`${testApp.url}/logout`, {
+      method: 'POST',
+      headers: {
+        cookie: ivy.cookie,
+        origin: 'https://evil.example',
+        'sec-fetch-site': 'cross-site',
+      },
+      redirect: 'manual',
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(response.status).toBe(403);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    await expectRecorded(ivy.sessionId);
+    expect(events).toEqual([]);
+  });
+
+  it('GET /logout/callback without state lands on the landing page', async () => {
+    const response = await fetch(`${testApp.url}/logout/callback`, {
+      redirect: 'manual',
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(response.status).toBe(302);
+    expect(response.headers.get('location')).toBe('/');
+    expect(response.headers.get('cache-control')).toBe('no-store');
+  });
+});
+
+describe('Fastify: a global prefix, the cookie fallback of the front channel, the startup warning', () => {
+  const warnings: string[] = [];
+  let keys: TestKeySet;
+  let fakeOp: FakeOp;
+  let app: NestFastifyApplication;
+  let url: string;
+
+  beforeAll(async () => {
+    keys = await createTestKeySet();
+    fakeOp = await startFakeOp({ keys });
+    app = await createFastifyTestApp({
+      clients: [
+        {
+          registrationId: 'optional',
+          issuer: fakeOp.issuer,
+          clientId: 'app-optional',
+          frontChannel: { sessionRequired: false },
+        },
+      ],
+    });
+    app.useLogger({
+      log: () => undefined,
+      error: () => undefined,
+      warn: (message: unknown) => {
+        warnings.push(String(message));
+      },
+    });
+    app.setGlobalPrefix('api');
+    await app.listen(0, '127.0.0.1');
+    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await fakeOp?.close();
+  });
+
+  async function login(sub: string): Promise<{ cookie: string; sessionId: string }> {
+    const idToken = await signIdToken(keys, { iss: fakeOp.issuer, aud: 'app-optional', sub });
+    const response = await fetch(`${url}/api/test/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ idToken }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(response.status).toBe(200);
+    const { session } = (await response.json()) as { session: string };
+    return { cookie: `sid=${session}`, sessionId: session };
+  }
+
+  function recorded(sessionId: string): Promise<boolean> {
+    return app
+      .get(OidcSessionRepository)
+      .findByClientSessionId(hashSessionId(sessionId))
+      .then((found) => found !== undefined);
+  }
+
+  it('serves the endpoints under the global prefix, the registration id from the URL', async () => {
+    const response = await fetch(`${url}/api/logout/connect/back-channel/optional`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'logout_token=x.y.z',
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const body = (await response.json()) as { error_description: string };
+    expect(body.error_description).not.toBe('unknown client registration');
+    expect(body.error_description).toMatch(/^Logout token rejected/);
+  });
+
+  it("the front channel without iss and sid ends the request's own session (sessionRequired: false)", async () => {
+    const user = await login('olga');
+    const other = await login('olga');
+    expect(await recorded(user.sessionId)).toBe(true);
+
+    const response = await fetch(`${url}/api/logout/connect/front-channel/optional`, {
+      headers: { cookie: user.cookie },
+      signal: AbortSignal.timeout(10_000),
+    });
+
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain(PAGE_TEXT);
+    expect(await recorded(user.sessionId)).toBe(false);
+    expect(await recorded(other.sessionId)).toBe(true);
+  });
+
+  it("back-channel refusals of the body come in the spec's shape, before Fastify's parsers", async () => {
+    const user = await login('paul');
+    const target = '/api/logout/connect/back-channel/optional';
+    const form = 'application/x-www-form-urlencoded';
+    const big = `logout_token=x&pad=${'x'.repeat(70 * 1024)}`;
+    const cases: Array<[RawRequest, number]> = [
+      [
+        {
+          method: 'POST',
+          target,
+          headers: [['Content-Type', `${form}; charset=latin1`]],
+          body: 'logout_token=x',
+        },
+        400,
+      ],
+      [
+        {
+          method: 'POST',
+          target,
+          headers: [
+            ['Content-Type', form],
+            ['Content-Encoding', 'gzip'],
+          ],
+          body: gzipSync('logout_token=x'),
+        },
+        400,
+      ],
+      [
+        {
+          method: 'POST',
+          target,
+          headers: [['Content-Type', 'application/json']],
+          body: '{"logout_token":',
+        },
+        400,
+      ],
+      [{ method: 'POST', target, headers: [['Content-Type', form]], body: big }, 413],
+      [
+        {
+          method: 'POST',
+          target,
+          headers: [
+            ['Content-Type', form],
+            ['Transfer-Encoding', 'chunked'],
+          ],
+          body: `${(70 * 1024 + 19).toString(16)}\r\n${big}\r\n0\r\n\r\n`,
+          contentLength: false,
+        },
+        413,
+      ],
+    ];
+    for (const [raw, status] of cases) {
+      const response = await rawRequest(url, raw);
+      expect(response.status, response.body.toString()).toBe(status);
+      expect(header(response, 'cache-control')).toBe('no-store');
+      const body = JSON.parse(response.body.toString()) as Record<string, unknown>;
+      expect(Object.keys(body).sort()).toEqual(['error', 'error_description']);
+      expect(body.error).toBe('invalid_request');
+    }
+    expect(await recorded(user.sessionId)).toBe(true);
+  });
+
+  it('warns at startup about what does not work on Fastify yet', () => {
+    expect(warnings.join('\n')).toContain('On Fastify, session id changes');
+  });
+});

@@ -140,6 +140,11 @@ function createOidcLoginStrategy(
       flow.endpoints().then(
         (endpoints) => {
           try {
+            const refusal = flow.authorizationResponseRefusal(request, endpoints);
+            if (refusal !== undefined) {
+              this.fail({ message: refusal }, 401);
+              return;
+            }
             const perRequest = Object.create(this) as this & PerRequestStrategy;
             flow.prepare(perRequest, request, endpoints);
             super.authenticate.apply(perRequest, args);

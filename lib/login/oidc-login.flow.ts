@@ -10,7 +10,11 @@ import type {
   OidcLoginUser,
   ResolvedOidcLoginStrategyOptions,
 } from './oidc-login.options';
-import { OidcLoginStateStore, type LoginSessionData } from './oidc-login-state.store';
+import {
+  LOGIN_STATE_KEY_PREFIX,
+  OidcLoginStateStore,
+  type LoginSessionData,
+} from './oidc-login-state.store';
 import { createPkcePair, shouldUsePkce } from './pkce';
 import { requestTokens, type OidcTokenEndpointAuthMethod } from './token-request';
 import { assertIdTokenShape } from './token-response';
@@ -106,7 +110,7 @@ export class OidcLoginFlow {
     private readonly discovery: OidcDiscoveryService,
     private readonly httpTimeoutMs: number,
   ) {
-    this.stateStore = new OidcLoginStateStore(`oidc-login:${options.name}`);
+    this.stateStore = new OidcLoginStateStore(`${LOGIN_STATE_KEY_PREFIX}${options.name}`);
     this.authMethod =
       options.tokenEndpointAuthMethod ??
       (registration.clientSecret ? 'client_secret_basic' : 'none');

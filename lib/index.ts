@@ -62,9 +62,11 @@ export {
 } from './repositories/typeorm/create-oidc-sessions-table.migration';
 export { hashSessionId } from './repositories/session-id-hash';
 export {
+  OIDC_LOGOUT_ERROR_STATUS,
   OidcLogoutError,
   OidcLogoutOptionsError,
   OidcSessionRepositoryError,
+  type OidcLogoutErrorBody,
   type OidcLogoutErrorCode,
 } from './errors/oidc-logout.error';
 // Login with @nestjs/passport + passport-openidconnect (optional peer dependencies, loaded lazily).

@@ -67,4 +67,29 @@ describe('OidcLoginStateStore', () => {
     const planted: LoginSessionData = { [key]: [noNonce, null, 42, withNonce] };
     expect(store.take(planted, 'h')).toEqual(withNonce);
   });
+
+  it('takes a handle once even from two copies of the session (two requests at once)', () => {
+    const store = new OidcLoginStateStore(key);
+    const session: LoginSessionData = {};
+    const handle = store.save(session, { nonce: 'n' });
+    const first = structuredClone(session);
+    const second = structuredClone(session);
+    expect(store.take(first, handle)).toMatchObject({ nonce: 'n' });
+    expect(store.take(second, handle)).toBeUndefined();
+    expect(second[key]).toBeUndefined();
+  });
+
+  it('remembers taken handles only until their login would have expired', () => {
+    let now = 1_000_000;
+    const store = new OidcLoginStateStore(key, () => now);
+    const session: LoginSessionData = {};
+    const handle = store.save(session, { nonce: 'n' });
+    const copy = structuredClone(session);
+    expect(store.take(session, handle)).toBeDefined();
+    now += PENDING_LOGIN_TTL_MS;
+    // Expired anyway: refused by its own expiry, and forgotten by the next take.
+    expect(store.take(copy, handle)).toBeUndefined();
+    const other = store.save(session, { nonce: 'm' });
+    expect(store.take(session, other)).toMatchObject({ nonce: 'm' });
+  });
 });

@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * One authorization request waiting for its callback, as kept in the application's session: what the
@@ -26,6 +26,17 @@ export const PENDING_LOGIN_TTL_MS = 10 * 60_000;
 /** How many logins may be pending at once in one session (several tabs); the oldest goes first. @internal */
 export const MAX_PENDING_LOGINS = 5;
 
+/** Every registration's pending logins are kept in the session under a key with this prefix. @internal */
+export const LOGIN_STATE_KEY_PREFIX = 'oidc-login:';
+
+/**
+ * How many taken `state` handles one process remembers (each until its login would have expired),
+ * so that two requests carrying the same callback at once pass the state check once.
+ *
+ * @internal
+ */
+export const MAX_TAKEN_HANDLES = 10_000;
+
 /** The session object of express-session (or any object that is saved with the session). @internal */
 export type LoginSessionData = Record<string, unknown>;
 
@@ -34,9 +45,17 @@ export type LoginSessionData = Record<string, unknown>;
  * matches or not the callback's checks afterwards), expiring after {@link PENDING_LOGIN_TTL_MS}, at
  * most {@link MAX_PENDING_LOGINS} of them. The `state` handle is compared in constant time.
  *
+ * Taking is atomic within the process: each request has its own copy of the session (express-session
+ * loads it per request), so two requests carrying the same callback at once would both find the
+ * pending login; the store also remembers the digests of the handles it gave out, and a handle is
+ * taken once. Across processes the OP's single-use authorization code is the backstop.
+ *
  * @internal
  */
 export class OidcLoginStateStore {
+  /** SHA-256 of each taken handle, with when its login would have expired, oldest first. */
+  private readonly taken = new Map<string, number>();
+
   constructor(
     readonly key: string,
     private readonly now: () => number = Date.now,
@@ -62,7 +81,23 @@ export class OidcLoginStateStore {
     const found = index >= 0 ? pending.splice(index, 1)[0] : undefined;
     if (pending.length > 0) session[this.key] = pending;
     else delete session[this.key];
-    return found;
+    return found && this.takeOnce(found) ? found : undefined;
+  }
+
+  /** `true` the first time this process takes the login's handle, `false` after. */
+  private takeOnce(login: PendingLogin): boolean {
+    const now = this.now();
+    const digest = createHash('sha256').update(login.handle).digest('base64url');
+    const expiresAt = this.taken.get(digest);
+    if (expiresAt !== undefined && expiresAt > now) return false;
+    for (const [key, until] of this.taken) {
+      if (until > now && this.taken.size < MAX_TAKEN_HANDLES) break;
+      // Expired, or the oldest when full: taken long before any request still in flight.
+      this.taken.delete(key);
+    }
+    this.taken.delete(digest);
+    this.taken.set(digest, login.expiresAt);
+    return true;
   }
 
   /** The well-formed, unexpired pending logins in the session (a copy). */

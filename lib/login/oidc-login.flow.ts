@@ -10,15 +10,25 @@ import type {
   OidcLoginUser,
   ResolvedOidcLoginStrategyOptions,
 } from './oidc-login.options';
-import { OidcLoginStateStore, type LoginSessionData } from './oidc-login-state.store';
+import {
+  LOGIN_STATE_KEY_PREFIX,
+  OidcLoginStateStore,
+  type LoginSessionData,
+} from './oidc-login-state.store';
 import { createPkcePair, shouldUsePkce } from './pkce';
 import { requestTokens, type OidcTokenEndpointAuthMethod } from './token-request';
+import { assertIdTokenShape } from './token-response';
 
 /** Where a login goes at the OP, as discovered (or configured). @internal */
 export interface LoginEndpoints {
   authorizationEndpoint: string;
   tokenEndpoint: string;
   pkce: boolean;
+  /**
+   * The OP announces `authorization_response_iss_parameter_supported: true` (RFC 9207): its
+   * authorization responses must carry `iss`.
+   */
+  issParameterRequired: boolean;
 }
 
 type Callback<A extends unknown[]> = (error: unknown, ...results: A) => void;
@@ -64,6 +74,8 @@ export interface PerRequestStrategy {
     ): void;
   };
   authorizationParams(options: unknown): Record<string, string>;
+  /** passport's per-request `error` (from the prototype): ends the authentication with an error. */
+  error(error: Error): void;
 }
 
 const NO_SESSION =
@@ -98,7 +110,7 @@ export class OidcLoginFlow {
     private readonly discovery: OidcDiscoveryService,
     private readonly httpTimeoutMs: number,
   ) {
-    this.stateStore = new OidcLoginStateStore(`oidc-login:${options.name}`);
+    this.stateStore = new OidcLoginStateStore(`${LOGIN_STATE_KEY_PREFIX}${options.name}`);
     this.authMethod =
       options.tokenEndpointAuthMethod ??
       (registration.clientSecret ? 'client_secret_basic' : 'none');
@@ -136,7 +148,31 @@ export class OidcLoginFlow {
         );
       }
     }
-    return { authorizationEndpoint, tokenEndpoint, pkce };
+    return {
+      authorizationEndpoint,
+      tokenEndpoint,
+      pkce,
+      issParameterRequired: metadata.authorizationResponseIssParameterSupported === true,
+    };
+  }
+
+  /**
+   * RFC 9207 on a callback (a request with `code` or `error`): its `iss` parameter, when present, must
+   * be exactly the registration's issuer, and it must be present when the OP announces that it sends
+   * it (mix-up defence). Returns why the callback is refused, or `undefined`. Checked before `state` is
+   * consumed and before any code exchange.
+   */
+  authorizationResponseRefusal(request: object, endpoints: LoginEndpoints): string | undefined {
+    const query = (request as { query?: Record<string, unknown> }).query ?? {};
+    if (!query.code && !query.error) return undefined;
+    if (query.iss === undefined) {
+      return endpoints.issParameterRequired
+        ? 'The authorization response has no iss parameter, which the OP announces (RFC 9207)'
+        : undefined;
+    }
+    return query.iss === this.registration.issuer
+      ? undefined
+      : "The authorization response's iss parameter is not the registration's issuer (RFC 9207)";
   }
 
   /**
@@ -198,12 +234,23 @@ export class OidcLoginFlow {
             params: form,
           },
           this.httpTimeoutMs,
-        ).then(
-          // Called outside the promise, like the `oauth` package does: nothing thrown is swallowed.
-          (tokens) =>
-            process.nextTick(callback, null, tokens.access_token, tokens.refresh_token, tokens),
-          (error: unknown) => process.nextTick(callback, error),
-        );
+        )
+          .then((tokens) => {
+            // passport-openidconnect reads the ID token unguarded: only a well-formed one reaches it.
+            assertIdTokenShape(tokens);
+            return tokens;
+          })
+          .then(
+            // Called outside the promise (nothing thrown is swallowed by it), but never past passport:
+            // whatever the callback throws ends this login with an error, not the process.
+            (tokens) =>
+              process.nextTick(() =>
+                guarded(perRequest, () =>
+                  callback(null, tokens.access_token, tokens.refresh_token, tokens),
+                ),
+              ),
+            (error: unknown) => process.nextTick(() => guarded(perRequest, () => callback(error))),
+          );
       },
       get: (_url, _accessToken, callback) =>
         callback(new Error('nest-oidc-logout does not fetch the userinfo endpoint')),
@@ -245,6 +292,19 @@ export class OidcLoginFlow {
   private async forget(request: SessionRequest): Promise<void> {
     const sessionId = sessionIdOf(request);
     if (sessionId !== undefined) await this.logoutService.removeSession(sessionId);
+  }
+}
+
+/** Runs `step`; an exception it throws ends the login through passport's `error`, never the process. */
+function guarded(perRequest: PerRequestStrategy, step: () => void): void {
+  try {
+    step();
+  } catch (error) {
+    try {
+      perRequest.error(error instanceof Error ? error : new Error(String(error)));
+    } catch {
+      // The request's own error path failed too: nothing more can be answered for it.
+    }
   }
 }
 

@@ -18,11 +18,6 @@ import { SessionIdFollower } from './session-id-follower';
 
 /** Errors of passport-openidconnect and of the code exchange that mean "the OP cannot be reached". */
 const UNAVAILABLE_ERRORS: ReadonlySet<string> = new Set(['InternalOAuthError']);
-/** Codes of the library that mean "try again later". */
-const UNAVAILABLE_CODES: ReadonlySet<string> = new Set([
-  'ERR_DISCOVERY_FAILED',
-  'ERR_REPOSITORY_UNAVAILABLE',
-]);
 /** Errors that mean "this login is refused". */
 const REFUSED_ERRORS: ReadonlySet<string> = new Set(['AuthorizationError', 'TokenError']);
 
@@ -122,9 +117,10 @@ function createOidcLoginGuard(strategyName: string): Type<OidcLoginGuardInstance
       _status?: unknown,
     ): TUser {
       if (!error && user) return user as TUser;
-      const reason = describe(error, info);
-      if (error && isUnavailable(error)) throw this.unavailable(reason);
-      if (error && !isRefusal(error)) throw error instanceof Error ? error : new Error(reason);
+      const cause = unwrap(error);
+      const reason = describe(cause, info);
+      if (cause && isUnavailable(cause)) throw this.unavailable(reason);
+      if (cause && !isRefusal(cause)) throw cause instanceof Error ? cause : new Error(reason);
       this.logger.warn(`Login refused: ${reason}`);
       throw new UnauthorizedException({
         error: 'login_failed',
@@ -149,27 +145,53 @@ function createOidcLoginGuard(strategyName: string): Type<OidcLoginGuardInstance
   return OidcLoginGuardMixin;
 }
 
+/**
+ * The library's own error inside passport-openidconnect's `InternalOAuthError` (which wraps whatever
+ * the code exchange fails with, e.g. a refused token response), else the error as is.
+ */
+function unwrap(error: unknown): unknown {
+  if (error instanceof Error && error.name === 'InternalOAuthError') {
+    const inner = (error as { oauthError?: unknown }).oauthError;
+    if (inner instanceof OidcLogoutError) return inner;
+  }
+  return error;
+}
+
+/** The OP or the session store cannot answer now: a library error of status 503, or the OP unreachable. */
 function isUnavailable(error: unknown): boolean {
-  if (error instanceof OidcLogoutError) return UNAVAILABLE_CODES.has(error.code);
+  if (error instanceof OidcLogoutError) return error.getStatus() === 503;
   return error instanceof Error && UNAVAILABLE_ERRORS.has(error.name);
 }
 
+/**
+ * This login is refused (401): a library error of a 4xx status, or passport-openidconnect's refusals.
+ * Any other `HttpException` (thrown by the application's `validate`) and any other error go on as is.
+ */
 function isRefusal(error: unknown): boolean {
+  if (error instanceof OidcLogoutError) {
+    const status = error.getStatus();
+    return status >= 400 && status < 500;
+  }
   if (error instanceof HttpException) return false;
-  if (error instanceof OidcLogoutError) return true;
   return error instanceof Error && REFUSED_ERRORS.has(error.name);
 }
 
-/** Why a login failed, for the log: codes and library messages only, never tokens or session ids. */
+/**
+ * Why a login failed, for the log: codes and library messages only, never tokens or session ids.
+ * Everything that may come from the request (the callback's `error` and `error_description`) is
+ * reduced to printable ASCII and bounded, so that it cannot forge log lines.
+ */
 function describe(error: unknown, info: unknown): string {
-  if (error instanceof OidcLogoutError) return `${error.code}: ${error.message}`;
+  if (error instanceof OidcLogoutError) return printable(`${error.code}: ${error.message}`, 300);
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
-    return `${error.name}${typeof code === 'string' ? ` (${code.slice(0, 64)})` : ''}`;
+    return `${printable(error.name, 64)}${typeof code === 'string' ? ` (${printable(code, 64)})` : ''}`;
   }
   const message = (info as { message?: unknown } | undefined)?.message;
-  // The OP's (or the URL's) error_description: printable characters only, bounded.
-  return typeof message === 'string'
-    ? message.replace(/[^\x20-\x7e]/g, '?').slice(0, 200)
-    : 'no user';
+  return typeof message === 'string' ? printable(message, 200) : 'no user';
+}
+
+/** `text` with every character outside printable ASCII (newlines, escapes, Unicode) as `?`, bounded. */
+function printable(text: string, max: number): string {
+  return text.slice(0, max).replace(/[^\x20-\x7e]/g, '?');
 }

@@ -38,8 +38,11 @@ const DISCOVERED_PER_REQUEST = 'https://discovered-per-login.invalid/';
  * - the ID token's signature is verified (passport-openidconnect only decodes it) and the login is
  *   recorded for the session by `LogoutService.recordLogin`, which reads `sid` from the verified
  *   token; if recording fails, so does the login: no user gets in with an unverified token;
- * - `nonce` always on; `state`, nonce and the PKCE verifier kept in the session, single use, for 10
- *   minutes, up to 5 pending logins (tabs) per session;
+ * - `nonce` always on; `state`, nonce and the PKCE verifier kept in the session, single use (taken
+ *   once per process even by concurrent callbacks), for 10 minutes, up to 5 pending logins (tabs) per
+ *   session, which survive another tab's login;
+ * - the callback's `iss` parameter checked (RFC 9207), and required when the OP announces it;
+ * - the token response read up to 256 KiB, its ID token's shape checked before passport reads it;
  * - PKCE S256 on every login (unless `pkce: false`, or the OP announces `code_challenge_methods_supported`
  *   without S256);
  * - the code exchange with `client_secret_basic` (default), `client_secret_post` or `none`;
@@ -49,7 +52,8 @@ const DISCOVERED_PER_REQUEST = 'https://discovered-per-login.invalid/';
  *
  * Passport regenerates the session at login (session fixation defence); the login record follows the
  * new session id (`OidcLogoutModule` binds a middleware on every route for that, and `OidcLoginGuard`
- * makes sure of it), as it does for a later `req.session.regenerate()` by the application.
+ * makes sure of it). Only that regenerate carries it: a later `req.session.regenerate()`, passport's
+ * `req.logout()` or `req.session.destroy()` removes the record.
  *
  * The module must be visible where the provider is declared: `OidcLogoutModule.forRoot({ ..., isGlobal:
  * true })`, or the provider in the module that imports it. The application registers a passport
@@ -140,6 +144,11 @@ function createOidcLoginStrategy(
       flow.endpoints().then(
         (endpoints) => {
           try {
+            const refusal = flow.authorizationResponseRefusal(request, endpoints);
+            if (refusal !== undefined) {
+              this.fail({ message: refusal }, 401);
+              return;
+            }
             const perRequest = Object.create(this) as this & PerRequestStrategy;
             flow.prepare(perRequest, request, endpoints);
             super.authenticate.apply(perRequest, args);

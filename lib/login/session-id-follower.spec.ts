@@ -4,6 +4,7 @@ import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface'
 import { InMemoryOidcSessionRepository } from '../repositories/in-memory-oidc-session.repository';
 import { hashSessionId } from '../repositories/session-id-hash';
 import type { SessionRequest } from '../services/request-session';
+import { markLoginRecorded } from './login-in-progress';
 import { SessionIdFollower } from './session-id-follower';
 
 /** express-session's shape: `regenerate` destroys, then puts a new id and a new session object on req. */
@@ -20,6 +21,14 @@ class FakeSession {
       if (req.failRegenerate) return callback(new Error('store down'));
       req.sessionID = `sid-${++req.generation}`;
       req.session = new FakeSession(req);
+      callback();
+    });
+    return this;
+  }
+  destroy(callback: (error?: unknown) => void): this {
+    const req = this.req;
+    setImmediate(() => {
+      delete req.session;
       callback();
     });
     return this;
@@ -75,9 +84,10 @@ describe('SessionIdFollower', () => {
 
   const find = (id: string) => repository.findByClientSessionId(hashSessionId(id));
 
-  it('moves the record to the new id before the regenerate callback, and again on the next one', async () => {
+  it('moves the record of the login made in this request to the new id before the regenerate callback, and again on the next one', async () => {
     const req = request();
     await repository.save(record('sid-0'));
+    markLoginRecorded(req, 'sid-0');
     follower.follow(req);
 
     await regenerate(req);
@@ -115,6 +125,7 @@ describe('SessionIdFollower', () => {
     req.sessionID = 'sid-0';
     req.session = new FakeSession(req);
     await repository.save(record('sid-0'));
+    markLoginRecorded(req, 'sid-0');
     await regenerate(req);
     expect(await find('sid-1')).toMatchObject({ sub: 'alice' });
     delete req.session;
@@ -134,8 +145,60 @@ describe('SessionIdFollower', () => {
     const req = request();
     await repository.save(record('sid-0'));
     repository.findByClientSessionId = () => Promise.reject(new Error('db down'));
+    markLoginRecorded(req, 'sid-0');
     follower.follow(req);
     await expect(regenerate(req)).rejects.toBeInstanceOf(OidcSessionRepositoryError);
+  });
+
+  it('carries nothing across any other regenerate (passport logout, the app): the old record is removed', async () => {
+    const req = request();
+    await repository.save(record('sid-0'));
+    follower.follow(req);
+    await regenerate(req);
+    expect(await find('sid-0')).toBeUndefined();
+    expect(await find('sid-1')).toBeUndefined();
+  });
+
+  it('carries nothing for a login recorded for another session id', async () => {
+    const req = request();
+    await repository.save(record('sid-0'));
+    markLoginRecorded(req, 'another');
+    follower.follow(req);
+    await regenerate(req);
+    expect(await find('sid-1')).toBeUndefined();
+  });
+
+  it('carries the pending logins of other tabs across the login regenerate only', async () => {
+    const login = request();
+    login.session!['oidc-login:oidc:main'] = [{ handle: 'h' }];
+    login.session!.other = 'not carried';
+    await repository.save(record('sid-0'));
+    markLoginRecorded(login, 'sid-0');
+    follower.follow(login);
+    await regenerate(login);
+    expect(login.session!['oidc-login:oidc:main']).toEqual([{ handle: 'h' }]);
+    expect(login.session!.other).toBeUndefined();
+
+    const logout = request();
+    logout.session!['oidc-login:oidc:main'] = [{ handle: 'h' }];
+    follower.follow(logout);
+    await regenerate(logout);
+    expect(logout.session!['oidc-login:oidc:main']).toBeUndefined();
+  });
+
+  it('a regenerate whose removal fails still succeeds (the old id is dead anyway)', async () => {
+    const req = request();
+    repository.removeByClientSessionId = () => Promise.reject(new Error('db down'));
+    follower.follow(req);
+    await expect(regenerate(req)).resolves.toBeUndefined();
+  });
+
+  it('destroy removes the record before its callback', async () => {
+    const req = request();
+    await repository.save(record('sid-0'));
+    follower.follow(req);
+    await new Promise<void>((resolve) => req.session!.destroy(() => resolve()));
+    expect(await find('sid-0')).toBeUndefined();
   });
 
   it('never undoes a logout that removed the old record during the move', async () => {

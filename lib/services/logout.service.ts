@@ -40,6 +40,7 @@ import {
   sessionMaxAgeMs,
   type SessionRequest,
 } from './request-session';
+import { markLoginRecorded } from '../login/login-in-progress';
 
 /** A verified logout, as {@link LogoutService.applyLogout} applies it. @internal */
 export interface AppliedLogout {
@@ -157,6 +158,8 @@ export class LogoutService implements OnApplicationShutdown {
         'The OP ended this session before the login was recorded; log in again',
       );
     }
+    // Only this login may follow this request's session regenerate (passport's req.logIn).
+    markLoginRecorded(request, sessionId);
     return info;
   }
 

@@ -18,6 +18,8 @@ export interface ProviderMetadata {
   userinfoEndpoint?: string;
   /** PKCE methods the OP announces (`code_challenge_methods_supported`), when it announces them. */
   codeChallengeMethodsSupported?: string[];
+  /** RFC 9207: the OP puts `iss` in its authorization responses (`authorization_response_iss_parameter_supported`). */
+  authorizationResponseIssParameterSupported?: boolean;
 }
 
 function optionalString(value: unknown): string | undefined {
@@ -97,6 +99,9 @@ export function parseDiscoveryDocument(
     tokenEndpoint,
     userinfoEndpoint,
     codeChallengeMethodsSupported: optionalStringArray(doc.code_challenge_methods_supported),
+    ...(doc.authorization_response_iss_parameter_supported === true
+      ? { authorizationResponseIssParameterSupported: true }
+      : {}),
   };
 }
 

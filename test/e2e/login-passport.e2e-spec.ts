@@ -134,11 +134,15 @@ class LoginController {
     return { ok: true, user: request.user };
   }
 
-  /** The application changes the session id of a logged-in user (e.g. on a privilege change). */
+  /**
+   * The application changes the session id of a logged-in user (e.g. on a privilege change), and
+   * writes into the new session, which express-session then saves and sends.
+   */
   @Get('regenerate')
   @UseGuards(OidcSessionGuard)
   async regenerate(@Req() request: Request): Promise<{ ok: true }> {
     await regenerateSession(request);
+    (request.session as unknown as Record<string, unknown>).notice = 'regenerated';
     return { ok: true };
   }
 
@@ -147,6 +151,26 @@ class LoginController {
   @UseGuards(OidcSessionGuard)
   async root(@Req() request: Request): Promise<{ ok: true }> {
     await regenerateSession(request);
+    (request.session as unknown as Record<string, unknown>).notice = 'regenerated';
+    return { ok: true };
+  }
+
+  /** passport's logout (which regenerates the session), then a notice in the new session. */
+  @Get('passport-logout')
+  async passportLogout(@Req() request: Request): Promise<{ ok: true }> {
+    await new Promise<void>((resolve, reject) =>
+      request.logout((error: unknown) =>
+        error ? reject(error instanceof Error ? error : new Error('logout failed')) : resolve(),
+      ),
+    );
+    (request.session as unknown as Record<string, unknown>).notice = 'You are logged out';
+    return { ok: true };
+  }
+
+  /** The application ends the session itself. */
+  @Get('destroy')
+  async destroy(@Req() request: Request): Promise<{ ok: true }> {
+    await new Promise<void>((resolve) => request.session.destroy(() => resolve()));
     return { ok: true };
   }
 }
@@ -298,6 +322,8 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
   let deliveriesBefore = 0;
   /** What the OP's token endpoint received, per successful code exchange. */
   const grants: Array<{ clientId?: string; codeVerifier?: unknown; basicAuth: boolean }> = [];
+  /** Code exchanges the OP refused. */
+  let grantErrors = 0;
 
   beforeAll(async () => {
     foreignOp = await startFakeOp();
@@ -332,6 +358,9 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
         ];
       },
     });
+    op.provider.on('grant.error', () => {
+      grantErrors++;
+    });
     op.provider.on('grant.success', (ctx) => {
       grants.push({
         clientId: ctx.oidc.client?.clientId,
@@ -351,6 +380,7 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
   beforeEach(() => {
     deliveriesBefore = op.deliveries.length;
     grants.length = 0;
+    grantErrors = 0;
   });
 
   function loggedWarnings(fragment: string): string[] {
@@ -494,25 +524,54 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
     expect(await privateStatus(result.appJar)).toBe(200);
   });
 
-  it('keeps the login when the application regenerates the session later (also on "/")', async () => {
+  it('item 6: a regenerate by the application ends the login: nothing passes under the new id, no record left (also on "/")', async () => {
+    for (const path of ['/regenerate', '/']) {
+      const result = await fullLogin('carol');
+      const loggedIn = result.sessionAfter!;
+      expect(await privateStatus(result.appJar)).toBe(200);
+
+      const regenerated = await send(result.appJar, appUrl(path));
+      expect(regenerated.status).toBe(200);
+      const afterRegenerate = sessionIdIn(result.appJar, login.url)!;
+      expect(afterRegenerate).not.toBe(loggedIn);
+      expect(await recordOf(afterRegenerate)).toBeUndefined();
+      expect(await recordOf(loggedIn)).toBeUndefined();
+      expect(await privateStatus(result.appJar)).toBe(401);
+    }
+  });
+
+  it("item 6: passport's req.logout() leaves nothing that passes: the new session (with a notice) is refused, the record is gone", async () => {
+    const other = await fullLogin('olivia');
     const result = await fullLogin('carol');
     const loggedIn = result.sessionAfter!;
-
-    const regenerated = await send(result.appJar, appUrl('/regenerate'));
-    expect(regenerated.status).toBe(200);
-    const afterRegenerate = sessionIdIn(result.appJar, login.url)!;
-    expect(afterRegenerate).not.toBe(loggedIn);
     expect(await privateStatus(result.appJar)).toBe(200);
+
+    const out = await send(result.appJar, appUrl('/passport-logout'));
+    expect(out.status).toBe(200);
+    const afterLogout = sessionIdIn(result.appJar, login.url)!;
+    // The app wrote a notice: express-session saved the new session and sent its cookie.
+    expect(afterLogout).toEqual(expect.any(String));
+    expect(afterLogout).not.toBe(loggedIn);
+    expect(await recordOf(afterLogout)).toBeUndefined();
     expect(await recordOf(loggedIn)).toBeUndefined();
-    expect(await recordOf(afterRegenerate)).toMatchObject({ sub: 'carol' });
+    const refused = await send(result.appJar, appUrl('/private'), {
+      headers: { accept: 'application/json' },
+    });
+    expect(refused.status).toBe(401);
+    await refused.body?.cancel();
+    // Nobody else was logged out.
+    expect(await privateStatus(other.appJar)).toBe(200);
+    expect(await recordOf(other.sessionAfter)).toMatchObject({ sub: 'olivia' });
+  });
 
-    const atRoot = await send(result.appJar, appUrl('/'));
-    expect(atRoot.status).toBe(200);
-    const afterRoot = sessionIdIn(result.appJar, login.url)!;
-    expect(afterRoot).not.toBe(afterRegenerate);
+  it('item 6: req.session.destroy() removes the login record', async () => {
+    const result = await fullLogin('carol');
+    const loggedIn = result.sessionAfter!;
     expect(await privateStatus(result.appJar)).toBe(200);
-    expect(await recordOf(afterRegenerate)).toBeUndefined();
-    expect(await recordOf(afterRoot)).toMatchObject({ sub: 'carol' });
+    const destroyed = await send(result.appJar, appUrl('/destroy'));
+    expect(destroyed.status).toBe(200);
+    expect(await recordOf(loggedIn)).toBeUndefined();
+    expect(await privateStatus(result.appJar)).toBe(401);
   });
 
   it('binds the session-id follower on every route without a route-path warning', () => {
@@ -603,6 +662,100 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
     expect(await privateStatus(appJar)).toBe(200);
     const replayed = await send(appJar, callbackUrl);
     expect(replayed.status).toBe(401);
+  });
+
+  it('item 18 (RFC 9207): a callback whose iss is not the issuer is refused before the code exchange; the state stays usable', async () => {
+    const appJar = new CookieJar();
+    const authorizationUrl = await startLogin(appJar);
+    const callbackUrl = await atTheOp(authorizationUrl, new CookieJar(), 'frank');
+    // oidc-provider announces and sends iss (RFC 9207).
+    expect(callbackUrl.searchParams.get('iss')).toBe(op.issuer);
+
+    for (const iss of ['https://attacker.example', `${op.issuer}/`]) {
+      const mixedUp = new URL(callbackUrl);
+      mixedUp.searchParams.set('iss', iss);
+      const answer = await send(appJar, mixedUp);
+      expect(answer.status).toBe(401);
+      expect(await answer.json()).toMatchObject({ error: 'login_failed' });
+    }
+    const twice = new URL(callbackUrl);
+    twice.searchParams.append('iss', op.issuer);
+    expect((await send(appJar, twice)).status).toBe(401);
+    // The OP announces authorization_response_iss_parameter_supported: iss is required.
+    const without = new URL(callbackUrl);
+    without.searchParams.delete('iss');
+    const withoutAnswer = await send(appJar, without);
+    expect(withoutAnswer.status).toBe(401);
+    expect(await withoutAnswer.json()).toMatchObject({ error: 'login_failed' });
+    expect(loggedWarnings('RFC 9207').length).toBeGreaterThanOrEqual(4);
+
+    expect(grants).toEqual([]);
+    expect(grantErrors).toBe(0);
+    expect(await recordOf(sessionIdIn(appJar, login.url))).toBeUndefined();
+
+    const good = await send(appJar, callbackUrl);
+    expect(good.status).toBe(200);
+    expect(await privateStatus(appJar)).toBe(200);
+  });
+
+  it("item 15: the callback's error and error_description reach the log as one line, printable ASCII only", async () => {
+    const bystander = await fullLogin('grace');
+    const forged = '\r\n[Nest] LOG FORGED admin in\u2028x';
+    for (const error of ['invalid_request', 'access_denied']) {
+      const url = appUrl('/login/callback/main');
+      url.searchParams.set('error', `${error}${forged}`);
+      url.searchParams.set('error_description', `described${forged}`);
+      url.searchParams.set('state', 'whatever');
+      url.searchParams.set('iss', op.issuer);
+      const answer = await send(new CookieJar(), url);
+      expect(answer.status).toBe(401);
+      expect(await answer.json()).toMatchObject({ error: 'login_failed' });
+    }
+    const lines = login.logger.lines.filter((l) => l.message.includes('FORGED'));
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    for (const line of lines) expect(line.message).toMatch(/^[\x20-\x7e]*$/);
+    // Nothing was revoked.
+    expect(await privateStatus(bystander.appJar)).toBe(200);
+    expect(await recordOf(bystander.sessionAfter)).toMatchObject({ sub: 'grace' });
+  });
+
+  it('item 20: several pending logins in one browser (tabs) each succeed, in any order', async () => {
+    const appJar = new CookieJar();
+    const opJar = new CookieJar();
+    const first = await startLogin(appJar);
+    const second = await startLogin(appJar);
+    const third = await startLogin(appJar);
+    const firstCallback = await atTheOp(first, opJar, 'heidi');
+    const secondCallback = await atTheOp(second, opJar, 'heidi');
+    const thirdCallback = await atTheOp(third, opJar, 'heidi');
+
+    for (const callbackUrl of [secondCallback, firstCallback, thirdCallback]) {
+      const answer = await send(appJar, callbackUrl);
+      expect(answer.status).toBe(200);
+      expect(await privateStatus(appJar)).toBe(200);
+    }
+    expect(grants).toHaveLength(3);
+    expect(await recordOf(sessionIdIn(appJar, login.url))).toMatchObject({ sub: 'heidi' });
+    // Each stays single use.
+    expect((await send(appJar, secondCallback)).status).toBe(401);
+  });
+
+  it('item 20: the same callback twice at once passes the state check at most once', async () => {
+    const appJar = new CookieJar();
+    const callbackUrl = await atTheOp(await startLogin(appJar), new CookieJar(), 'ivan');
+    const cookie = appJar.header(callbackUrl) ?? '';
+    const once = () =>
+      fetch(callbackUrl, { headers: { cookie }, redirect: 'manual' }).then(async (r) => {
+        await r.body?.cancel();
+        return r.status;
+      });
+    const statuses = await Promise.all([once(), once(), once()]);
+    // One code exchange at most: the others were refused at the state check.
+    expect(grants.length + grantErrors).toBeLessThanOrEqual(1);
+    expect(statuses.filter((status) => status === 200).length).toBeLessThanOrEqual(1);
+    expect(statuses.filter((status) => status !== 200).every((status) => status === 401)).toBe(
+      true,
+    );
   });
 
   it('a subclass of the guard answers a refused login its own way', async () => {

@@ -5,6 +5,7 @@ import { InMemoryOidcSessionRepository } from '../repositories/in-memory-oidc-se
 import { hashSessionId } from '../repositories/session-id-hash';
 import type { SessionRequest } from '../services/request-session';
 import { SessionIdFollower } from './session-id-follower';
+import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 
 /** express-session's shape: `regenerate` destroys, then puts a new id and a new session object on req. */
 class FakeSession {
@@ -70,7 +71,9 @@ describe('SessionIdFollower', () => {
 
   beforeEach(() => {
     repository = new InMemoryOidcSessionRepository();
-    follower = new SessionIdFollower(repository);
+    follower = new SessionIdFollower(
+      new CheckedSessionRepository(repository, { timeoutMs: 1_000 }),
+    );
   });
 
   const find = (id: string) => repository.findByClientSessionId(hashSessionId(id));

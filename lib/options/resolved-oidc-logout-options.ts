@@ -40,5 +40,8 @@ export interface ResolvedOidcLogoutOptions {
   inMemoryMaxEntries: number;
   cleanupIntervalSeconds: number;
   httpTimeoutMs: number;
+  storeTimeoutMs: number;
+  /** Absolute path of the pending-logout journal; absent: pending logouts are kept in memory only. */
+  pendingLogoutJournal?: string;
   onRevocation?: (event: OidcRevocationEvent) => void | Promise<void>;
 }

@@ -15,6 +15,8 @@ export const DEFAULT_SESSION_TTL_SECONDS = 86_400;
 export const DEFAULT_IN_MEMORY_MAX_ENTRIES = 10_000;
 export const DEFAULT_CLEANUP_INTERVAL_SECONDS = 300;
 export const DEFAULT_HTTP_TIMEOUT_MS = 5_000;
+/** Longest wait for one answer of the session store (guard lookup, logout, login record). */
+export const DEFAULT_STORE_TIMEOUT_MS = 3_000;
 /** Minimum pause between two failed discovery attempts of one registration. */
 export const DISCOVERY_RETRY_INTERVAL_MS = 5_000;
 /** The `events` member that marks a back-channel logout token. */

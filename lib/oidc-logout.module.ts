@@ -33,7 +33,10 @@ import {
 } from './oidc-logout.module-definition';
 import type { ResolvedOidcLogoutOptions } from './options/resolved-oidc-logout-options';
 import { validateOidcLogoutOptions } from './options/validate-oidc-logout-options';
-import { oidcSessionRepositoryProvider } from './repositories/oidc-session-repository.provider';
+import {
+  checkedSessionRepositoryProvider,
+  oidcSessionRepositoryProvider,
+} from './repositories/oidc-session-repository.provider';
 import { OidcSessionRepository } from './repositories/oidc-session.repository';
 import { BackChannelLogoutService } from './services/back-channel-logout.service';
 import { LogoutService } from './services/logout.service';
@@ -63,6 +66,7 @@ import { OidcSessionCleanupService } from './services/oidc-session-cleanup.servi
       useFactory: validateOidcLogoutOptions,
     },
     oidcSessionRepositoryProvider,
+    checkedSessionRepositoryProvider,
     OidcDiscoveryService,
     OidcSessionCleanupService,
     LogoutService,

@@ -22,6 +22,7 @@ import { LogoutService } from '../services/logout.service';
 import type { OidcDiscoveryService } from '../services/oidc-discovery.service';
 import { OidcSessionGuard } from './oidc-session.guard';
 import { SkipOidcSession } from './skip-oidc-session.decorator';
+import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 
 const ISSUER = 'https://op.example.com';
 const HOUR = 3_600_000;
@@ -105,7 +106,8 @@ function setup(repository: OidcSessionRepository = new InMemoryOidcSessionReposi
     clients: [{ registrationId: 'main', issuer: ISSUER, clientId: 'app' }],
     loginUrl: '/login',
   });
-  const service = new LogoutService(options, repository, {} as OidcDiscoveryService);
+  const checked = new CheckedSessionRepository(repository, { timeoutMs: options.storeTimeoutMs });
+  const service = new LogoutService(options, checked, {} as OidcDiscoveryService);
   const guard = new OidcSessionGuard(service, new Reflector());
   return { repository, service, guard };
 }

@@ -155,6 +155,22 @@ export interface OidcLogoutModuleOptions {
   /** Timeout of each request to the OP (discovery, JWKS), in milliseconds. Default `5000`. */
   httpTimeoutMs?: number;
   /**
+   * Longest wait for any one answer of the session store, in milliseconds (1 to 60000). Past it the
+   * store counts as unavailable: the guard answers 503 and a verified back-channel logout is kept
+   * (400 to the OP) and applied once the store answers again. Default `3000`.
+   */
+  storeTimeoutMs?: number;
+  /**
+   * Opt-in: an absolute path to a local file where verified back-channel logouts that the store
+   * could not take yet are journaled (appended and fsync'd before the OP gets its 400), so that a
+   * restart or a crash does not lose them: at startup the module applies what the file holds. The
+   * file holds the `sid`/`sub` a logout names (never a token): it is created with mode `0600`; keep
+   * it on a local disk readable by the app's user only, one file per app instance. Without it,
+   * pending logouts live in memory and a stop during an outage loses them (logged as
+   * `oidc_pending_logout_lost`).
+   */
+  pendingLogoutJournal?: string;
+  /**
    * Called after every revocation (back-channel, front-channel, RP-initiated or `LogoutService.revoke`)
    * with the sessions removed; e.g. to revoke refresh tokens when Keycloak sets `revoke_offline_access`.
    * Errors are logged and do not change the response. Injectable code can use

@@ -6,6 +6,7 @@ import { hashSessionId } from '../repositories/session-id-hash';
 import type { SessionRequest } from '../services/request-session';
 import { markLoginRecorded } from './login-in-progress';
 import { SessionIdFollower } from './session-id-follower';
+import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 
 /** express-session's shape: `regenerate` destroys, then puts a new id and a new session object on req. */
 class FakeSession {
@@ -79,7 +80,9 @@ describe('SessionIdFollower', () => {
 
   beforeEach(() => {
     repository = new InMemoryOidcSessionRepository();
-    follower = new SessionIdFollower(repository);
+    follower = new SessionIdFollower(
+      new CheckedSessionRepository(repository, { timeoutMs: 1_000 }),
+    );
   });
 
   const find = (id: string) => repository.findByClientSessionId(hashSessionId(id));

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { OidcLogoutError, OidcSessionRepositoryError } from '../errors/oidc-logout.error';
-import { OidcSessionRepository } from '../repositories/oidc-session.repository';
+import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 import { hashSessionId } from '../repositories/session-id-hash';
 import { sessionIdOf, type SessionRequest } from '../services/request-session';
 import { loginRecordedIn, markLoginRecorded } from './login-in-progress';
@@ -41,7 +41,7 @@ const FOLLOWING = Symbol('nest-oidc-logout:session-id-follower');
 export class SessionIdFollower {
   private readonly logger = new Logger('OidcLogout');
 
-  constructor(private readonly repository: OidcSessionRepository) {}
+  constructor(private readonly repository: CheckedSessionRepository) {}
 
   /**
    * Makes the request's session follow id changes. When the session middleware has not run yet (it is

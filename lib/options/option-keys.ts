@@ -22,6 +22,8 @@ export const MODULE_KEYS = [
   'inMemoryMaxEntries',
   'cleanupIntervalSeconds',
   'httpTimeoutMs',
+  'storeTimeoutMs',
+  'pendingLogoutJournal',
   'onRevocation',
 ] as const satisfies readonly (keyof OidcLogoutModuleOptions)[];
 export const CLIENT_KEYS = [

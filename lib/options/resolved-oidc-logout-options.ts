@@ -46,5 +46,8 @@ export interface ResolvedOidcLogoutOptions {
    * loopback hosts excepted, as the configured ones are.
    */
   requireHttps: boolean;
+  storeTimeoutMs: number;
+  /** Absolute path of the pending-logout journal; absent: pending logouts are kept in memory only. */
+  pendingLogoutJournal?: string;
   onRevocation?: (event: OidcRevocationEvent) => void | Promise<void>;
 }

@@ -7,6 +7,7 @@ import {
   DEFAULT_IN_MEMORY_MAX_ENTRIES,
   DEFAULT_ROUTES,
   DEFAULT_SESSION_TTL_SECONDS,
+  DEFAULT_STORE_TIMEOUT_MS,
 } from '../oidc-logout.constants';
 import { OidcSessionRepository } from '../repositories/oidc-session.repository';
 import { describeValue, suggestKey } from './option-checks';
@@ -111,6 +112,7 @@ describe('validateOidcLogoutOptions', () => {
         cleanupIntervalSeconds: DEFAULT_CLEANUP_INTERVAL_SECONDS,
         httpTimeoutMs: DEFAULT_HTTP_TIMEOUT_MS,
         requireHttps: false,
+        storeTimeoutMs: DEFAULT_STORE_TIMEOUT_MS,
       });
       expect(resolved.clients[0]?.algorithms).toBeUndefined();
       expect('loginUrl' in resolved).toBe(false);
@@ -803,8 +805,41 @@ describe('validateOidcLogoutOptions', () => {
       ['sessionTtlSeconds', Number.POSITIVE_INFINITY, 'finite integer', 'between 1 and'],
       ['inMemoryMaxEntries', Number.NaN, 'finite integer', 'between 1 and'],
       ['clockToleranceSeconds', '30', 'must be a number', 'Number(...)'],
+      ['storeTimeoutMs', 0, 'non-positive limit', 'between 1 and 60000'],
+      ['storeTimeoutMs', 60_001, 'at most 60000', 'between 1 and 60000'],
+      ['storeTimeoutMs', '3000', 'must be a number', 'Number(...)'],
     ])('rejects %s = %s', (key, value, problem, fix) => {
       expectProblem(options({ [key]: value }), key, problem, fix);
+    });
+
+    it('takes storeTimeoutMs, and suggests it for a near miss', () => {
+      expect(validateOidcLogoutOptions(options({ storeTimeoutMs: 500 })).storeTimeoutMs).toBe(500);
+      expectProblem(
+        options({ storeTimeout: 500 }),
+        'storeTimeout',
+        'did you mean "storeTimeoutMs"?',
+        'rename it',
+      );
+    });
+  });
+
+  describe('pendingLogoutJournal', () => {
+    it('takes an absolute file path; absent by default', () => {
+      const path = '/var/lib/app/oidc-pending-logouts.journal';
+      expect(validateOidcLogoutOptions(options({ pendingLogoutJournal: path }))).toMatchObject({
+        pendingLogoutJournal: path,
+      });
+      expect(validateOidcLogoutOptions(options())).not.toHaveProperty('pendingLogoutJournal');
+    });
+
+    it.each([
+      ['journal.log', 'must be an absolute path', 'path.resolve'],
+      ['/var/lib/app/', 'must be an absolute path', 'absolute file path'],
+      [' /var/lib/app/j', 'whitespace', 'trim it'],
+      ['', 'must not be empty', 'absolute file path'],
+      [42, 'must be a string', 'absolute file path'],
+    ])('rejects %j', (value, problem, fix) => {
+      expectProblem(options({ pendingLogoutJournal: value }), 'pendingLogoutJournal', problem, fix);
     });
   });
 

@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path';
 import type { OidcRpLogoutMethod } from '../interfaces/rp-initiated-logout.interface';
 import {
   DEFAULT_CLEANUP_INTERVAL_SECONDS,
@@ -6,6 +7,7 @@ import {
   DEFAULT_IN_MEMORY_MAX_ENTRIES,
   DEFAULT_POST_LOGOUT_LANDING_URL,
   DEFAULT_SESSION_TTL_SECONDS,
+  DEFAULT_STORE_TIMEOUT_MS,
 } from '../oidc-logout.constants';
 import { OidcSessionRepository } from '../repositories/oidc-session.repository';
 import {
@@ -13,6 +15,7 @@ import {
   checkBoolean,
   checkKeys,
   checkLandingUrl,
+  checkText,
   describeValue,
   isPlainObject,
 } from './option-checks';
@@ -36,7 +39,8 @@ interface IntegerRule {
     | 'sessionTtlSeconds'
     | 'inMemoryMaxEntries'
     | 'cleanupIntervalSeconds'
-    | 'httpTimeoutMs';
+    | 'httpTimeoutMs'
+    | 'storeTimeoutMs';
   min: number;
   max: number;
   fallback: number;
@@ -77,6 +81,13 @@ const INTEGER_RULES: readonly IntegerRule[] = [
     min: 1,
     max: 60_000,
     fallback: DEFAULT_HTTP_TIMEOUT_MS,
+    unit: 'milliseconds',
+  },
+  {
+    key: 'storeTimeoutMs',
+    min: 1,
+    max: 60_000,
+    fallback: DEFAULT_STORE_TIMEOUT_MS,
     unit: 'milliseconds',
   },
 ];
@@ -147,6 +158,23 @@ function validateRepository(problems: Problems, value: unknown): void {
       fix,
     );
   }
+}
+
+/** `pendingLogoutJournal`: an absolute path of a file (on a local disk). */
+function validateJournalPath(problems: Problems, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const what = "an absolute file path such as '/var/lib/my-app/oidc-pending-logouts.journal'";
+  if (!checkText(problems, 'pendingLogoutJournal', value, what)) return undefined;
+  if (!isAbsolute(value) || value.includes('\0') || value.endsWith('/')) {
+    problems.add(
+      'pendingLogoutJournal',
+      'must be an absolute path of a file',
+      describeValue(value),
+      `use ${what} (resolve a relative one with path.resolve(...)), or omit it`,
+    );
+    return undefined;
+  }
+  return value;
 }
 
 const RP_LOGOUT_METHODS = ['GET', 'POST'] as const satisfies readonly OidcRpLogoutMethod[];
@@ -279,6 +307,8 @@ export function validateOidcLogoutOptions(
     );
   }
 
+  const pendingLogoutJournal = validateJournalPath(problems, raw.pendingLogoutJournal);
+
   const numbers = {} as Record<IntegerRule['key'], number>;
   for (const rule of INTEGER_RULES) {
     numbers[rule.key] = checkInteger(problems, raw, rule);
@@ -308,6 +338,9 @@ export function validateOidcLogoutOptions(
   }
   if (typeOrmRepository !== undefined) {
     resolved.typeOrmRepository = typeOrmRepository;
+  }
+  if (pendingLogoutJournal !== undefined) {
+    resolved.pendingLogoutJournal = pendingLogoutJournal;
   }
   if (typeof onRevocation === 'function') {
     resolved.onRevocation = onRevocation as ResolvedOidcLogoutOptions['onRevocation'];

@@ -3,6 +3,7 @@ import { ModuleRef } from '@nestjs/core';
 import { DataSource } from 'typeorm';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
 import type { ResolvedOidcLogoutOptions } from '../options/resolved-oidc-logout-options';
+import { CheckedSessionRepository } from './checked-session-repository';
 import { InMemoryOidcSessionRepository } from './in-memory-oidc-session.repository';
 import { OidcSessionRepository } from './oidc-session.repository';
 import { TypeOrmOidcSessionRepository } from './typeorm/typeorm-oidc-session.repository';
@@ -46,4 +47,18 @@ export const oidcSessionRepositoryProvider: FactoryProvider<Promise<OidcSessionR
   provide: OidcSessionRepository,
   inject: [OIDC_LOGOUT_RESOLVED_OPTIONS, ModuleRef, { token: DataSource, optional: true }],
   useFactory: createOidcSessionRepository,
+};
+
+/**
+ * The provider of {@link CheckedSessionRepository}: the app's repository behind the checks and the
+ * `storeTimeoutMs` bound. Every part of the library talks to the store through it; the app keeps
+ * injecting {@link OidcSessionRepository} itself.
+ *
+ * @internal
+ */
+export const checkedSessionRepositoryProvider: FactoryProvider<CheckedSessionRepository> = {
+  provide: CheckedSessionRepository,
+  inject: [OidcSessionRepository, OIDC_LOGOUT_RESOLVED_OPTIONS],
+  useFactory: (repository: OidcSessionRepository, options: ResolvedOidcLogoutOptions) =>
+    new CheckedSessionRepository(repository, { timeoutMs: options.storeTimeoutMs }),
 };

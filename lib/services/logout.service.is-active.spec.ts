@@ -9,6 +9,7 @@ import { OidcSessionRepository } from '../repositories/oidc-session.repository';
 import { hashSessionId } from '../repositories/session-id-hash';
 import { LogoutService } from './logout.service';
 import type { OidcDiscoveryService } from './oidc-discovery.service';
+import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 
 const ISSUER = 'https://op.example.com';
 const T0 = 1_763_700_000_000;
@@ -46,7 +47,11 @@ function setup<R extends OidcSessionRepository>(repository: R) {
   const options = validateOidcLogoutOptions({
     clients: [{ registrationId: 'main', issuer: ISSUER, clientId: 'app' }],
   });
-  const service = new LogoutService(options, repository, {} as OidcDiscoveryService);
+  const checked = new CheckedSessionRepository(repository, {
+    timeoutMs: options.storeTimeoutMs,
+    now: () => T0,
+  });
+  const service = new LogoutService(options, checked, {} as OidcDiscoveryService);
   services.push(service);
   return { repository, service };
 }
@@ -100,7 +105,7 @@ describe('LogoutService.isActive', () => {
     expect(await result).toBe(true);
   });
 
-  it('a repository that throws gives a rejected promise with its error, not a throw', async () => {
+  it('a repository that throws gives a rejected promise with a store error, not a throw', async () => {
     const failure = new Error('connection lost');
     const repository = new InMemoryOidcSessionRepository();
     repository.existsByClientSessionId = () => {
@@ -109,7 +114,10 @@ describe('LogoutService.isActive', () => {
     const { service } = setup(repository);
     let result: boolean | Promise<boolean> | undefined;
     expect(() => (result = service.isActive('alice'))).not.toThrow();
-    await expect(result).rejects.toBe(failure);
+    await expect(result).rejects.toMatchObject({
+      code: 'ERR_REPOSITORY_UNAVAILABLE',
+      cause: failure,
+    });
   });
 
   it('refuses a recorded session that a pending logout names, as findSession does', async () => {

@@ -10,6 +10,7 @@ import { hashSessionId } from '../repositories/session-id-hash';
 import { LogoutService } from './logout.service';
 import type { OidcDiscoveryService } from './oidc-discovery.service';
 import type { ProviderMetadata } from './provider-metadata';
+import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 
 const ISSUER = 'https://op.example.com';
 const END_SESSION = 'https://op.example.com/session/end?tenant=t';
@@ -73,7 +74,8 @@ function setup(
   const repository = new InMemoryOidcSessionRepository();
   const getMetadata = vi.fn(metadata);
   const discovery = { getMetadata } as unknown as OidcDiscoveryService;
-  const service = new LogoutService(options, repository, discovery);
+  const checked = new CheckedSessionRepository(repository, { timeoutMs: options.storeTimeoutMs });
+  const service = new LogoutService(options, checked, discovery);
   const events: OidcRevocationEvent[] = [];
   service.onRevocation((event) => {
     events.push(event);

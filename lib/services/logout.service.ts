@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { decodeJwt } from 'jose';
 import { OidcLogoutError, OidcSessionRepositoryError } from '../errors/oidc-logout.error';
@@ -25,7 +31,7 @@ import type {
   ResolvedClientRegistration,
   ResolvedOidcLogoutOptions,
 } from '../options/resolved-oidc-logout-options';
-import { OidcSessionRepository } from '../repositories/oidc-session.repository';
+import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 import { hashSessionId } from '../repositories/session-id-hash';
 import { verifyIdToken } from '../tokens/id-token.verifier';
 import { buildEndSessionUrl, endSessionForm, type EndSessionParameters } from './end-session-url';
@@ -63,13 +69,14 @@ export interface AppliedLogout {
 
 /**
  * The library's entry point for applications: records logins, revokes sessions and tells whether a
- * session is still active. Every path goes through the {@link OidcSessionRepository}, the single
- * source of truth shared by all instances of the app.
+ * session is still active. Every path goes through the app's `OidcSessionRepository`, the
+ * single source of truth shared by all instances of the app (checked, and bounded by
+ * `storeTimeoutMs`: an answer that is not well-formed, or none in time, fails closed).
  *
  * @publicApi
  */
 @Injectable()
-export class LogoutService implements OnApplicationShutdown {
+export class LogoutService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly listeners: RevocationListeners;
   private readonly rpLogger = new Logger('OidcRpInitiatedLogout');
   /** Verified logouts (and login records to forget) the store could not take yet. */
@@ -77,16 +84,35 @@ export class LogoutService implements OnApplicationShutdown {
 
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
-    private readonly repository: OidcSessionRepository,
+    /** The app's `OidcSessionRepository` behind the library's checks and time bound. */
+    private readonly repository: CheckedSessionRepository,
     private readonly discovery: OidcDiscoveryService,
   ) {
     this.listeners = new RevocationListeners(options.onRevocation);
-    this.pending = new PendingLogouts({ apply: (operation) => this.applyPending(operation) });
+    this.pending = new PendingLogouts({
+      apply: (operation) => this.applyPending(operation),
+      journal: options.pendingLogoutJournal,
+      registrations: options.clients,
+    });
   }
 
-  /** Stops retrying pending logouts (those left are logged as lost). */
+  /** Applies the logouts a journal kept from before a restart (`pendingLogoutJournal`). */
+  onApplicationBootstrap(): void {
+    this.pending.start();
+  }
+
+  /** Stops retrying pending logouts (those left are logged as lost, unless journaled). */
   onApplicationShutdown(): void {
-    this.pending.close();
+    this.pending.close('shutdown');
+  }
+
+  /**
+   * The verified logouts this instance keeps because the store could not take them yet (see
+   * {@link LogoutService.deferLogout}): how many, and since when the oldest waits (epoch ms), for a
+   * health check. While `count` is not 0, the sessions they name may still pass on other instances.
+   */
+  get pendingLogouts(): { count: number; oldestSince: number | undefined } {
+    return { count: this.pending.size, oldestSince: this.pending.oldestSince };
   }
 
   /**

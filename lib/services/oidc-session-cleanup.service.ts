@@ -8,7 +8,7 @@ import {
 import { OidcLogoutError } from '../errors/oidc-logout.error';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
 import type { ResolvedOidcLogoutOptions } from '../options/resolved-oidc-logout-options';
-import { OidcSessionRepository } from '../repositories/oidc-session.repository';
+import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 
 /**
  * Deletes expired session records every `cleanupIntervalSeconds`. Expired records are never
@@ -24,7 +24,7 @@ export class OidcSessionCleanupService implements OnApplicationBootstrap, OnAppl
 
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
-    private readonly repository: OidcSessionRepository,
+    private readonly repository: CheckedSessionRepository,
   ) {}
 
   onApplicationBootstrap(): void {

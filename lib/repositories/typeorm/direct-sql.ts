@@ -64,6 +64,13 @@ export interface SqlDialect {
    * when the statement commits), for the lookup caches of every instance.
    */
   notifyChannel?: string;
+  /**
+   * An SQL expression that is `'on'` (or 1) when the session cannot write (PostgreSQL:
+   * `current_setting('transaction_read_only')`). With it, the guard's lookups read it in the same
+   * statement, so that a store that refuses writes is answered as unavailable at no extra round
+   * trip (see {@link isReadOnlyAnswer}).
+   */
+  readOnlyProbe?: string;
 }
 
 /**
@@ -121,9 +128,27 @@ export function buildDirectSql(dialect: SqlDialect, sessions: string, events: st
   const find = p(2);
   const claim = p(3);
   const tomb = p(5);
+  /**
+   * A lookup of `selected` where `where`. With a read-only probe: one row more or less, always at
+   * least one (a left join from a one-row table), that carries the probe's value in
+   * `store_read_only` (the session columns are null when no session matched).
+   */
+  const lookup = (selected: string, where: string) => {
+    const probe = dialect.readOnlyProbe;
+    if (probe === undefined) return `SELECT ${selected} FROM ${sessions} WHERE ${where}`;
+    const qualified = selected
+      .split(', ')
+      .map((column) => `s.${column}`)
+      .join(', ');
+    return (
+      `SELECT ${qualified}, ${probe} AS ${READ_ONLY_COLUMN} ` +
+      // Each condition of `where` starts with a column name: qualify it.
+      `FROM (SELECT 1) AS one LEFT JOIN ${sessions} AS s ON ${where.replace(/(^|AND )/g, '$1s.')}`
+    );
+  };
   const sql: DirectSql = {
-    find: `SELECT ${columns} FROM ${sessions} WHERE ${id} = ${find[0]} AND ${expiresAt} > ${find[1]}`,
-    exists: `SELECT ${id}, ${expiresAt} FROM ${sessions} WHERE ${id} = ${find[0]} AND ${expiresAt} > ${find[1]}`,
+    find: lookup(columns, `${id} = ${find[0]} AND ${expiresAt} > ${find[1]}`),
+    exists: lookup(`${id}, ${expiresAt}`, `${id} = ${find[0]} AND ${expiresAt} > ${find[1]}`),
     removeById: deleting(`${id} = ${p(1)[0]}`),
     remove: {
       sid: removeWhere(shapeColumns.sid),
@@ -146,12 +171,11 @@ export function buildDirectSql(dialect: SqlDialect, sessions: string, events: st
     return deleting(`(${all.join(', ')}) IN (SELECT * FROM unnest(${arrays}))`);
   };
   sql.batch = {
-    find:
-      `SELECT ${columns} FROM ${sessions} ` +
-      `WHERE ${id} = ANY(${find[0]}::varchar[]) AND ${expiresAt} > ${find[1]}`,
-    exists:
-      `SELECT ${id}, ${expiresAt} FROM ${sessions} ` +
-      `WHERE ${id} = ANY(${find[0]}::varchar[]) AND ${expiresAt} > ${find[1]}`,
+    find: lookup(columns, `${id} = ANY(${find[0]}::varchar[]) AND ${expiresAt} > ${find[1]}`),
+    exists: lookup(
+      `${id}, ${expiresAt}`,
+      `${id} = ANY(${find[0]}::varchar[]) AND ${expiresAt} > ${find[1]}`,
+    ),
     remove: {
       sid: removeBatch(shapeColumns.sid),
       sub: removeBatch(shapeColumns.sub),
@@ -167,6 +191,28 @@ export function buildDirectSql(dialect: SqlDialect, sessions: string, events: st
     ),
   };
   return sql;
+}
+
+/** The column of a lookup's rows that carries the read-only probe's value. @internal */
+export const READ_ONLY_COLUMN = 'store_read_only';
+
+/** Whether a read-only probe's value says the session cannot write (`'on'`, 1, `'1'`, `true`). */
+export function isReadOnlyAnswer(value: unknown): boolean {
+  return value === 'on' || value === 1 || value === '1' || value === true;
+}
+
+/**
+ * The store can be read but refuses writes (a replica after a failover, PostgreSQL's
+ * `default_transaction_read_only`, MySQL/MariaDB `read_only`): logouts cannot be recorded, so no
+ * lookup may answer that a session is live. The guard answers 503 on every instance.
+ *
+ * @internal
+ */
+export class ReadOnlyStoreError extends Error {
+  constructor() {
+    super('the session store is read-only: logouts cannot be recorded');
+    this.name = 'ReadOnlyStoreError';
+  }
 }
 
 /** A row of `oidc_sessions` as the driver returns it (PostgreSQL's `bigint` as a string). */

@@ -1,4 +1,12 @@
-import type { BatchSql, DirectSql, RawSessionRow, RemovalShape } from './direct-sql';
+import {
+  type BatchSql,
+  type DirectSql,
+  isReadOnlyAnswer,
+  type RawSessionRow,
+  READ_ONLY_COLUMN,
+  ReadOnlyStoreError,
+  type RemovalShape,
+} from './direct-sql';
 import {
   type BatchOutcome,
   StatementBatcher,
@@ -174,6 +182,10 @@ export class DirectStatements {
     ids: readonly string[],
   ): Promise<(T | undefined)[]> {
     const rows = await this.query<T>(sql, [idParameter, Date.now()]);
+    // With a read-only probe every lookup answers at least one row that carries it.
+    if (rows.some((row) => isReadOnlyAnswer((row as Record<string, unknown>)[READ_ONLY_COLUMN]))) {
+      throw new ReadOnlyStoreError();
+    }
     const byId = new Map(rows.map((row) => [row.client_session_id, row]));
     return ids.map((id) => byId.get(id));
   }

@@ -12,7 +12,15 @@ import {
   assertValidDate,
   OidcSessionRepository,
 } from '../oidc-session.repository';
-import { buildDirectSql, rawToInfo, SESSION_COLUMNS } from './direct-sql';
+import {
+  buildDirectSql,
+  isReadOnlyAnswer,
+  rawToInfo,
+  READ_ONLY_COLUMN,
+  ReadOnlyStoreError,
+  SESSION_COLUMNS,
+  type RawSessionRow,
+} from './direct-sql';
 import { DirectStatements, type Removal, type TombstoneRow } from './direct-statements';
 import { OidcLogoutEventEntity, type OidcLogoutEventKind } from './oidc-logout-event.entity';
 import { OidcSessionEntity } from './oidc-session.entity';
@@ -74,6 +82,8 @@ const ON_DUPLICATE_KEY_DRIVERS = new Set(['mysql', 'mariadb', 'aurora-mysql']);
 const DIRECT_SQL_DRIVERS = new Set(['postgres', 'better-sqlite3']);
 /** Drivers whose hot paths batch concurrent calls into one statement over arrays (`unnest`). */
 const BATCH_DRIVERS = new Set(['postgres']);
+/** Drivers whose guard lookup (find) also reads whether the server refuses writes. */
+const READ_ONLY_PROBE_DRIVERS = new Set(['mysql', 'mariadb']);
 /** Drivers with LISTEN/NOTIFY, for `lookupCache` and `notifyRemovals`. */
 const NOTIFY_DRIVERS = new Set(['postgres']);
 /** Default {@link TypeOrmOidcSessionRepositoryOptions.batching}. */
@@ -173,6 +183,9 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   private readonly cache: SessionLookupCache | undefined;
   private readonly notifyRemovals: boolean;
   private feed: PostgresRemovalFeed | undefined;
+  /** MySQL/MariaDB: the session variable that tells a read-only transaction. */
+  private transactionReadOnlyVariable: 'transaction_read_only' | 'tx_read_only' =
+    'transaction_read_only';
 
   constructor(
     private readonly dataSource: DataSource,
@@ -241,6 +254,11 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
         const row = await direct.find(clientSessionId);
         return row ? rawToInfo(row) : undefined;
       });
+    }
+    if (READ_ONLY_PROBE_DRIVERS.has(this.driverType)) {
+      return this.run('look up the session', (manager) =>
+        this.findWithReadOnlyProbe(manager, clientSessionId),
+      );
     }
     return this.run('look up the session', async (manager) => {
       const row = await manager
@@ -553,6 +571,53 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
     }
   }
 
+  /**
+   * MySQL/MariaDB: the live row of a session id, and in the same statement (no extra round trip)
+   * whether the server refuses writes: `@@global.read_only` (a replica) or the session's
+   * `transaction_read_only` (`tx_read_only` on MariaDB before 11.1, found out at the first lookup). A read-only store rejects with
+   * {@link ReadOnlyStoreError}: logouts cannot be recorded there, so no session may pass.
+   */
+  private async findWithReadOnlyProbe(
+    manager: EntityManager,
+    clientSessionId: string,
+  ): Promise<OidcSessionInfo | undefined> {
+    const driver = this.dataSource.driver;
+    const q = (name: string) => driver.escape(name);
+    const columns = SESSION_COLUMNS.map((column) => `s.${q(column)}`).join(', ');
+    const statement = (variable: string) =>
+      `SELECT ${columns}, (@@global.read_only OR @@session.${variable}) AS ${READ_ONLY_COLUMN} ` +
+      `FROM (SELECT 1) AS one LEFT JOIN ${this.tableName(OidcSessionEntity)} AS s ` +
+      `ON s.${q('client_session_id')} = ? AND s.${q('expires_at')} > ?`;
+    type Row = RawSessionRow & { [READ_ONLY_COLUMN]?: unknown };
+    let rows: Row[];
+    try {
+      rows = await manager.query<Row[]>(statement(this.transactionReadOnlyVariable), [
+        clientSessionId,
+        Date.now(),
+      ]);
+    } catch (error) {
+      // MariaDB before 11.1 names it tx_read_only (and MySQL 8 only transaction_read_only): the
+      // first lookup finds out which, once.
+      if (
+        errorCode(error) !== 'ER_UNKNOWN_SYSTEM_VARIABLE' ||
+        this.transactionReadOnlyVariable === 'tx_read_only'
+      ) {
+        throw error;
+      }
+      this.transactionReadOnlyVariable = 'tx_read_only';
+      rows = await manager.query<Row[]>(statement(this.transactionReadOnlyVariable), [
+        clientSessionId,
+        Date.now(),
+      ]);
+    }
+    if (rows.some((row) => isReadOnlyAnswer(row[READ_ONLY_COLUMN]))) {
+      throw new ReadOnlyStoreError();
+    }
+    // Exact comparison: MySQL/MariaDB collations ignore case and trailing spaces.
+    const row = rows.find((candidate) => candidate.client_session_id === clientSessionId);
+    return row ? rawToInfo(row) : undefined;
+  }
+
   /** `INSERT ... ON CONFLICT DO UPDATE` / `ON DUPLICATE KEY UPDATE` of a tombstone. */
   private async upsertTombstoneStatement(
     manager: EntityManager,
@@ -636,6 +701,9 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
         placeholder: (index) => driver.createParameter(`p${index}`, index),
         arrays: BATCH_DRIVERS.has(this.driverType),
         ...(this.notifyRemovals ? { notifyChannel: REMOVAL_CHANNEL } : {}),
+        ...(this.driverType === 'postgres'
+          ? { readOnlyProbe: "current_setting('transaction_read_only')" }
+          : {}),
       },
       this.tableName(OidcSessionEntity),
       this.tableName(OidcLogoutEventEntity),

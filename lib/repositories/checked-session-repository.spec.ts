@@ -1,0 +1,198 @@
+import { Logger } from '@nestjs/common';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type {
+  OidcLogoutCriteria,
+  OidcSessionInfo,
+} from '../interfaces/oidc-session-info.interface';
+import { CheckedSessionRepository, recordRefusal } from './checked-session-repository';
+import { InMemoryOidcSessionRepository } from './in-memory-oidc-session.repository';
+import { OidcSessionRepository } from './oidc-session.repository';
+
+const NOW = 1_800_000_000_000;
+
+const record = (over: Partial<OidcSessionInfo> = {}): OidcSessionInfo => ({
+  clientSessionId: 'h1',
+  registrationId: 'main',
+  issuer: 'https://op.example',
+  clientId: 'app',
+  sid: 's1',
+  sub: 'u1',
+  idToken: 'a.b.c',
+  createdAt: new Date(NOW - 1_000),
+  expiresAt: new Date(NOW + 60_000),
+  ...over,
+});
+
+/** A repository whose answers the test sets. */
+class Scripted extends OidcSessionRepository {
+  find: () => unknown = () => Promise.resolve(undefined);
+  remove: () => unknown = () => Promise.resolve([]);
+  save(): Promise<void> {
+    return Promise.resolve();
+  }
+  findByClientSessionId(): Promise<OidcSessionInfo | undefined> {
+    return this.find() as Promise<OidcSessionInfo | undefined>;
+  }
+  removeByClientSessionId(): Promise<OidcSessionInfo | undefined> {
+    return Promise.resolve(undefined);
+  }
+  removeByLogoutToken(): Promise<OidcSessionInfo[]> {
+    return this.remove() as Promise<OidcSessionInfo[]>;
+  }
+}
+
+const checked = (raw: OidcSessionRepository, timeoutMs = 1_000) =>
+  new CheckedSessionRepository(raw, { timeoutMs, now: () => NOW });
+
+const criteria: OidcLogoutCriteria = { issuer: 'https://op.example', clientId: 'app', sid: 's1' };
+
+describe('CheckedSessionRepository', () => {
+  let errors: unknown[];
+  beforeEach(() => {
+    errors = [];
+    vi.spyOn(Logger.prototype, 'error').mockImplementation((message: unknown) => {
+      errors.push(message);
+    });
+  });
+  afterEach(() => vi.restoreAllMocks());
+
+  it('passes a well-formed live record of the id asked', async () => {
+    const raw = new Scripted();
+    raw.find = () => Promise.resolve(record());
+    const store = checked(raw);
+    expect(await store.findByClientSessionId('h1')).toEqual(record());
+    expect(await store.existsByClientSessionId('h1')).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it.each([
+    ['null', null],
+    ['a record of another id', record({ clientSessionId: 'h2' })],
+    ['an expired record', record({ expiresAt: new Date(NOW) })],
+    ['dates as strings', JSON.parse(JSON.stringify(record())) as unknown],
+    ['an invalid Date', record({ expiresAt: new Date(Number.NaN) })],
+    ['a sid that is not a string', { ...record(), sid: null }],
+    ['a number', 1],
+    ['an array', [record()]],
+  ])('a lookup answering %s: not active, logged once without ids', async (_name, answer) => {
+    const raw = new Scripted();
+    raw.find = () => Promise.resolve(answer);
+    const store = checked(raw);
+    expect(await store.findByClientSessionId('h1')).toBeUndefined();
+    // The contract's default existence check asked the unchecked lookup: now the checked one.
+    expect(await store.existsByClientSessionId('h1')).toBe(false);
+    expect(errors).toHaveLength(1);
+    expect(JSON.stringify(errors)).not.toContain('h1');
+    expect(JSON.stringify(errors)).toContain('oidc_store_malformed_answer');
+  });
+
+  it('an existence check is live only for exactly true; a synchronous boolean stays synchronous', async () => {
+    const raw = new InMemoryOidcSessionRepository({ now: () => NOW });
+    await raw.save(record());
+    const store = checked(raw);
+    expect(store.existsByClientSessionId('h1')).toBe(true);
+    expect(store.existsByClientSessionId('h2')).toBe(false);
+    for (const answer of [1, 'true', null, {}, Promise.resolve(1)]) {
+      raw.existsByClientSessionId = () => answer as boolean;
+      expect(await store.existsByClientSessionId('h1')).toBe(false);
+    }
+  });
+
+  it('a store that does not answer: rejects ERR_REPOSITORY_UNAVAILABLE after timeoutMs', async () => {
+    vi.useFakeTimers();
+    try {
+      const raw = new Scripted();
+      raw.find = () => new Promise(() => undefined);
+      const store = checked(raw, 300);
+      const answer = store.existsByClientSessionId('h1') as Promise<boolean>;
+      const settled = answer.catch((error: unknown) => error);
+      await vi.advanceTimersByTimeAsync(299);
+      let done = false;
+      void settled.then(() => (done = true));
+      await Promise.resolve();
+      expect(done).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await settled).toMatchObject({ code: 'ERR_REPOSITORY_UNAVAILABLE' });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a throw or a rejection of the store is a store error', async () => {
+    const raw = new Scripted();
+    raw.find = () => {
+      throw new Error('down');
+    };
+    await expect(checked(raw).findByClientSessionId('h1')).rejects.toMatchObject({
+      code: 'ERR_REPOSITORY_UNAVAILABLE',
+    });
+    raw.find = () => Promise.reject(new Error('down'));
+    await expect(checked(raw).findByClientSessionId('h1')).rejects.toMatchObject({
+      code: 'ERR_REPOSITORY_UNAVAILABLE',
+    });
+  });
+
+  it.each([
+    ['undefined', undefined],
+    ['null', null],
+    ['an object', {}],
+    ['a malformed record', [{ clientSessionId: 'h1' }]],
+    ['a record the logout does not name', [record({ sid: 's2' })]],
+    ['a record of another client', [record({ clientId: 'other' })]],
+  ])('a removal answering %s is a store failure (the logout is kept)', async (_name, answer) => {
+    const raw = new Scripted();
+    raw.remove = () => Promise.resolve(answer);
+    await expect(checked(raw).removeByLogoutToken(criteria)).rejects.toMatchObject({
+      code: 'ERR_REPOSITORY_UNAVAILABLE',
+    });
+  });
+
+  it('a removal answering the records it removed passes them on', async () => {
+    const raw = new Scripted();
+    raw.remove = () => Promise.resolve([record()]);
+    expect(await checked(raw).removeByLogoutToken(criteria)).toEqual([record()]);
+  });
+
+  it('a claim that is not a boolean is a store failure; one granted after the timeout is given back', async () => {
+    const raw = new Scripted();
+    raw.claimLogoutEvent = () => Promise.resolve('yes' as unknown as boolean);
+    await expect(checked(raw).claimLogoutEvent('k', new Date(NOW + 1))).rejects.toMatchObject({
+      code: 'ERR_REPOSITORY_UNAVAILABLE',
+    });
+    let grant!: (value: boolean) => void;
+    raw.claimLogoutEvent = () => new Promise<boolean>((resolve) => (grant = resolve));
+    const released: string[] = [];
+    raw.releaseLogoutEvent = (key) => {
+      released.push(key);
+      return Promise.resolve();
+    };
+    const store = checked(raw, 20);
+    await expect(store.claimLogoutEvent('k', new Date(NOW + 1))).rejects.toMatchObject({
+      code: 'ERR_REPOSITORY_UNAVAILABLE',
+    });
+    grant(true);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(released).toEqual(['k']);
+  });
+
+  it('a repository object that does not extend the contract gets its optional defaults', async () => {
+    const inner = new InMemoryOidcSessionRepository({ now: () => NOW });
+    const duck = {
+      save: (info: OidcSessionInfo) => inner.save(info),
+      findByClientSessionId: (id: string) => inner.findByClientSessionId(id),
+      removeByClientSessionId: (id: string) => inner.removeByClientSessionId(id),
+      removeByLogoutToken: (c: OidcLogoutCriteria) => inner.removeByLogoutToken(c),
+    } as unknown as OidcSessionRepository;
+    const store = checked(duck);
+    expect(await store.claimLogoutEvent('k', new Date(Date.now() + 60_000))).toBe(true);
+    expect(await store.claimLogoutEvent('k', new Date(Date.now() + 60_000))).toBe(false);
+    await store.save(record());
+    expect(await store.existsByClientSessionId('h1')).toBe(true);
+  });
+
+  it('recordRefusal names what is wrong, never a value', () => {
+    expect(recordRefusal(record(), 'h1')).toBeUndefined();
+    expect(recordRefusal(record(), 'h2')).toBe('a record of another session id');
+    expect(recordRefusal({ ...record(), sub: 7 })).toBe('a record whose sub is not a string');
+  });
+});

@@ -227,8 +227,9 @@ export class LogoutService implements OnApplicationShutdown {
         completion = error ?? new Error('completeLogoutEvent failed');
       }
     }
-    // Without listeners (the usual case) there is nobody to build the event for.
-    if (this.listeners.size > 0) {
+    // Without listeners (the usual case) there is nobody to build the event for. Not completed:
+    // told only of sessions removed (a retry that removed nothing is told when it completes).
+    if (this.listeners.size > 0 && (completion === undefined || sessions.length > 0)) {
       const event: OidcRevocationEvent = {
         channel: logout.channel,
         registrationId: registration.registrationId,

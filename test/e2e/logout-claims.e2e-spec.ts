@@ -234,3 +234,62 @@ describe('a custom repository that implements only one step of the claim', () =>
     }
   });
 });
+
+describe('the claim cannot be marked applied after the removal (the store fails in between)', () => {
+  let app: TestApp;
+  const repository = new RecordingRepository();
+  const events: OidcRevocationEvent[] = [];
+
+  beforeAll(async () => {
+    app = await startTestApp({
+      oidc: {
+        clients: [{ registrationId: 'main', issuer: op.issuer, clientId: 'app' }],
+        sessionRepository: repository,
+      },
+    });
+    app.logoutService.onRevocation((event) => {
+      events.push(event);
+    });
+  });
+  afterAll(async () => app?.close());
+
+  it('400 and kept; the sessions are removed and the listeners told; the retry marks it applied, then a delivery is a replay', async () => {
+    const who = { sub: `user-${randomUUID()}`, sid: `sid-${randomUUID()}` };
+    const cookie = await loginAt(
+      app.url,
+      await signIdToken(keys, { iss: op.issuer, aud: 'app', ...who }),
+    );
+    const token = await signLogoutToken(keys, { issuer: op.issuer, clientId: 'app', ...who });
+    repository.failing.add('completeLogoutEvent');
+    const kept = await postLogoutToken(app.url, 'main', token);
+    expect(kept.status).toBe(400);
+    expect(kept.body).toEqual(KEPT);
+    expect(await privateStatus(app.url, cookie)).toBe(401);
+    expect(events.map((event) => event.sessions.length)).toEqual([1]);
+
+    // The OP delivers it again while the store still fails: still not a replay.
+    expect((await postLogoutToken(app.url, 'main', token)).status).toBe(400);
+    const completionsBefore = () =>
+      repository.calls.filter((call) => call === 'completeLogoutEvent').length;
+    const failed = completionsBefore();
+    repository.failing.clear();
+    // Once the store answers, the kept logout is applied again (nothing left to remove) and marked.
+    const deadline = Date.now() + 5_000;
+    while (completionsBefore() <= failed) {
+      if (Date.now() > deadline) throw new Error('the kept logout was not retried');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(events.map((event) => event.sessions.length)).toEqual([1, 0]);
+    const replay = await postLogoutToken(app.url, 'main', token);
+    expect(replay.status).toBe(200);
+    const completions = repository.calls.filter((call) => call === 'completeLogoutEvent').length;
+    expect((await postLogoutToken(app.url, 'main', token)).status).toBe(200);
+    // A replay: neither completed again nor announced again.
+    expect(repository.calls.filter((call) => call === 'completeLogoutEvent')).toHaveLength(
+      completions,
+    );
+    // The listeners heard of the removed session once, and of the completed retry (nothing left).
+    expect(events.map((event) => event.sessions.length)).toEqual([1, 0]);
+  });
+});

@@ -312,6 +312,15 @@ for (const kind of DATABASE_KINDS) {
         for (const row of rows) expect(row.event_key).toMatch(/^[0-9a-f]{64}$/);
         const entity = await dataSource.getRepository(OidcLogoutEventEntity).find();
         expect(entity.map((e) => typeof e.expiresAt)).toEqual(['number', 'number']);
+        // Completed: the same row, its kind 'applied' (the key stays in the claims' namespace).
+        await repository.completeLogoutEvent('bcl:Secret-Jti');
+        const after: { event_key: string; kind: string }[] = await dataSource.query(
+          'SELECT event_key, kind FROM oidc_logout_events ORDER BY expires_at',
+        );
+        expect(after).toEqual([
+          { event_key: rows[0]?.event_key, kind: 'applied' },
+          { event_key: rows[1]?.event_key, kind: 'tombstone' },
+        ]);
       });
 
       it('findLogoutTombstones([]) asks nothing of the database', async () => {

@@ -30,8 +30,8 @@ export interface DirectSql {
   /** `$1` issuer, `$2` client id, then the sid and/or sub: deletes the matches, returning them. */
   remove: Record<RemovalShape, string>;
   /**
-   * `$1` key, `$2` expires at, `$3` and `$4` now: inserts the claim, takes over an expired one, or keeps a
-   * live one still claimed (not applied); returns the key unless it is live and applied.
+   * `$1` key, `$2` expires at, `$3` and `$4` now: inserts the claim, takes over an expired one, or
+   * keeps a live one still claimed (not applied); returns the key unless it is live and applied.
    */
   claim: string;
   /** `$1` key: marks the claim applied. */

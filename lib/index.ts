@@ -41,7 +41,10 @@ export type { VerifiedLogoutTokenClaims } from './tokens/logout-token.rules';
 export type { SessionRequest } from './services/request-session';
 export { OidcSessionGuard } from './guards/oidc-session.guard';
 export { SkipOidcSession } from './guards/skip-oidc-session.decorator';
-export { OidcSessionRepository } from './repositories/oidc-session.repository';
+export {
+  LogoutEventStoreFullError,
+  OidcSessionRepository,
+} from './repositories/oidc-session.repository';
 export {
   InMemoryOidcSessionRepository,
   type InMemoryOidcSessionRepositoryOptions,

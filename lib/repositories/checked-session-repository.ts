@@ -151,11 +151,7 @@ export class CheckedSessionRepository {
     );
   }
 
-  /**
-   * Claims a logout event. A claim granted after the wait timed out is given back at once: its
-   * caller took the call for a failure and keeps the logout pending, and a claim left behind would
-   * make the retry look like a replay.
-   */
+  /** Claims a logout event: `false` only for a claim already applied (a replay). */
   claimLogoutEvent(key: string, expiresAt: Date): Promise<boolean> {
     return this.call(
       'claimLogoutEvent',
@@ -164,14 +160,15 @@ export class CheckedSessionRepository {
         if (typeof answer !== 'boolean') throw this.malformed('claimLogoutEvent', 'not a boolean');
         return answer;
       },
-      (late) => {
-        if (late === true) void this.releaseLogoutEvent(key).catch(() => undefined);
-      },
     );
   }
 
-  releaseLogoutEvent(key: string): Promise<void> {
-    return this.call('releaseLogoutEvent', (r) => r.releaseLogoutEvent(key), ignoreAnswer);
+  /**
+   * Marks a claim applied. A claim left claimed (the wait timed out, the store failed) is applied
+   * again by the retry or the OP's next delivery: nothing to give back.
+   */
+  completeLogoutEvent(key: string): Promise<void> {
+    return this.call('completeLogoutEvent', (r) => r.completeLogoutEvent(key), ignoreAnswer);
   }
 
   saveLogoutTombstone(key: string, issuedAt: number, expiresAt: Date): Promise<void> {
@@ -211,8 +208,6 @@ export class CheckedSessionRepository {
     method: RepositoryMethod,
     invoke: (repository: OidcSessionRepository) => unknown,
     check: (answer: unknown) => T,
-    /** Called with an answer that came after the wait timed out. */
-    late?: (answer: unknown) => void,
   ): Promise<T> {
     let answer: unknown;
     try {
@@ -220,9 +215,7 @@ export class CheckedSessionRepository {
     } catch (error) {
       return Promise.reject(storeFailure(method, error));
     }
-    const settled = isThenable(answer)
-      ? this.bounded(method, answer, late)
-      : Promise.resolve(answer);
+    const settled = isThenable(answer) ? this.bounded(method, answer) : Promise.resolve(answer);
     return settled.then(check);
   }
 
@@ -233,15 +226,9 @@ export class CheckedSessionRepository {
   }
 
   /** The answer of `promise`, or a store failure after `timeoutMs`. */
-  private bounded(
-    method: RepositoryMethod,
-    promise: PromiseLike<unknown>,
-    late?: (answer: unknown) => void,
-  ): Promise<unknown> {
+  private bounded(method: RepositoryMethod, promise: PromiseLike<unknown>): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      let expired = false;
       const timer = setTimeout(() => {
-        expired = true;
         if (!this.timedOut.has(method)) {
           this.timedOut.add(method);
           this.logger.error({
@@ -261,7 +248,6 @@ export class CheckedSessionRepository {
         (value) => {
           clearTimeout(timer);
           this.timedOut.delete(method);
-          if (expired) late?.(value);
           resolve(value);
         },
         (error: unknown) => {

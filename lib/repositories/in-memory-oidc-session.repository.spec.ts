@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import { InMemoryOidcSessionRepository } from './in-memory-oidc-session.repository';
+import { LogoutEventStoreFullError } from './oidc-session.repository';
 
 const T0 = 1_763_700_000_000;
 const MINUTE = 60_000;
@@ -290,43 +291,55 @@ describe('InMemoryOidcSessionRepository logout events', () => {
     vi.restoreAllMocks();
   });
 
-  it('are bounded by maxEntries, separately from the sessions', async () => {
+  it('are bounded by maxEntries, separately from the sessions: full of live ones, a new one is refused, none forgotten', async () => {
     const repository = new InMemoryOidcSessionRepository({ maxEntries: 3, now });
     for (const id of ['a', 'b', 'c']) await repository.save(session(id));
     for (const key of ['k1', 'k2', 'k3']) {
       expect(await repository.claimLogoutEvent(key, at(MINUTE))).toBe(true);
+      await repository.completeLogoutEvent(key);
     }
     expect(repository.size).toBe(3);
     expect(warn).not.toHaveBeenCalled();
-    await repository.saveLogoutTombstone('t1', 5, at(MINUTE));
-    // k1 was evicted (a replay of it would now be processed again); k2 was not; no session was.
-    expect(await repository.claimLogoutEvent('k2', at(MINUTE))).toBe(false);
-    expect(await repository.claimLogoutEvent('k1', at(MINUTE))).toBe(true);
-    expect(await repository.findLogoutTombstones(['t1'])).toEqual(new Map([['t1', 5]]));
+    await expect(repository.saveLogoutTombstone('t1', 5, at(MINUTE))).rejects.toThrow(
+      LogoutEventStoreFullError,
+    );
+    await expect(repository.claimLogoutEvent('k4', at(MINUTE))).rejects.toThrow(
+      LogoutEventStoreFullError,
+    );
+    // No claim was forgotten (a replay of any is still recognised), no session was touched.
+    for (const key of ['k1', 'k2', 'k3']) {
+      expect(await repository.claimLogoutEvent(key, at(MINUTE))).toBe(false);
+    }
+    expect(await repository.findLogoutTombstones(['t1'])).toEqual(new Map());
     expect(repository.size).toBe(3);
     expect(await repository.findByClientSessionId('a')).toBeDefined();
     expect(warn).toHaveBeenCalledTimes(1);
     const [message] = warn.mock.calls[0]!;
-    expect(message).toMatch(/logout-event store is full \(maxEntries 3\)/);
-    expect(message).not.toMatch(/\bk1\b/);
+    expect(message).toMatch(/logout-event store is full of live logout events \(maxEntries 3\)/);
+    expect(message).not.toMatch(/\bk[14]\b|\bt1\b/);
   });
 
-  it('drop expired events before live ones, without warning', async () => {
+  it('drop expired events to make room, without warning', async () => {
     const repository = new InMemoryOidcSessionRepository({ maxEntries: 3, now });
     await repository.claimLogoutEvent('live', at(10 * MINUTE));
+    await repository.completeLogoutEvent('live');
     await repository.claimLogoutEvent('soon-1', at(MINUTE));
     await repository.saveLogoutTombstone('soon-2', 1, at(MINUTE));
     clock = T0 + MINUTE;
     await repository.claimLogoutEvent('new-1', at(10 * MINUTE));
+    await repository.completeLogoutEvent('new-1');
     await repository.claimLogoutEvent('new-2', at(10 * MINUTE));
     expect(warn).not.toHaveBeenCalled();
     expect(await repository.claimLogoutEvent('live', at(10 * MINUTE))).toBe(false);
     expect(await repository.claimLogoutEvent('new-1', at(10 * MINUTE))).toBe(false);
+    // Claimed, not applied: still to apply.
+    expect(await repository.claimLogoutEvent('new-2', at(10 * MINUTE))).toBe(true);
   });
 
   it('follow the injected clock', async () => {
     const repository = new InMemoryOidcSessionRepository({ now });
     await repository.claimLogoutEvent('jti', at(MINUTE));
+    await repository.completeLogoutEvent('jti');
     await repository.saveLogoutTombstone('sid', 9, at(MINUTE));
     clock = T0 + MINUTE - 1;
     expect(await repository.claimLogoutEvent('jti', at(2 * MINUTE))).toBe(false);

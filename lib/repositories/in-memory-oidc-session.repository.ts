@@ -23,7 +23,9 @@ export interface InMemoryOidcSessionRepositoryOptions {
    * Most records kept. When a new record would exceed it, expired records are dropped first, then the
    * oldest-inserted live ones (their users are then treated as logged out). Default `10000`.
    *
-   * The logout events (token claims and tombstones) are bounded by the same number, separately.
+   * The logout events (token claims and tombstones) are bounded by the same number, separately;
+   * they are never evicted while live: when every one is, a new one is refused (a
+   * `LogoutEventStoreFullError`: the back-channel logout is answered 400 and kept for a retry).
    */
   maxEntries?: number;
   /** Clock in epoch milliseconds; injectable for tests. Default `Date.now`. */
@@ -127,7 +129,8 @@ class IssuerKeyIndex {
  * A bounded, single-process {@link OidcSessionRepository}. Revocations are not shared between app
  * instances and records do not survive a restart: use {@link TypeOrmOidcSessionRepository} in
  * production. Lookups by `(issuer, sid)` and `(issuer, sub)` are indexed. Logout events (claims of
- * logout tokens and tombstones) are kept in a second map, bounded by `maxEntries` too.
+ * logout tokens and tombstones) are kept in a second map, bounded by `maxEntries` too, which
+ * refuses new events rather than forget live ones.
  *
  * @publicApi
  */
@@ -263,19 +266,19 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
     try {
       assertLogoutEventKey(key);
       assertValidDate(expiresAt, 'expiresAt');
+      return Promise.resolve(this.events.claim(key, expiresAt.getTime()));
     } catch (error) {
       return Promise.reject(asError(error));
     }
-    return Promise.resolve(this.events.claim(key, expiresAt.getTime()));
   }
 
-  override releaseLogoutEvent(key: string): Promise<void> {
+  override completeLogoutEvent(key: string): Promise<void> {
     try {
       assertLogoutEventKey(key);
     } catch (error) {
       return Promise.reject(asError(error));
     }
-    this.events.release(key);
+    this.events.complete(key);
     return Promise.resolve();
   }
 
@@ -284,11 +287,11 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
       assertLogoutEventKey(key);
       assertEpochSeconds(issuedAt);
       assertValidDate(expiresAt, 'expiresAt');
+      this.events.saveTombstone(key, issuedAt, expiresAt.getTime());
+      return Promise.resolve();
     } catch (error) {
       return Promise.reject(asError(error));
     }
-    this.events.saveTombstone(key, issuedAt, expiresAt.getTime());
-    return Promise.resolve();
   }
 
   override findLogoutTombstones(keys: readonly string[]): Promise<Map<string, number>> {

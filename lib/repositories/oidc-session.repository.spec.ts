@@ -4,7 +4,12 @@ import type {
   OidcLogoutCriteria,
   OidcSessionInfo,
 } from '../interfaces/oidc-session-info.interface';
-import { DEFAULT_LOGOUT_EVENT_MAX_ENTRIES, OidcSessionRepository } from './oidc-session.repository';
+import {
+  assertLogoutEventMethodsPaired,
+  DEFAULT_LOGOUT_EVENT_MAX_ENTRIES,
+  LogoutEventStoreFullError,
+  OidcSessionRepository,
+} from './oidc-session.repository';
 
 const T0 = 1_763_700_000_000;
 const MINUTE = 60_000;
@@ -45,6 +50,8 @@ describe('OidcSessionRepository defaults for logout events (per process)', () =>
     expect(await repository.findLogoutTombstones(['sid:a'])).toEqual(new Map());
     expect(await repository.removeExpired(at(0))).toBe(0);
     expect(await repository.claimLogoutEvent('bcl:jti-1', at(MINUTE))).toBe(true);
+    expect(await repository.claimLogoutEvent('bcl:jti-1', at(MINUTE))).toBe(true);
+    await repository.completeLogoutEvent('bcl:jti-1');
     expect(await repository.claimLogoutEvent('bcl:jti-1', at(MINUTE))).toBe(false);
     expect(await repository.claimLogoutEvent('bcl:jti-2', at(MINUTE))).toBe(true);
     await repository.saveLogoutTombstone('sid:a', 200, at(MINUTE));
@@ -73,11 +80,19 @@ describe('OidcSessionRepository defaults for logout events (per process)', () =>
   it('follows the clock: a claim expires at expiresAt, then can be claimed again', async () => {
     const repository = new MinimalRepository();
     expect(await repository.claimLogoutEvent('bcl:jti', at(MINUTE))).toBe(true);
+    await repository.completeLogoutEvent('bcl:jti');
     vi.setSystemTime(T0 + MINUTE - 1);
     expect(await repository.claimLogoutEvent('bcl:jti', at(2 * MINUTE))).toBe(false);
     vi.setSystemTime(T0 + MINUTE);
+    // Expired: taken over, claimed (not applied) again.
     expect(await repository.claimLogoutEvent('bcl:jti', at(2 * MINUTE))).toBe(true);
+    expect(await repository.claimLogoutEvent('bcl:jti', at(2 * MINUTE))).toBe(true);
+    await repository.completeLogoutEvent('bcl:jti');
     expect(await repository.claimLogoutEvent('bcl:jti', at(2 * MINUTE))).toBe(false);
+    // A completion of an expired claim changes nothing.
+    vi.setSystemTime(T0 + 2 * MINUTE);
+    await repository.completeLogoutEvent('bcl:jti');
+    expect(await repository.claimLogoutEvent('bcl:jti', at(3 * MINUTE))).toBe(true);
   });
 
   it('tombstones: the larger issuedAt and the later expiry of a live one; an expired one is replaced', async () => {
@@ -97,6 +112,7 @@ describe('OidcSessionRepository defaults for logout events (per process)', () =>
     await repository.claimLogoutEvent('bcl:old', at(MINUTE));
     await repository.saveLogoutTombstone('sid:old', 1, at(MINUTE));
     await repository.claimLogoutEvent('bcl:live', at(2 * MINUTE));
+    await repository.completeLogoutEvent('bcl:live');
     await repository.saveLogoutTombstone('sid:live', 2, at(2 * MINUTE));
     expect(await repository.removeExpired(at(MINUTE - 1))).toBe(0);
     expect(await repository.removeExpired(at(MINUTE))).toBe(2);
@@ -105,30 +121,42 @@ describe('OidcSessionRepository defaults for logout events (per process)', () =>
     expect(await repository.findLogoutTombstones(['sid:live'])).toEqual(new Map([['sid:live', 2]]));
   });
 
-  it(`is bounded to ${DEFAULT_LOGOUT_EVENT_MAX_ENTRIES} entries: the oldest live one goes, with one warning`, async () => {
+  it(`is bounded to ${DEFAULT_LOGOUT_EVENT_MAX_ENTRIES} entries: full of live ones, it refuses a new one rather than forget one, and says why`, async () => {
     expect(DEFAULT_LOGOUT_EVENT_MAX_ENTRIES).toBe(10_000);
     const repository = new MinimalRepository();
     for (let i = 0; i < DEFAULT_LOGOUT_EVENT_MAX_ENTRIES; i++) {
       expect(await repository.claimLogoutEvent(`bcl:${i}`, at(MINUTE))).toBe(true);
+      await repository.completeLogoutEvent(`bcl:${i}`);
     }
     expect(warn).not.toHaveBeenCalled();
-    await repository.saveLogoutTombstone('sid:new', 7, at(MINUTE));
-    await repository.claimLogoutEvent('bcl:new', at(MINUTE));
-    // bcl:0 and bcl:1 were evicted: they can be claimed again; bcl:2 cannot.
-    expect(await repository.claimLogoutEvent('bcl:2', at(MINUTE))).toBe(false);
-    expect(await repository.claimLogoutEvent('bcl:0', at(MINUTE))).toBe(true);
-    expect(await repository.findLogoutTombstones(['sid:new'])).toEqual(new Map([['sid:new', 7]]));
+    await expect(repository.saveLogoutTombstone('sid:new', 7, at(MINUTE))).rejects.toThrow(
+      LogoutEventStoreFullError,
+    );
+    await expect(repository.claimLogoutEvent('bcl:new', at(MINUTE))).rejects.toThrow(
+      LogoutEventStoreFullError,
+    );
+    // Nothing was forgotten: every claim is still applied, and nothing new was stored.
+    for (let i = 0; i < DEFAULT_LOGOUT_EVENT_MAX_ENTRIES; i++) {
+      expect(await repository.claimLogoutEvent(`bcl:${i}`, at(MINUTE))).toBe(false);
+    }
+    expect(await repository.findLogoutTombstones(['sid:new'])).toEqual(new Map());
+    // Logged once a minute at most, without a key.
     expect(warn).toHaveBeenCalledTimes(1);
     const [message] = warn.mock.calls[0]!;
     expect(message).toMatch(/MinimalRepository: the default per-process logout-event store/);
     expect(message).toMatch(/maxEntries 10000/);
-    expect(message).not.toMatch(/bcl:/);
+    expect(message).toMatch(/refusing new ones/);
+    expect(message).not.toMatch(/bcl:|sid:/);
+    // Once entries expire, there is room again.
+    vi.setSystemTime(T0 + MINUTE);
+    expect(await repository.claimLogoutEvent('bcl:new', at(2 * MINUTE))).toBe(true);
   });
 
-  it('evicts expired entries before any live one, without warning', async () => {
+  it('makes room of expired entries only, without warning', async () => {
     const repository = new MinimalRepository();
     for (let i = 0; i < DEFAULT_LOGOUT_EVENT_MAX_ENTRIES; i++) {
       await repository.claimLogoutEvent(`bcl:${i}`, at(i % 2 === 0 ? MINUTE : 2 * MINUTE));
+      await repository.completeLogoutEvent(`bcl:${i}`);
     }
     vi.setSystemTime(T0 + MINUTE);
     for (let i = 0; i < DEFAULT_LOGOUT_EVENT_MAX_ENTRIES / 2; i++) {
@@ -139,6 +167,8 @@ describe('OidcSessionRepository defaults for logout events (per process)', () =>
     for (let i = 1; i < DEFAULT_LOGOUT_EVENT_MAX_ENTRIES; i += 2) {
       expect(await repository.claimLogoutEvent(`bcl:${i}`, at(3 * MINUTE))).toBe(false);
     }
+    // A claim still claimed is claimed again without needing room.
+    expect(await repository.claimLogoutEvent('bcl:new-0', at(3 * MINUTE))).toBe(true);
   });
 
   it('rejects invalid arguments with a TypeError that does not quote them', async () => {
@@ -157,6 +187,37 @@ describe('OidcSessionRepository defaults for logout events (per process)', () =>
     );
     await expect(repository.findLogoutTombstones([''])).rejects.toThrow(TypeError);
     await expect(repository.removeExpired(new Date(Number.NaN))).rejects.toThrow(TypeError);
+  });
+});
+
+describe('assertLogoutEventMethodsPaired', () => {
+  it('accepts both steps of a claim overridden, or neither; refuses one alone, naming both', () => {
+    class Both extends MinimalRepository {
+      override claimLogoutEvent(): Promise<boolean> {
+        return Promise.resolve(true);
+      }
+      override completeLogoutEvent(): Promise<void> {
+        return Promise.resolve();
+      }
+    }
+    class ClaimOnly extends MinimalRepository {
+      override claimLogoutEvent(): Promise<boolean> {
+        return Promise.resolve(true);
+      }
+    }
+    class CompleteOnly extends MinimalRepository {
+      override completeLogoutEvent(): Promise<void> {
+        return Promise.resolve();
+      }
+    }
+    expect(() => assertLogoutEventMethodsPaired(new MinimalRepository())).not.toThrow();
+    expect(() => assertLogoutEventMethodsPaired(new Both())).not.toThrow();
+    expect(() => assertLogoutEventMethodsPaired(new ClaimOnly())).toThrow(
+      'The session repository ClaimOnly overrides claimLogoutEvent but not completeLogoutEvent',
+    );
+    expect(() => assertLogoutEventMethodsPaired(new CompleteOnly())).toThrow(
+      'The session repository CompleteOnly overrides completeLogoutEvent but not claimLogoutEvent',
+    );
   });
 });
 

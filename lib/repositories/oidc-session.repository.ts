@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { OidcLogoutOptionsError } from '../errors/oidc-logout.error';
 import type {
   OidcLogoutCriteria,
   OidcSessionInfo,
@@ -30,10 +31,14 @@ import type {
  * logout tombstones (a logout that arrives before the login it ends was recorded,
  * {@link OidcSessionRepository.saveLogoutTombstone}). Their keys are opaque strings (at most 128
  * characters) that the library builds; claims and tombstones are separate namespaces, and keys are
- * compared exactly. These methods have a default implementation that keeps the entries in this
- * process only (a bounded map of {@link DEFAULT_LOGOUT_EVENT_MAX_ENTRIES} entries): a repository
- * shared by several app instances must override all four so that a logout seen by one instance is
- * known to the others. {@link TypeOrmOidcSessionRepository} does.
+ * compared exactly. A claim is claimed until the library completes it
+ * ({@link OidcSessionRepository.completeLogoutEvent}), once the logout is applied: only an applied
+ * claim makes a token a replay. These methods have a default implementation that keeps the entries
+ * in this process only (a bounded map of {@link DEFAULT_LOGOUT_EVENT_MAX_ENTRIES} entries, which
+ * refuses new entries rather than forget live ones): a repository shared by several app instances
+ * must override all five so that a logout seen by one instance is known to the others.
+ * {@link TypeOrmOidcSessionRepository} does. `claimLogoutEvent` and `completeLogoutEvent` go
+ * together: a repository that overrides one of them only is refused at startup.
  *
  * @publicApi
  */
@@ -86,17 +91,27 @@ export abstract class OidcSessionRepository {
   }
 
   /**
-   * Claims a logout event, typically `iss` + `jti` of a back-channel logout token, until `expiresAt`.
-   * Atomic: inserts `key` if it is absent, or present but expired (`expiresAt <= now`), and resolves
-   * `true`; resolves `false` when `key` is claimed already and not expired (a replay). Of several
-   * concurrent claims of one key, across every app instance sharing the store, exactly one resolves
-   * `true`.
+   * Claims a logout event, typically a back-channel logout token (its issuer, client id and `jti`),
+   * until `expiresAt`: whether the caller is to apply it. A claim has a state: claimed (not yet
+   * applied) until {@link OidcSessionRepository.completeLogoutEvent} marks it applied. Atomic;
+   * resolves:
+   * - `true` when `key` is absent, or present but expired (`expiresAt <= now`): it is inserted (or
+   *   taken over) in state claimed, until `expiresAt`;
+   * - `true` when `key` is live and still claimed (a logout that failed half-way, or a concurrent
+   *   delivery of the same token): it stays claimed, until the later of both expiries. The caller
+   *   applies the logout again, which is idempotent;
+   * - `false` only when `key` is live and applied (a replay).
+   *
+   * So a claim never outlives a logout that was not applied: a retry or a re-delivery applies it,
+   * on any instance sharing the store.
    *
    * Rejects with a `TypeError` for a key that is not a string of 1 to 128 characters or an invalid
-   * Date, and (like every method) rejects when the store cannot answer: never `true` by default.
+   * Date, and (like every method) rejects when the store cannot answer: never `true` or `false` by
+   * default.
    *
-   * The default keeps claims in this process only (bounded; when full, expired entries are dropped
-   * first, then the oldest): override it in a repository shared by several instances.
+   * The default keeps claims in this process only (bounded: when it is full of live entries, it
+   * refuses the new one with an error rather than forget one): override it, together with
+   * `completeLogoutEvent`, in a repository shared by several instances.
    */
   claimLogoutEvent(key: string, expiresAt: Date): Promise<boolean> {
     try {
@@ -109,15 +124,16 @@ export abstract class OidcSessionRepository {
   }
 
   /**
-   * Gives up a claim made by {@link OidcSessionRepository.claimLogoutEvent}, so that the same logout
-   * token can be applied when the OP sends it again: the library calls it when applying the logout
-   * failed after the claim. Releasing a key that is not claimed does nothing. Override it together
-   * with `claimLogoutEvent`.
+   * Marks a claim made by {@link OidcSessionRepository.claimLogoutEvent} applied: until it expires,
+   * a claim of the same key then resolves `false` (a replay). The library calls it only once the
+   * logout's tombstone and its removal committed. Completing a key that is absent, expired or
+   * applied already changes nothing. Override it together with `claimLogoutEvent` (the module
+   * refuses to start with a repository that overrides only one of them).
    */
-  releaseLogoutEvent(key: string): Promise<void> {
+  completeLogoutEvent(key: string): Promise<void> {
     try {
       assertLogoutEventKey(key);
-      localEvents.get(this)?.release(key);
+      localEvents.get(this)?.complete(key);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(asError(error));
@@ -194,28 +210,45 @@ interface StoredLogoutEvent {
   readonly issuedAt: number | undefined;
   /** Epoch milliseconds. */
   readonly expiresAt: number;
+  /** Claims only: whether the logout it stands for was applied. */
+  readonly applied: boolean;
 }
 
 /**
- * Logout-event claims and tombstones in a bounded, insertion-ordered map. When a new entry would
- * exceed `maxEntries`, expired entries are dropped first, then the oldest-inserted live ones (with a
- * warning, once). Claims and tombstones share the bound but not their keys.
+ * The error of a per-process logout-event store that is full of live entries: the new entry is
+ * refused rather than a live one forgotten (a replayed token would be applied again, a late login
+ * would miss its logout). Callers treat it as a store failure and fail closed.
+ *
+ * @publicApi
+ */
+export class LogoutEventStoreFullError extends Error {
+  override readonly name = 'LogoutEventStoreFullError';
+}
+
+/** How often, at most, a full store logs that it refuses entries. */
+const FULL_WARNING_INTERVAL_MS = 60_000;
+
+/**
+ * Logout-event claims and tombstones in a bounded map. When a new entry would exceed `maxEntries`,
+ * expired entries are dropped; when every entry is live, the new one is refused with a
+ * {@link LogoutEventStoreFullError} (logged, at most once a minute): a live entry is never dropped
+ * to make room. Claims and tombstones share the bound but not their keys.
  *
  * @internal
  */
 export class BoundedLogoutEventStore {
   private readonly logger = new Logger('OidcLogout');
-  /** Internal key: `c` or `t`, then the caller's key. Insertion-ordered: the first is the oldest. */
+  /** Internal key: `c` or `t`, then the caller's key. */
   private readonly entries = new Map<string, StoredLogoutEvent>();
   /** A lower bound of every stored `expiresAt`: no entry can be expired before it. */
   private earliestExpiry = Number.POSITIVE_INFINITY;
-  private evictionWarned = false;
+  private lastFullWarning = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly options: {
       readonly maxEntries: number;
       readonly now: () => number;
-      /** Who holds the store, for the eviction warning. */
+      /** Who holds the store, for the warning when it is full. */
       readonly description: string;
     },
   ) {}
@@ -225,18 +258,34 @@ export class BoundedLogoutEventStore {
     return this.entries.size;
   }
 
+  /** See `OidcSessionRepository.claimLogoutEvent`. @throws LogoutEventStoreFullError */
   claim(key: string, expiresAt: number): boolean {
     const id = `c${key}`;
     const current = this.entries.get(id);
-    if (current && current.expiresAt > this.options.now()) return false;
-    this.put(id, { issuedAt: undefined, expiresAt });
+    if (current && current.expiresAt > this.options.now()) {
+      if (current.applied) return false;
+      // Claimed, not applied: a failed or concurrent application. Apply again.
+      this.put(id, {
+        issuedAt: undefined,
+        expiresAt: Math.max(current.expiresAt, expiresAt),
+        applied: false,
+      });
+      return true;
+    }
+    this.put(id, { issuedAt: undefined, expiresAt, applied: false });
     return true;
   }
 
-  release(key: string): void {
-    this.entries.delete(`c${key}`);
+  /** Marks a live claim applied; anything else is left as it is. */
+  complete(key: string): void {
+    const id = `c${key}`;
+    const current = this.entries.get(id);
+    if (current && !current.applied && current.expiresAt > this.options.now()) {
+      this.entries.set(id, { ...current, applied: true });
+    }
   }
 
+  /** See `OidcSessionRepository.saveLogoutTombstone`. @throws LogoutEventStoreFullError */
   saveTombstone(key: string, issuedAt: number, expiresAt: number): void {
     const id = `t${key}`;
     const current = this.entries.get(id);
@@ -244,9 +293,10 @@ export class BoundedLogoutEventStore {
       this.put(id, {
         issuedAt: Math.max(current.issuedAt ?? issuedAt, issuedAt),
         expiresAt: Math.max(current.expiresAt, expiresAt),
+        applied: false,
       });
     } else {
-      this.put(id, { issuedAt, expiresAt });
+      this.put(id, { issuedAt, expiresAt, applied: false });
     }
   }
 
@@ -283,30 +333,59 @@ export class BoundedLogoutEventStore {
     this.earliestExpiry = Number.POSITIVE_INFINITY;
   }
 
+  /** Writes an entry; a new one needs room, made of expired entries only. */
   private put(id: string, entry: StoredLogoutEvent): void {
-    // A rewritten entry counts as newly inserted: it moves to the young end.
-    if (!this.entries.delete(id) && this.entries.size >= this.options.maxEntries) this.makeRoom();
+    if (!this.entries.has(id) && this.entries.size >= this.options.maxEntries) {
+      const now = this.options.now();
+      this.removeExpired(now);
+      if (this.entries.size >= this.options.maxEntries) this.refuse(now);
+    }
     this.entries.set(id, entry);
     if (entry.expiresAt < this.earliestExpiry) this.earliestExpiry = entry.expiresAt;
   }
 
-  private makeRoom(): void {
-    this.removeExpired(this.options.now());
-    while (this.entries.size >= this.options.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done) return;
-      this.entries.delete(oldest.value);
-      if (!this.evictionWarned) {
-        this.evictionWarned = true;
-        this.logger.warn(
-          `${this.options.description} is full (maxEntries ${this.options.maxEntries}): evicting ` +
-            'the oldest live logout events, so a replayed logout token may be processed again and ' +
-            'a late login may miss its logout. Use a repository with a shared database ' +
-            '(TypeOrmOidcSessionRepository) instead.',
-        );
-      }
+  private refuse(now: number): never {
+    const message =
+      `${this.options.description} is full of live logout events (maxEntries ` +
+      `${this.options.maxEntries})`;
+    if (now - this.lastFullWarning >= FULL_WARNING_INTERVAL_MS) {
+      this.lastFullWarning = now;
+      this.logger.warn(
+        `${message}: refusing new ones until some expire rather than forgetting a live one (a ` +
+          'replayed logout token would be applied again, a late login would miss its logout). ' +
+          'Back-channel logouts are kept and retried meanwhile (answered 400). Raise maxEntries ' +
+          'or use a repository with a shared database (TypeOrmOidcSessionRepository).',
+      );
     }
+    throw new LogoutEventStoreFullError(message);
   }
+}
+
+/**
+ * Throws an `OidcLogoutOptionsError` when `repository` overrides one of `claimLogoutEvent` and
+ * `completeLogoutEvent` but not the other: its claims would then be completed (or claimed) in the
+ * per-process default store, which never sees them, so that every token would count as a replay or
+ * none ever would.
+ *
+ * @internal
+ */
+export function assertLogoutEventMethodsPaired(repository: OidcSessionRepository): void {
+  const base = OidcSessionRepository.prototype;
+  // A repository object that does not extend the class may lack a method: it then has the default.
+  const own = (method: unknown, fallback: unknown) =>
+    typeof method === 'function' && method !== fallback;
+  const claims = own(repository.claimLogoutEvent, base.claimLogoutEvent);
+  const completes = own(repository.completeLogoutEvent, base.completeLogoutEvent);
+  if (claims === completes) return;
+  const [overridden, missing] = claims
+    ? ['claimLogoutEvent', 'completeLogoutEvent']
+    : ['completeLogoutEvent', 'claimLogoutEvent'];
+  throw new OidcLogoutOptionsError(
+    `The session repository ${repository.constructor.name} overrides ${overridden} but not ` +
+      `${missing}: implement both on the same store (a claim is claimed until ` +
+      'completeLogoutEvent marks it applied; releaseLogoutEvent no longer exists), or neither ' +
+      'to keep the per-process defaults.',
+  );
 }
 
 /**

@@ -12,9 +12,15 @@ function digest(...parts: string[]): string {
   return hash('sha256', parts.join('\u0000'), 'base64url');
 }
 
-/** The replay key of a logout token: its issuer and jti. @internal */
-export function logoutTokenKey(issuer: string, jti: string): string {
-  return `jti:${digest(issuer, jti)}`;
+/**
+ * The replay key of a logout token at one client registration: its issuer, the client id and its
+ * jti. One token addressed to several clients (`aud: [a, b]`) is applied once at each of them; a
+ * second delivery to the same client is a replay.
+ *
+ * @internal
+ */
+export function logoutTokenKey(issuer: string, clientId: string, jti: string): string {
+  return `jti:${digest(issuer, clientId, jti)}`;
 }
 
 /**

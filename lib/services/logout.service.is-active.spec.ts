@@ -39,6 +39,9 @@ class ReadOnlyRepository extends OidcSessionRepository {
   override claimLogoutEvent(): Promise<boolean> {
     return Promise.reject(new Error('store down'));
   }
+  override completeLogoutEvent(): Promise<void> {
+    return Promise.reject(new Error('store down'));
+  }
 }
 
 const services: LogoutService[] = [];

@@ -32,6 +32,7 @@ import type {
   ResolvedOidcLogoutOptions,
 } from '../options/resolved-oidc-logout-options';
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
+import { assertLogoutEventMethodsPaired } from '../repositories/oidc-session.repository';
 import { hashSessionId } from '../repositories/session-id-hash';
 import { verifyIdToken } from '../tokens/id-token.verifier';
 import { buildEndSessionUrl, endSessionForm, type EndSessionParameters } from './end-session-url';
@@ -88,6 +89,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     private readonly repository: CheckedSessionRepository,
     private readonly discovery: OidcDiscoveryService,
   ) {
+    assertLogoutEventMethodsPaired(repository.raw);
     this.listeners = new RevocationListeners(options.onRevocation);
     this.pending = new PendingLogouts({
       apply: (operation) => this.applyPending(operation),
@@ -211,9 +213,11 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   /**
-   * Applies a verified logout of one registration: remembers it (replay key, tombstone), removes the
-   * sessions it names and tells the listeners. With a `jti`, a second delivery of the same token is
-   * recognised and changes nothing (`replayed: true`).
+   * Applies a verified logout of one registration: remembers it (replay claim, tombstone), removes
+   * the sessions it names and tells the listeners. With a `jti`, the claim is completed (marked
+   * applied) only once the tombstone and the removal committed: until then a retry or a
+   * re-delivery applies the logout again (idempotent), and once it is, a second delivery of the
+   * same token to the same registration changes nothing (`replayed: true`).
    *
    * @internal
    */
@@ -223,43 +227,36 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
   ): Promise<{ replayed: boolean; sessions: OidcSessionInfo[] }> {
     const { issuer, clientId } = registration;
     const nowMs = Date.now();
-    const claimKey = logout.jti === undefined ? undefined : logoutTokenKey(issuer, logout.jti);
-    let claimed = false;
+    const claimKey =
+      logout.jti === undefined ? undefined : logoutTokenKey(issuer, clientId, logout.jti);
     let sessions: OidcSessionInfo[];
     try {
       if (claimKey !== undefined) {
         const until = Math.max(logout.jtiExpiresAt?.getTime() ?? 0, nowMs + 60_000);
-        claimed = await this.repository.claimLogoutEvent(claimKey, new Date(until));
-        if (!claimed) return { replayed: true, sessions: [] };
+        // false only for a claim already applied: anything else (new, or claimed by an
+        // application that failed or is under way) is applied (again).
+        if (!(await this.repository.claimLogoutEvent(claimKey, new Date(until)))) {
+          return { replayed: true, sessions: [] };
+        }
       }
-      // The tombstone goes first: a login recorded meanwhile then either is removed below or
-      // finds the tombstone (recordLogin checks after it saves).
-      const tombstoneExpiresAt = new Date(nowMs + LOGOUT_TOMBSTONE_TTL_SECONDS * 1000);
-      const issuedAt = logout.issuedAt ?? Math.floor(nowMs / 1000);
-      if (logout.tombstone === false) {
-        // No tombstone (see AppliedLogout.tombstone).
-      } else if (logout.sid !== undefined) {
-        const key = sidTombstoneKey(issuer, clientId, logout.sid, logout.sub);
-        await this.repository.saveLogoutTombstone(key, issuedAt, tombstoneExpiresAt);
-      } else if (logout.sub !== undefined) {
-        const key = subTombstoneKey(issuer, clientId, logout.sub);
-        await this.repository.saveLogoutTombstone(key, issuedAt, tombstoneExpiresAt);
-      }
-      sessions = await this.repository.removeByLogoutToken({
-        issuer,
-        clientId,
-        sid: logout.sid,
-        sub: logout.sub,
-      });
+      sessions = await this.removeWithTombstone(registration, logout, nowMs);
     } catch (error) {
-      // Not applied: give the claim back so that the OP's next delivery is not taken for a replay.
-      if (claimed && claimKey !== undefined) {
-        await this.repository.releaseLogoutEvent(claimKey).catch(() => undefined);
-      }
+      // Not applied: the claim stays claimed, so that a retry or the OP's next delivery applies it.
       throw asApplyLogoutError(error);
     }
-    // Without listeners (the usual case) there is nobody to build the event for.
-    if (this.listeners.size > 0) {
+    let completion: unknown;
+    if (claimKey !== undefined) {
+      try {
+        await this.repository.completeLogoutEvent(claimKey);
+      } catch (error) {
+        // The sessions are removed (the listeners hear of it below), but the claim is not marked
+        // applied: the logout is reported as not applied, and a retry completes it.
+        completion = error ?? new Error('completeLogoutEvent failed');
+      }
+    }
+    // Without listeners (the usual case) there is nobody to build the event for. Not completed:
+    // told only of sessions removed (a retry that removed nothing is told when it completes).
+    if (this.listeners.size > 0 && (completion === undefined || sessions.length > 0)) {
       const event: OidcRevocationEvent = {
         channel: logout.channel,
         registrationId: registration.registrationId,
@@ -272,7 +269,39 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
       if (logout.sub !== undefined) event.sub = logout.sub;
       await this.listeners.emit(event);
     }
+    if (completion !== undefined) throw asRepositoryError(completion);
     return { replayed: false, sessions };
+  }
+
+  /**
+   * Writes the logout's tombstone (unless `logout.tombstone` is `false`), then removes the sessions
+   * it names; resolves the sessions removed.
+   */
+  private async removeWithTombstone(
+    registration: ResolvedClientRegistration,
+    logout: AppliedLogout,
+    nowMs: number,
+  ): Promise<OidcSessionInfo[]> {
+    const { issuer, clientId } = registration;
+    // The tombstone goes first: a login recorded meanwhile then either is removed below or
+    // finds the tombstone (recordLogin checks after it saves).
+    const tombstoneExpiresAt = new Date(nowMs + LOGOUT_TOMBSTONE_TTL_SECONDS * 1000);
+    const issuedAt = logout.issuedAt ?? Math.floor(nowMs / 1000);
+    if (logout.tombstone === false) {
+      // No tombstone (see AppliedLogout.tombstone).
+    } else if (logout.sid !== undefined) {
+      const key = sidTombstoneKey(issuer, clientId, logout.sid, logout.sub);
+      await this.repository.saveLogoutTombstone(key, issuedAt, tombstoneExpiresAt);
+    } else if (logout.sub !== undefined) {
+      const key = subTombstoneKey(issuer, clientId, logout.sub);
+      await this.repository.saveLogoutTombstone(key, issuedAt, tombstoneExpiresAt);
+    }
+    return this.repository.removeByLogoutToken({
+      issuer,
+      clientId,
+      sid: logout.sid,
+      sub: logout.sub,
+    });
   }
 
   /**

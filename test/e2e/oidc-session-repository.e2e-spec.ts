@@ -109,7 +109,7 @@ function everyMethod(repository: TypeOrmOidcSessionRepository, info: OidcSession
       }),
     removeExpired: () => repository.removeExpired(new Date()),
     claimLogoutEvent: () => repository.claimLogoutEvent(EVENT_KEY, new Date(Date.now() + 60_000)),
-    releaseLogoutEvent: () => repository.releaseLogoutEvent(EVENT_KEY),
+    completeLogoutEvent: () => repository.completeLogoutEvent(EVENT_KEY),
     saveLogoutTombstone: () =>
       repository.saveLogoutTombstone(EVENT_KEY, 1_763_700_000, new Date(Date.now() + 60_000)),
     findLogoutTombstones: () => repository.findLogoutTombstones([EVENT_KEY]),
@@ -312,6 +312,15 @@ for (const kind of DATABASE_KINDS) {
         for (const row of rows) expect(row.event_key).toMatch(/^[0-9a-f]{64}$/);
         const entity = await dataSource.getRepository(OidcLogoutEventEntity).find();
         expect(entity.map((e) => typeof e.expiresAt)).toEqual(['number', 'number']);
+        // Completed: the same row, its kind 'applied' (the key stays in the claims' namespace).
+        await repository.completeLogoutEvent('bcl:Secret-Jti');
+        const after: { event_key: string; kind: string }[] = await dataSource.query(
+          'SELECT event_key, kind FROM oidc_logout_events ORDER BY expires_at',
+        );
+        expect(after).toEqual([
+          { event_key: rows[0]?.event_key, kind: 'applied' },
+          { event_key: rows[1]?.event_key, kind: 'tombstone' },
+        ]);
       });
 
       it('findLogoutTombstones([]) asks nothing of the database', async () => {
@@ -458,7 +467,7 @@ for (const kind of DATABASE_KINDS) {
         }
       });
 
-      it('two DataSources on the same database share claims and tombstones: one claim wins of 40', async () => {
+      it('two DataSources on the same database share claims and tombstones: claimed until completed by either, then a replay for both', async () => {
         const first = await open(kind, { migrations: true });
         const second = new DataSource(first.options);
         const instanceA = new TypeOrmOidcSessionRepository(first);
@@ -472,8 +481,15 @@ for (const kind of DATABASE_KINDS) {
               (i % 2 ? instanceA : instanceB).claimLogoutEvent('bcl:shared-jti', until),
             ),
           );
-          expect(results.filter(Boolean)).toHaveLength(1);
-          expect(await instanceA.claimLogoutEvent('bcl:shared-jti', until)).toBe(false);
+          // Not applied yet: each of them applies it (idempotent).
+          expect(results).toEqual(results.map(() => true));
+          await instanceB.completeLogoutEvent('bcl:shared-jti');
+          const replays = await Promise.all(
+            Array.from({ length: 40 }, (_, i) =>
+              (i % 2 ? instanceA : instanceB).claimLogoutEvent('bcl:shared-jti', until),
+            ),
+          );
+          expect(replays).toEqual(replays.map(() => false));
           await Promise.all([
             instanceA.saveLogoutTombstone('sid:shared', 100, until),
             instanceB.saveLogoutTombstone('sid:shared', 300, until),
@@ -607,6 +623,7 @@ for (const kind of DATABASE_KINDS) {
         const until = new Date(Date.now() + 60_000);
         const calls = {
           'claim a logout event': () => repository.claimLogoutEvent(key, until),
+          'complete a logout event': () => repository.completeLogoutEvent(key),
           'save a logout tombstone': () => repository.saveLogoutTombstone(key, 1, until),
           'look up logout tombstones': () => repository.findLogoutTombstones([key]),
           'remove expired sessions and logout events': () => repository.removeExpired(new Date()),

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { DataSource } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { OidcSessionRepositoryError } from '../../lib/errors/oidc-logout.error';
 import type {
@@ -173,15 +173,18 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
     );
   });
 
-  it('concurrent claims: the first call naming a free or expired key gets it, no other does', async () => {
+  it('concurrent claims answer each what it answers in sequence: apply unless the claim is live and applied', async () => {
     const soon = () => new Date(Date.now() + 50);
     const later = () => new Date(Date.now() + HOUR);
     for (const repository of [batched, reference] as OidcSessionRepository[]) {
-      await repository.claimLogoutEvent('held', later());
+      await repository.claimLogoutEvent('applied', later());
+      await repository.completeLogoutEvent('applied');
+      await repository.claimLogoutEvent('claimed', later());
       await repository.claimLogoutEvent('expiring', soon());
+      await repository.completeLogoutEvent('expiring');
     }
     await new Promise((resolve) => setTimeout(resolve, 120));
-    const keys = ['first', 'held', 'expiring', 'a', 'b', 'a', 'c', 'expiring', 'b', 'd', 'held'];
+    const keys = ['first', 'applied', 'expiring', 'a', 'b', 'a', 'claimed', 'expiring', 'b', 'd'];
     const until = later();
     statements();
     const answers = await Promise.all(keys.map((key) => batched.claimLogoutEvent(key, until)));
@@ -190,20 +193,42 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
       keys.map((key) => () => reference.claimLogoutEvent(key, until)),
     );
     expect(answers).toEqual(expected);
-    expect(answers).toEqual([
-      true,
-      false,
-      true,
-      true,
-      true,
-      false,
-      true,
-      false,
-      false,
-      true,
-      false,
-    ]);
+    expect(answers).toEqual([true, false, true, true, true, true, true, true, true, true]);
     expect(used).toBe(2);
+
+    // Completions share a statement too; then every key is a replay.
+    const distinct = [...new Set(keys)];
+    await Promise.all(distinct.map((key) => batched.completeLogoutEvent(key)));
+    expect(statements()).toBe(2);
+    const replays = await Promise.all(keys.map((key) => batched.claimLogoutEvent(key, until)));
+    expect(replays).toEqual(keys.map(() => false));
+  });
+
+  it('a claim batch that committed but whose answer was lost, run again call by call, still answers "apply"', async () => {
+    const until = new Date(Date.now() + HOUR);
+    // The batch claim statement commits, then its connection fails before the answer arrives.
+    const create = DataSource.prototype.createQueryRunner.bind(dataSource);
+    let lost = 0;
+    vi.spyOn(dataSource, 'createQueryRunner').mockImplementation((...args) => {
+      const runner = create(...args);
+      const query = runner.query.bind(runner);
+      runner.query = (async (sql: string, parameters?: unknown[], raw?: boolean) => {
+        const result: unknown = await query(sql, parameters, raw as true);
+        if (sql.includes('unnest') && sql.includes("'claim'")) {
+          lost++;
+          throw Object.assign(new Error('Connection terminated unexpectedly'), {
+            code: 'ECONNRESET',
+          });
+        }
+        return result;
+      }) as typeof runner.query;
+      return runner;
+    });
+    const keys = ['j1', 'j2', 'j3', 'j4', 'j5'];
+    const answers = await Promise.all(keys.map((key) => batched.claimLogoutEvent(key, until)));
+    expect(lost).toBe(1);
+    // Not applied yet by anyone: each caller applies it (none is taken for a replay).
+    expect(answers).toEqual(keys.map(() => true));
   });
 
   it('concurrent tombstones of one key keep the largest issuedAt, as in sequence', async () => {

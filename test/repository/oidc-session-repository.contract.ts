@@ -554,22 +554,58 @@ export function describeOidcSessionRepositoryContract(
       const at = (offset: number) => new Date(now() + offset);
       const FAR_FUTURE = () => new Date(now() + 1000 * HOUR);
 
-      it('a claim resolves true the first time, then false while it lives', async () => {
+      it('a claim resolves true until it is completed, then false while it lives', async () => {
         const k = key('jti-1');
         expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        // Claimed, not applied (a failed or concurrent application): apply it again.
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        await repository.completeLogoutEvent(k);
         expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
         expect(await repository.claimLogoutEvent(k, at(2 * HOUR))).toBe(false);
+        // Completing again changes nothing.
+        await repository.completeLogoutEvent(k);
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
       });
 
-      it('a released claim can be claimed again; releasing touches no other key', async () => {
-        const k = key('jti-released');
-        const other = key('jti-kept');
+      it('completing touches no other key; completing an unknown key stores nothing', async () => {
+        const k = key('jti-completed');
+        const other = key('jti-claimed');
         expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
         expect(await repository.claimLogoutEvent(other, at(HOUR))).toBe(true);
-        await repository.releaseLogoutEvent(k);
-        await repository.releaseLogoutEvent(key('never-claimed'));
+        await repository.completeLogoutEvent(k);
+        await repository.completeLogoutEvent(key('never-claimed'));
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
+        expect(await repository.claimLogoutEvent(other, at(HOUR))).toBe(true);
+        expect(await repository.claimLogoutEvent(key('never-claimed'), at(HOUR))).toBe(true);
+        // A completion reaches the claim's namespace only: a tombstone under the key is untouched.
+        const shared = key('tomb-and-claim');
+        await repository.saveLogoutTombstone(shared, 7, at(HOUR));
+        await repository.completeLogoutEvent(shared);
+        expect(await repository.findLogoutTombstones([shared])).toEqual(new Map([[shared, 7]]));
+        expect(await repository.claimLogoutEvent(shared, at(HOUR))).toBe(true);
+      });
+
+      it('a claim still claimed lives until the later of its expiries', async () => {
+        const t = now();
+        const k = key('jti-extended');
+        expect(await repository.claimLogoutEvent(k, new Date(t + HOUR))).toBe(true);
+        expect(await repository.claimLogoutEvent(k, new Date(t + 2 * HOUR))).toBe(true);
+        expect(await repository.claimLogoutEvent(k, new Date(t + 30 * 60_000))).toBe(true);
+        await repository.completeLogoutEvent(k);
+        expect(await repository.removeExpired(new Date(t + 1.5 * HOUR))).toBe(0);
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
+        expect(await repository.removeExpired(new Date(t + 2 * HOUR))).toBe(1);
+      });
+
+      it('an applied claim that expired is taken over, claimed again (not applied)', async () => {
+        const k = key('jti-applied-expired');
+        expect(await repository.claimLogoutEvent(k, at(-1))).toBe(true);
+        await repository.completeLogoutEvent(k);
+        // Expired: a completion no longer counts.
         expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
-        expect(await repository.claimLogoutEvent(other, at(HOUR))).toBe(false);
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        await repository.completeLogoutEvent(k);
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
       });
 
       it('claims of different keys are independent; keys compare exactly', async () => {
@@ -589,39 +625,68 @@ export function describeOidcSessionRepositoryContract(
         for (const k of variants) {
           expect(await repository.claimLogoutEvent(k, at(HOUR)), k).toBe(true);
         }
+        await repository.completeLogoutEvent(variants[0]!);
+        expect(await repository.claimLogoutEvent(variants[0]!, at(HOUR))).toBe(false);
+        for (const k of variants.slice(1)) {
+          expect(await repository.claimLogoutEvent(k, at(HOUR)), k).toBe(true);
+        }
+        for (const k of variants) await repository.completeLogoutEvent(k);
         for (const k of variants) {
           expect(await repository.claimLogoutEvent(k, at(HOUR)), k).toBe(false);
         }
       });
 
-      it('an expired claim (expiresAt <= now) can be claimed again, once', async () => {
+      it('an expired claim (expiresAt <= now) can be claimed again', async () => {
         const k = key('jti-expired');
         expect(await repository.claimLogoutEvent(k, at(-1))).toBe(true);
         expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        await repository.completeLogoutEvent(k);
         expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
 
         const exactlyNow = key('jti-now');
         expect(await repository.claimLogoutEvent(exactlyNow, new Date(now()))).toBe(true);
+        await repository.completeLogoutEvent(exactlyNow);
         expect(await repository.claimLogoutEvent(exactlyNow, at(HOUR))).toBe(true);
+        await repository.completeLogoutEvent(exactlyNow);
         expect(await repository.claimLogoutEvent(exactlyNow, at(HOUR))).toBe(false);
       });
 
-      it('20 concurrent claims of one key: exactly one resolves true', async () => {
+      it('20 concurrent claims of one key not yet applied all resolve true; once applied, all false', async () => {
         const k = key('jti-race');
-        const results = await Promise.all(
+        const first = await Promise.all(
           Array.from({ length: 20 }, () => repository.claimLogoutEvent(k, at(HOUR))),
         );
-        expect(results.filter(Boolean)).toHaveLength(1);
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
+        expect(first).toEqual(first.map(() => true));
+        await repository.completeLogoutEvent(k);
+        const replays = await Promise.all(
+          Array.from({ length: 20 }, () => repository.claimLogoutEvent(k, at(HOUR))),
+        );
+        expect(replays).toEqual(replays.map(() => false));
       });
 
-      it('20 concurrent claims of an expired key: exactly one resolves true', async () => {
+      it('concurrent claims and completions of one key: every claim made after a completion resolved is false', async () => {
+        const k = key('jti-race-complete');
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        await Promise.all([
+          ...Array.from({ length: 10 }, () => repository.claimLogoutEvent(k, at(HOUR))),
+          ...Array.from({ length: 5 }, () => repository.completeLogoutEvent(k)),
+        ]);
+        const after = await Promise.all(
+          Array.from({ length: 10 }, () => repository.claimLogoutEvent(k, at(HOUR))),
+        );
+        expect(after).toEqual(after.map(() => false));
+      });
+
+      it('20 concurrent claims of an expired applied key: all resolve true, and it is claimed again', async () => {
         const k = key('jti-race-expired');
         expect(await repository.claimLogoutEvent(k, at(-HOUR))).toBe(true);
+        await repository.completeLogoutEvent(k);
         const results = await Promise.all(
           Array.from({ length: 20 }, () => repository.claimLogoutEvent(k, at(HOUR))),
         );
-        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(results).toEqual(results.map(() => true));
+        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        await repository.completeLogoutEvent(k);
         expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
       });
 
@@ -636,6 +701,7 @@ export function describeOidcSessionRepositoryContract(
       it('claims and tombstones are separate, even under the same key', async () => {
         const k = key('shared');
         expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        await repository.completeLogoutEvent(k);
         expect(await repository.findLogoutTombstones([k])).toEqual(new Map());
         await repository.saveLogoutTombstone(k, 1000, at(HOUR));
         expect(await repository.findLogoutTombstones([k])).toEqual(new Map([[k, 1000]]));
@@ -748,6 +814,7 @@ export function describeOidcSessionRepositoryContract(
         await repository.claimLogoutEvent(oldClaim2, new Date(t));
         await repository.saveLogoutTombstone(oldTomb, 1, new Date(t - 1));
         await repository.claimLogoutEvent(liveClaim, new Date(t + HOUR));
+        await repository.completeLogoutEvent(liveClaim);
         await repository.saveLogoutTombstone(liveTomb, 2, new Date(t + HOUR));
 
         expect(await repository.removeExpired(new Date(t))).toBe(4);
@@ -766,6 +833,7 @@ export function describeOidcSessionRepositoryContract(
         const badKeys = ['', 'k'.repeat(129), 42, undefined, null] as unknown as string[];
         for (const bad of badKeys) {
           await expect(repository.claimLogoutEvent(bad, at(HOUR))).rejects.toThrow(TypeError);
+          await expect(repository.completeLogoutEvent(bad)).rejects.toThrow(TypeError);
           await expect(repository.saveLogoutTombstone(bad, 1, at(HOUR))).rejects.toThrow(TypeError);
           await expect(repository.findLogoutTombstones([good, bad])).rejects.toThrow(TypeError);
         }

@@ -47,13 +47,16 @@ interface Claim {
  * and a caller's calls still run in its order: batching changes no result.
  *
  * A batch whose statement fails is run again call by call, so that one call's failure (a value
- * the database refuses) is that call's alone.
+ * the database refuses) is that call's alone. Every statement gives the same answer when it is run
+ * again after it committed (its answer lost): a claim not yet completed is still "apply it", a
+ * removal finds nothing more, a tombstone or a completion changes nothing.
  */
 export class DirectStatements {
   private readonly finds?: StatementBatcher<string, RawSessionRow | undefined>;
   private readonly existences?: StatementBatcher<string, number | undefined>;
   private readonly removals?: Record<RemovalShape, StatementBatcher<Removal, RawSessionRow[]>>;
   private readonly claims?: StatementBatcher<Claim, boolean>;
+  private readonly completions?: StatementBatcher<string, void>;
   private readonly tombstones?: StatementBatcher<TombstoneRow, void>;
 
   constructor(
@@ -87,6 +90,10 @@ export class DirectStatements {
       (claim) => this.claimOne(claim),
       (claims) => this.claimMany(batch, claims),
     );
+    this.completions = batcher(
+      (eventKey) => this.completeOne(eventKey),
+      (eventKeys) => this.completeMany(batch, eventKeys),
+    );
     this.tombstones = batcher(
       (row) => this.tombstoneOne(row),
       (rows) => this.tombstoneMany(batch, rows),
@@ -108,10 +115,18 @@ export class DirectStatements {
     return this.removals ? this.removals[removal.shape].run(removal) : this.removeOne(removal);
   }
 
-  /** Claims a logout event's stored key until `expiresAt` (ms); whether this call got it. */
+  /**
+   * Claims a logout event's stored key until `expiresAt` (ms): whether to apply it (`false` only
+   * for a live claim already applied).
+   */
   claim(eventKey: string, expiresAt: number): Promise<boolean> {
     const claim = { eventKey, expiresAt };
     return this.claims ? this.claims.run(claim) : this.claimOne(claim);
+  }
+
+  /** Marks a claim applied. */
+  complete(eventKey: string): Promise<void> {
+    return this.completions ? this.completions.run(eventKey) : this.completeOne(eventKey);
   }
 
   /** Upserts a tombstone. */
@@ -213,27 +228,43 @@ export class DirectStatements {
 
   private claimOne({ eventKey, expiresAt }: Claim): Promise<boolean> {
     return this.retried(async () => {
-      const rows = await this.query(this.sql.claim, [eventKey, expiresAt, Date.now()]);
+      const now = Date.now();
+      const rows = await this.query(this.sql.claim, [eventKey, expiresAt, now, now]);
       return rows.length === 1;
     });
   }
 
-  /** The first call naming a key gets the claim (if anyone can); a repeat in the batch does not. */
+  /**
+   * One row per distinct key (the latest expiry of its calls); every call naming a key gets the
+   * same answer, as in sequence: a claim that is not applied is applied by each of them. Run again
+   * call by call (the batch failed), a claim the failed statement did write is found still
+   * claimed: the answer is the same.
+   */
   private async claimMany(batch: BatchSql, claims: readonly Claim[]): Promise<boolean[]> {
-    const first = new Map<string, Claim>();
-    for (const claim of claims) if (!first.has(claim.eventKey)) first.set(claim.eventKey, claim);
-    const distinct = [...first.values()];
-    const rows = await this.retried(() =>
-      this.query<Record<string, string>>(batch.claim, [
-        distinct.map((claim) => claim.eventKey),
-        distinct.map((claim) => claim.expiresAt),
-        Date.now(),
-      ]),
-    );
-    const claimed = new Set(rows.map((row) => row.event_key));
-    return claims.map(
-      (claim) => first.get(claim.eventKey) === claim && claimed.has(claim.eventKey),
-    );
+    const latest = new Map<string, number>();
+    for (const { eventKey, expiresAt } of claims) {
+      latest.set(eventKey, Math.max(latest.get(eventKey) ?? expiresAt, expiresAt));
+    }
+    const rows = await this.retried(() => {
+      const now = Date.now();
+      return this.query<Record<string, string>>(batch.claim, [
+        [...latest.keys()],
+        [...latest.values()],
+        now,
+        now,
+      ]);
+    });
+    const toApply = new Set(rows.map((row) => row.event_key));
+    return claims.map((claim) => toApply.has(claim.eventKey));
+  }
+
+  private async completeOne(eventKey: string): Promise<void> {
+    await this.retried(() => this.query(this.sql.complete, [eventKey]));
+  }
+
+  private async completeMany(batch: BatchSql, eventKeys: readonly string[]): Promise<void[]> {
+    await this.retried(() => this.query(batch.complete, [[...new Set(eventKeys)]]));
+    return eventKeys.map(() => undefined);
   }
 
   private async tombstoneOne(row: TombstoneRow): Promise<void> {

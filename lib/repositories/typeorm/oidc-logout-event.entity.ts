@@ -9,8 +9,12 @@ const bigintNumber: ValueTransformer = {
     value === null || value === undefined ? value : Number(value),
 };
 
-/** What a row of `oidc_logout_events` stands for. */
-export type OidcLogoutEventKind = 'claim' | 'tombstone';
+/**
+ * What a row of `oidc_logout_events` stands for: a logout token's claim, `'claim'` while the logout
+ * is not yet applied and `'applied'` once it is (its key stays in the claims' namespace), or a
+ * tombstone.
+ */
+export type OidcLogoutEventKind = 'claim' | 'applied' | 'tombstone';
 
 /**
  * One logout event of {@link TypeOrmOidcSessionRepository}, table `oidc_logout_events`: the claim of

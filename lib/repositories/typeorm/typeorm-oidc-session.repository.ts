@@ -379,9 +379,11 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   }
 
   /**
-   * Claims `key` in `oidc_logout_events`, atomically across every instance sharing the database: an
-   * `INSERT` (the primary key refuses a second one), and when the key is present, one conditional
-   * `UPDATE` that takes it over only if it expired.
+   * Claims `key` in `oidc_logout_events`, atomically across every instance sharing the database.
+   * On PostgreSQL and SQLite, one `INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING`; on
+   * the other databases an `INSERT` (the primary key refuses a second one), and when the key is
+   * present, one conditional `UPDATE` that takes it over only if it expired, then a read of its
+   * state: `kind` `'claim'` (not applied: apply it) or `'applied'` (a replay).
    */
   override async claimLogoutEvent(key: string, expiresAt: Date): Promise<boolean> {
     assertLogoutEventKey(key);
@@ -390,7 +392,7 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
     const until = expiresAt.getTime();
     const direct = this.directStatements();
     if (direct) {
-      // One statement: inserted, or taken over if expired, returns the row; a live claim, none.
+      // One statement: returns the row unless it is live and applied.
       return await this.run('claim a logout event', () => direct.claim(eventKey, until));
     }
     return await this.run('claim a logout event', async (manager) => {
@@ -422,24 +424,52 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
           .createQueryBuilder(OidcLogoutEventEntity, 'e')
           .where('e.eventKey = :eventKey', { eventKey })
           .getOne();
-        if (current && current.eventKey === eventKey && current.expiresAt > now) return false;
-        // Deleted (by removeExpired) in between: insert again.
+        if (current?.eventKey !== eventKey || current.expiresAt <= now) {
+          // Deleted (by removeExpired) or expired in between: claim again.
+          continue;
+        }
+        if (current.kind === 'applied') return false;
+        // Claimed, not applied (a failed or concurrent application): apply it again, and keep
+        // the claim until the later expiry.
+        await manager
+          .createQueryBuilder()
+          .update(OidcLogoutEventEntity)
+          .set({ expiresAt: until })
+          .where('event_key = :eventKey', { eventKey })
+          .andWhere('kind = :kind', { kind: 'claim' })
+          .andWhere('expires_at < :until', { until })
+          .execute();
+        return true;
       }
       throw new ContentionError('the key stayed contended');
     });
   }
 
-  /** Deletes the claim, so that the same logout token can be applied again. */
-  override async releaseLogoutEvent(key: string): Promise<void> {
+  /** Marks the claim applied (`kind` `'applied'`): one `UPDATE` of a row still `'claim'`. */
+  override async completeLogoutEvent(key: string): Promise<void> {
     assertLogoutEventKey(key);
     const eventKey = storedEventKey('claim', key);
-    await this.run('release a logout event', async (manager) => {
-      await manager
-        .createQueryBuilder()
-        .delete()
-        .from(OidcLogoutEventEntity)
-        .where('event_key = :eventKey', { eventKey })
-        .execute();
+    const direct = this.directStatements();
+    if (direct) {
+      await this.run('complete a logout event', () => direct.complete(eventKey));
+      return;
+    }
+    await this.run('complete a logout event', async (manager) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await manager
+            .createQueryBuilder()
+            .update(OidcLogoutEventEntity)
+            .set({ kind: 'applied' })
+            .where('event_key = :eventKey', { eventKey })
+            .andWhere('kind = :kind', { kind: 'claim' })
+            .execute();
+          return;
+        } catch (error) {
+          if (attempt < MAX_ATTEMPTS && isRetryable(error)) continue;
+          throw error;
+        }
+      }
     });
   }
 

@@ -180,6 +180,9 @@ describe('CheckedSessionRepository', () => {
     } as unknown as OidcSessionRepository;
     const store = checked(duck);
     expect(await store.claimLogoutEvent('k', new Date(Date.now() + 60_000))).toBe(true);
+    // Claimed, not applied: applied again.
+    expect(await store.claimLogoutEvent('k', new Date(Date.now() + 60_000))).toBe(true);
+    await store.completeLogoutEvent('k');
     expect(await store.claimLogoutEvent('k', new Date(Date.now() + 60_000))).toBe(false);
     await store.save(record());
     expect(await store.existsByClientSessionId('h1')).toBe(true);

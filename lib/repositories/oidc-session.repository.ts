@@ -370,12 +370,15 @@ export class BoundedLogoutEventStore {
  * @internal
  */
 export function assertLogoutEventMethodsPaired(repository: OidcSessionRepository): void {
-  const base = OidcSessionRepository.prototype;
   // A repository object that does not extend the class may lack a method: it then has the default.
-  const own = (method: unknown, fallback: unknown) =>
-    typeof method === 'function' && method !== fallback;
-  const claims = own(repository.claimLogoutEvent, base.claimLogoutEvent);
-  const completes = own(repository.completeLogoutEvent, base.completeLogoutEvent);
+  const own = (name: 'claimLogoutEvent' | 'completeLogoutEvent'): boolean => {
+    const method: unknown = Reflect.get(repository, name);
+    return (
+      typeof method === 'function' && method !== Reflect.get(OidcSessionRepository.prototype, name)
+    );
+  };
+  const claims = own('claimLogoutEvent');
+  const completes = own('completeLogoutEvent');
   if (claims === completes) return;
   const [overridden, missing] = claims
     ? ['claimLogoutEvent', 'completeLogoutEvent']

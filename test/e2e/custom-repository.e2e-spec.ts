@@ -70,6 +70,8 @@ describe('a user-supplied session repository', () => {
         'saveLogoutTombstone',
         'removeByLogoutToken',
         'find',
+        // The guard destroys the ended local session; a destroyed session leaves no record.
+        'remove',
       ]);
     } finally {
       await app.close();

@@ -311,6 +311,28 @@ describe('Login: a hostile token endpoint, and library errors at the HTTP edge',
     expect(await privateStatus(result.jar)).toBe(200);
   });
 
+  it('item 18: an OP that does not announce RFC 9207: no iss is accepted, a wrong one refused before the code exchange', async () => {
+    expect(op.metadata().authorization_response_iss_parameter_supported).toBeUndefined();
+    const jar = new CookieJar();
+    const { state, nonce } = await startLogin(jar);
+    tokens.answer = tokenResponse(await idTokenFor(nonce));
+    const requestsBefore = tokens.requests;
+    const wrong = await send(
+      jar,
+      `/login/callback?code=c&state=${state}&iss=${encodeURIComponent('https://evil.example')}`,
+    );
+    expect(wrong.status).toBe(401);
+    expect(await wrong.json()).toMatchObject({ error: 'login_failed' });
+    expect(tokens.requests).toBe(requestsBefore);
+    await expectNothingRecorded(sessionIdIn(jar));
+    const right = await send(
+      jar,
+      `/login/callback?code=c&state=${state}&iss=${encodeURIComponent(op.issuer)}`,
+    );
+    expect(right.status).toBe(200);
+    expect(await privateStatus(jar)).toBe(200);
+  });
+
   describe('item 11: the token response cannot take the process down', () => {
     const badIdTokens: Array<[string, (nonce: string) => unknown]> = [
       ['a number', () => 42],

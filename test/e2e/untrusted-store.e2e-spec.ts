@@ -101,7 +101,7 @@ async function getPrivate(url: string, cookie: string, timeoutMs = 10_000) {
     headers: { cookie, accept: 'application/json' },
     signal: AbortSignal.timeout(timeoutMs),
   });
-  const body = (await response.json());
+  const body = await response.json();
   return { status: response.status, body, ms: performance.now() - started };
 }
 

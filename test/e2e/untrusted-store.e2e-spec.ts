@@ -177,10 +177,11 @@ describe('a user repository that answers something else than a live record: not 
     } finally {
       repository.answer = undefined;
     }
-    // Refused, not revoked: the store still holds every login, and Bob's passes again once the
-    // store answers as it should.
-    expect(await repository.live()).toBe(before);
-    expect((await getPrivate(app.url, bob)).status).toBe(401); // its local session was destroyed
+    // Refused, nothing revoked: the store still holds every other login. Bob's local session was
+    // destroyed by the guard, and a destroyed session takes its own login record with it.
+    expect(await repository.live()).toBe(before - 1);
+    expect(await repository.inner.findByClientSessionId(other.clientSessionId)).toEqual(other);
+    expect((await getPrivate(app.url, bob)).status).toBe(401);
   });
 });
 

@@ -60,7 +60,7 @@ export {
   CreateOidcSessionsTable1763700000000,
   OIDC_LOGOUT_MIGRATIONS,
 } from './repositories/typeorm/create-oidc-sessions-table.migration';
-export { hashSessionId } from './repositories/session-id-hash';
+export { hashSessionId, hashSid } from './repositories/session-id-hash';
 export {
   OidcLogoutError,
   OidcLogoutOptionsError,

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { OidcSessionRepositoryError } from '../errors/oidc-logout.error';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout-options';
+import { hashSid } from '../repositories/session-id-hash';
 
 /** Most operations kept while the session store is unavailable (each a few hundred bytes). */
 export const PENDING_LOGOUT_MAX_ENTRIES = 1_000;
@@ -164,7 +165,9 @@ export class PendingLogouts {
       const { registration, logout } = operation;
       if (info.issuer !== registration.issuer || info.clientId !== registration.clientId) continue;
       if (logout.sid !== undefined) {
-        if (info.sid === logout.sid && (logout.sub === undefined || info.sub === logout.sub)) {
+        // The record has the sid's digest; the logout, the sid the OP sent.
+        const sid = hashSid(logout.sid);
+        if (info.sid === sid && (logout.sub === undefined || info.sub === logout.sub)) {
           return true;
         }
       } else if (logout.sub !== undefined && info.sub === logout.sub) {

@@ -466,7 +466,8 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
       issuer: op.issuer,
       clientId: 'login-main',
       sub: 'alice',
-      sid: user.sid,
+      // The record keeps the sid's digest; the user, as the ID token, the sid itself.
+      sid: hashSid(user.sid as string),
     });
     // The raw ID token the OP issued for this very authorization request.
     const claims = decodeJwt(record!.idToken);

@@ -96,12 +96,10 @@ for (const kind of KINDS) {
         signLogoutToken(keys, { issuer: op.issuer, clientId: CLIENT_ID, sub, sid });
       /** Stored rows of an OP session (its sid is stored as a digest) or of a user. */
       const records = ({ sid, sub }: { sid?: string; sub?: string }) =>
-        direct
-          .getRepository(OidcSessionEntity)
-          .countBy({
-            ...(sid === undefined ? {} : { sid: hashSid(sid) }),
-            ...(sub === undefined ? {} : { sub }),
-          });
+        direct.getRepository(OidcSessionEntity).countBy({
+          ...(sid === undefined ? {} : { sid: hashSid(sid) }),
+          ...(sub === undefined ? {} : { sub }),
+        });
 
       it('a logout token while the database is down: 400 and kept, fail closed meanwhile, applied once it is back, nothing lost', async () => {
         const sub = `alice-${randomUUID()}`;

@@ -92,12 +92,10 @@ for (const kind of KINDS) {
 
       /** Stored rows of an OP session (its sid is stored as a digest) or of a user. */
       const recordsOf = ({ sid, sub }: { sid?: string; sub?: string }) =>
-        dataSource
-          .getRepository(OidcSessionEntity)
-          .countBy({
-            ...(sid === undefined ? {} : { sid: hashSid(sid) }),
-            ...(sub === undefined ? {} : { sub }),
-          });
+        dataSource.getRepository(OidcSessionEntity).countBy({
+          ...(sid === undefined ? {} : { sid: hashSid(sid) }),
+          ...(sub === undefined ? {} : { sub }),
+        });
 
       it('back-channel logout on one instance: the other refuses the session on its very next request', async () => {
         for (let i = 0; i < 6; i++) {

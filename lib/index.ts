@@ -59,11 +59,12 @@ export { OidcSessionEntity } from './repositories/typeorm/oidc-session.entity';
 export { OidcLogoutEventEntity } from './repositories/typeorm/oidc-logout-event.entity';
 export { OIDC_LOGOUT_ENTITIES } from './repositories/typeorm/oidc-logout-entities';
 export { CreateOidcLogoutEventsTable1763800000000 } from './repositories/typeorm/create-oidc-logout-events-table.migration';
+export { SidDigestsAndBinaryKeys1764000000000 } from './repositories/typeorm/sid-digests-and-binary-keys.migration';
 export {
   CreateOidcSessionsTable1763700000000,
   OIDC_LOGOUT_MIGRATIONS,
 } from './repositories/typeorm/create-oidc-sessions-table.migration';
-export { hashSessionId } from './repositories/session-id-hash';
+export { hashSessionId, hashSid } from './repositories/session-id-hash';
 export {
   OIDC_LOGOUT_ERROR_STATUS,
   OidcLogoutError,

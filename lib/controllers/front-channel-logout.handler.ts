@@ -8,6 +8,7 @@ import type {
 } from '../options/resolved-oidc-logout-options';
 import { LogoutService } from '../services/logout.service';
 import { destroySession, sessionIdOf, type SessionRequest } from '../services/request-session';
+import { clearSidOf } from '../services/session-sid';
 import { setNoStore } from './http-response';
 import { registrationIdOf } from './route-params';
 
@@ -151,10 +152,12 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
       return 0;
     }
     let removed: number;
-    if (info.sid !== undefined) {
+    // The record keeps the sid's digest; the logout needs the sid itself (from the ID token).
+    const sid = clearSidOf(info);
+    if (sid !== undefined) {
       const result = await this.logoutService.applyLogout(registration, {
         channel: 'front-channel',
-        sid: info.sid,
+        sid,
         tombstone: false,
       });
       removed = result.sessions.length;

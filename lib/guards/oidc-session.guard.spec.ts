@@ -17,7 +17,7 @@ import type {
 import { validateOidcLogoutOptions } from '../options/validate-oidc-logout-options';
 import { InMemoryOidcSessionRepository } from '../repositories/in-memory-oidc-session.repository';
 import { OidcSessionRepository } from '../repositories/oidc-session.repository';
-import { hashSessionId } from '../repositories/session-id-hash';
+import { hashSessionId, hashSid } from '../repositories/session-id-hash';
 import { LogoutService } from '../services/logout.service';
 import type { OidcDiscoveryService } from '../services/oidc-discovery.service';
 import { OidcSessionGuard } from './oidc-session.guard';
@@ -119,7 +119,7 @@ async function record(repository: OidcSessionRepository, sessionId: string): Pro
     registrationId: 'main',
     issuer: ISSUER,
     clientId: 'app',
-    sid: `sid-${sessionId}`,
+    sid: hashSid(`sid-${sessionId}`),
     sub: `sub-${sessionId}`,
     idToken: 'header.payload.signature',
     createdAt: new Date(now),

@@ -18,11 +18,17 @@ export interface OidcRevocationEvent {
   registrationId: string;
   issuer: string;
   clientId: string;
-  /** The OP session the logout named, if any. */
+  /**
+   * The OP session the logout named, if any, in clear (the `sid` of the logout token or of the
+   * front-channel request). The `sid` of each of `sessions` is its digest (`hashSid`), as stored.
+   */
   sid?: string;
   /** The user the logout named, if any. */
   sub?: string;
-  /** The sessions removed (empty when none was left: the logout is still a success). */
+  /**
+   * The sessions removed (empty when none was left: the logout is still a success), as stored: their
+   * `sid` is the digest (`hashSid`).
+   */
   sessions: OidcSessionInfo[];
   /**
    * Keycloak's `revoke_offline_access` flag of the logout token: the OP asks the client to revoke

@@ -16,7 +16,12 @@ export interface OidcSessionInfo {
   issuer: string;
   /** The client id (`aud`) the ID token was issued to. */
   clientId: string;
-  /** The OP session id (`sid` claim of the ID token), when the OP sends one. */
+  /**
+   * The digest of the OP session id (`hashSid(sid)` of the ID token's `sid` claim: `sha256:` and 43
+   * base64url characters), when the OP sends one. The library hashes the sid before it reaches any
+   * repository, so that a database leak hands out no sid a front-channel logout request could use;
+   * listeners get this digest too (an `OidcRevocationEvent`'s own `sid` is the sid in clear).
+   */
   sid?: string;
   /** The subject (`sub` claim of the ID token). */
   sub: string;
@@ -40,6 +45,7 @@ export interface OidcSessionInfo {
 export interface OidcLogoutCriteria {
   issuer: string;
   clientId: string;
+  /** The digest of the OP session id (`hashSid`), compared with the stored `OidcSessionInfo.sid`. */
   sid?: string;
   sub?: string;
 }

@@ -270,14 +270,16 @@ export class OidcLoginFlow {
     const { registrationId } = this.registration;
     const info = await this.logoutService.recordLogin(request, idToken, { registrationId });
     try {
+      const claims = decodeJwt(idToken); // verified by recordLogin above
       const login: OidcLogin = {
         registrationId,
         issuer: info.issuer,
         clientId: info.clientId,
         sub: info.sub,
-        claims: decodeJwt(idToken), // verified by recordLogin above
+        claims,
       };
-      if (info.sid !== undefined) login.sid = info.sid;
+      // The OP's sid itself (the record keeps its digest).
+      if (typeof claims.sid === 'string') login.sid = claims.sid;
       const user = this.options.validate
         ? await this.options.validate(login, request)
         : defaultUser(login);

@@ -6,7 +6,7 @@ import type {
 import { validateOidcLogoutOptions } from '../options/validate-oidc-logout-options';
 import { InMemoryOidcSessionRepository } from '../repositories/in-memory-oidc-session.repository';
 import { OidcSessionRepository } from '../repositories/oidc-session.repository';
-import { hashSessionId } from '../repositories/session-id-hash';
+import { hashSessionId, hashSid } from '../repositories/session-id-hash';
 import { LogoutService } from './logout.service';
 import type { OidcDiscoveryService } from './oidc-discovery.service';
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
@@ -65,7 +65,7 @@ function info(sessionId: string, overrides: Partial<OidcSessionInfo> = {}): Oidc
     registrationId: 'main',
     issuer: ISSUER,
     clientId: 'app',
-    sid: `sid-${sessionId}`,
+    sid: hashSid(`sid-${sessionId}`),
     sub: `sub-${sessionId}`,
     idToken: 'header.payload.signature',
     createdAt: new Date(T0),

@@ -6,7 +6,7 @@ import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface'
 import type { OidcLogoutModuleOptions } from '../interfaces/oidc-logout-module-options.interface';
 import { validateOidcLogoutOptions } from '../options/validate-oidc-logout-options';
 import { InMemoryOidcSessionRepository } from '../repositories/in-memory-oidc-session.repository';
-import { hashSessionId } from '../repositories/session-id-hash';
+import { hashSessionId, hashSid } from '../repositories/session-id-hash';
 import { LogoutService } from './logout.service';
 import type { OidcDiscoveryService } from './oidc-discovery.service';
 import type { ProviderMetadata } from './provider-metadata';
@@ -15,6 +15,11 @@ import { CheckedSessionRepository } from '../repositories/checked-session-reposi
 const ISSUER = 'https://op.example.com';
 const END_SESSION = 'https://op.example.com/session/end?tenant=t';
 const CALLBACK = 'https://app.example.com/logout/callback';
+/** The recorded ID token (its signature is not checked here): the record keeps its sid's digest. */
+const ID_TOKEN = [{ alg: 'RS256' }, { sid: 'op-sid', sub: 'alice' }]
+  .map((part) => Buffer.from(JSON.stringify(part)).toString('base64url'))
+  .concat('signature')
+  .join('.');
 
 function fakeResponse() {
   const headers: Record<string, unknown> = {};
@@ -93,9 +98,9 @@ async function record(
     registrationId,
     issuer: ISSUER,
     clientId: registrationId === 'main' ? 'app' : 'bare-app',
-    sid: 'op-sid',
+    sid: hashSid('op-sid'),
     sub: 'alice',
-    idToken: 'header.payload.signature',
+    idToken: ID_TOKEN,
     createdAt: new Date(),
     expiresAt: new Date(Date.now() + 60_000),
   };
@@ -143,7 +148,7 @@ describe('LogoutService.logout (RP-initiated)', () => {
     const state = result.state ?? '';
     expect(state).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(response.headers.location).toBe(
-      `${END_SESSION}&id_token_hint=header.payload.signature` +
+      `${END_SESSION}&id_token_hint=${ID_TOKEN}` +
         `&post_logout_redirect_uri=${encodeURIComponent(CALLBACK)}&client_id=app&state=${state}`,
     );
     expect(response.headers['set-cookie']).toEqual([
@@ -176,7 +181,7 @@ describe('LogoutService.logout (RP-initiated)', () => {
       '<form id="oidc-end-session" method="post" action="https://op.example.com/session/end?tenant=t">',
     );
     expect(response.body).toContain(`name="state" value="${result.state}"`);
-    expect(response.body).toContain('name="id_token_hint" value="header.payload.signature"');
+    expect(response.body).toContain(`name="id_token_hint" value="${ID_TOKEN}"`);
     // The per-call option wins over the module's.
     await record(repository, 's2');
     const get = fakeResponse();
@@ -192,7 +197,7 @@ describe('LogoutService.logout (RP-initiated)', () => {
     expect(result.state).toBeUndefined();
     expect(response.headers['set-cookie']).toBeUndefined();
     expect(response.headers.location).toBe(
-      `${END_SESSION}&id_token_hint=header.payload.signature&client_id=bare-app`,
+      `${END_SESSION}&id_token_hint=${ID_TOKEN}&client_id=bare-app`,
     );
   });
 

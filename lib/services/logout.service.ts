@@ -33,7 +33,7 @@ import type {
 } from '../options/resolved-oidc-logout-options';
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 import { assertLogoutEventMethodsPaired } from '../repositories/oidc-session.repository';
-import { hashSessionId } from '../repositories/session-id-hash';
+import { hashSessionId, hashSid } from '../repositories/session-id-hash';
 import { verifyIdToken } from '../tokens/id-token.verifier';
 import { buildEndSessionUrl, endSessionForm, type EndSessionParameters } from './end-session-url';
 import { logoutTokenKey, sidTombstoneKey, subTombstoneKey } from './logout-event-keys';
@@ -41,6 +41,7 @@ import { appendSetCookie, newLogoutState, stateCookie, stateCookiePath } from '.
 import { OidcDiscoveryService } from './oidc-discovery.service';
 import { PendingLogouts, type PendingOperation } from './pending-logouts';
 import { RevocationListeners, type OidcRevocationListener } from './revocation-listeners';
+import { clearSidOf } from './session-sid';
 import {
   destroySession,
   sessionIdOf,
@@ -160,7 +161,8 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
       registrationId: registration.registrationId,
       issuer: registration.issuer,
       clientId: registration.clientId,
-      sid: verified.sid,
+      // Stored as its digest: a leaked table gives no sid a front-channel request could use.
+      sid: verified.sid === undefined ? undefined : hashSid(verified.sid),
       sub: verified.sub,
       idToken,
       createdAt: new Date(now),
@@ -173,7 +175,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
       // login callback slow). Logouts write their tombstone before they revoke, and the check comes
       // after the save, so whatever the interleaving either the revocation or this check sees the
       // other.
-      ended = await this.endedBeforeRecorded(info, verified.payload.iat);
+      ended = await this.endedBeforeRecorded(info, verified.sid, verified.payload.iat);
     } catch (error) {
       // The record may be saved (a failed write can have committed) but was not checked.
       await this.forgetLogin(info);
@@ -299,7 +301,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     return this.repository.removeByLogoutToken({
       issuer,
       clientId,
-      sid: logout.sid,
+      sid: logout.sid === undefined ? undefined : hashSid(logout.sid),
       sub: logout.sub,
     });
   }
@@ -373,12 +375,14 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
       return { outcome: 'failed' };
     }
     if (session) {
+      // The event names the OP session in clear, as the other channels do (the record has its digest).
+      const sid = clearSidOf(session);
       await this.listeners.emit({
         channel: 'rp-initiated',
         registrationId: session.registrationId,
         issuer: session.issuer,
         clientId: session.clientId,
-        ...(session.sid === undefined ? {} : { sid: session.sid }),
+        ...(sid === undefined ? {} : { sid }),
         sub: session.sub,
         sessions: [session],
         revokeOfflineAccess: false,
@@ -660,12 +664,16 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   /** Whether a tombstone says the OP ended this login's session (or all the user's) before. */
-  private async endedBeforeRecorded(info: OidcSessionInfo, idTokenIat: number | undefined) {
-    // A logout that named the sid alone, or the sid and this user.
-    const sidKeys = info.sid
+  private async endedBeforeRecorded(
+    info: OidcSessionInfo,
+    sid: string | undefined,
+    idTokenIat: number | undefined,
+  ) {
+    // A logout that named the sid (in clear, as the logout keys it) alone, or the sid and this user.
+    const sidKeys = sid
       ? [
-          sidTombstoneKey(info.issuer, info.clientId, info.sid),
-          sidTombstoneKey(info.issuer, info.clientId, info.sid, info.sub),
+          sidTombstoneKey(info.issuer, info.clientId, sid),
+          sidTombstoneKey(info.issuer, info.clientId, sid, info.sub),
         ]
       : [];
     const subKey = subTombstoneKey(info.issuer, info.clientId, info.sub);

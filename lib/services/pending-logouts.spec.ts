@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { OidcSessionRepositoryError } from '../errors/oidc-logout.error';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout-options';
+import { hashSid } from '../repositories/session-id-hash';
 import { PendingLogouts, type PendingOperation } from './pending-logouts';
 
 const registration = {
@@ -21,7 +22,7 @@ const info = (over: Partial<OidcSessionInfo> = {}): OidcSessionInfo => ({
   registrationId: 'main',
   issuer: 'https://op.example',
   clientId: 'app',
-  sid: 's1',
+  sid: hashSid('s1'),
   sub: 'u1',
   idToken: 'x',
   createdAt: new Date(1_000),
@@ -107,16 +108,24 @@ describe('PendingLogouts', () => {
       Date.now() + 60_000,
     );
     expect(queue.matches(info())).toBe(true);
-    expect(queue.matches(info({ sid: 's2' }))).toBe(false);
-    expect(queue.matches(info({ sid: 's1', clientId: 'other' }))).toBe(false);
-    expect(queue.matches(info({ sid: 's1', issuer: 'https://other.example' }))).toBe(false);
-    expect(queue.matches(info({ sid: 's3', sub: 'u2' }))).toBe(true);
+    expect(queue.matches(info({ sid: hashSid('s2') }))).toBe(false);
+    // Records keep the sid's digest: a record holding the sid in clear is not what a logout names.
+    expect(queue.matches(info({ sid: 's1' }))).toBe(false);
+    expect(queue.matches(info({ sid: hashSid('s1'), clientId: 'other' }))).toBe(false);
+    expect(queue.matches(info({ sid: hashSid('s1'), issuer: 'https://other.example' }))).toBe(
+      false,
+    );
+    expect(queue.matches(info({ sid: hashSid('s3'), sub: 'u2' }))).toBe(true);
     expect(
-      queue.matches(info({ sid: 's3', clientSessionId: 'h9', createdAt: new Date(5_000) })),
+      queue.matches(
+        info({ sid: hashSid('s3'), clientSessionId: 'h9', createdAt: new Date(5_000) }),
+      ),
     ).toBe(true);
     // A later login of the same session is not the half-recorded one.
     expect(
-      queue.matches(info({ sid: 's3', clientSessionId: 'h9', createdAt: new Date(6_000) })),
+      queue.matches(
+        info({ sid: hashSid('s3'), clientSessionId: 'h9', createdAt: new Date(6_000) }),
+      ),
     ).toBe(false);
     expect(queue.close()).toBe(3);
     expect(queue.matches(info())).toBe(false);

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { OidcSessionRepositoryError } from '../errors/oidc-logout.error';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout-options';
+import { hashSid } from '../repositories/session-id-hash';
 import { unwatchExit, watchExit, type ExitWatcher } from './pending-logout-exit';
 import { PendingLogoutJournal, type JournalEntry } from './pending-logout-journal';
 
@@ -248,7 +249,9 @@ export class PendingLogouts implements ExitWatcher {
       const { registration, logout } = operation;
       if (info.issuer !== registration.issuer || info.clientId !== registration.clientId) continue;
       if (logout.sid !== undefined) {
-        if (info.sid === logout.sid && (logout.sub === undefined || info.sub === logout.sub)) {
+        // The record has the sid's digest; the logout, the sid the OP sent.
+        const sid = hashSid(logout.sid);
+        if (info.sid === sid && (logout.sub === undefined || info.sub === logout.sub)) {
           return true;
         }
       } else if (logout.sub !== undefined && info.sub === logout.sub) {

@@ -22,6 +22,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createOidcLoginStrategyProvider,
   hashSessionId,
+  hashSid,
   OidcLoginGuard,
   OidcLogoutModule,
   OidcSessionGuard,
@@ -495,7 +496,8 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
       issuer: op.issuer,
       clientId: 'login-main',
       sub: 'alice',
-      sid: user.sid,
+      // The record keeps the sid's digest; the user, as the ID token, the sid itself.
+      sid: hashSid(user.sid as string),
     });
     // The raw ID token the OP issued for this very authorization request.
     const claims = decodeJwt(record!.idToken);
@@ -772,8 +774,10 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
     await logoutAtOp(op, result.opJar, { idTokenHint: record.idToken });
 
     const deliveries = op.deliveries.slice(deliveriesBefore);
+    // The record keeps the sid's digest; the ID token, the sid itself.
+    expect(record.sid).toBe(hashSid(decodeJwt(record.idToken).sid as string));
     expect(deliveries.map((d) => [d.url, d.status, d.claims.sid])).toEqual([
-      [`${login.url}/logout/connect/back-channel/main`, 200, record.sid],
+      [`${login.url}/logout/connect/back-channel/main`, 200, decodeJwt(record.idToken).sid],
     ]);
     expect(await privateStatus(result.appJar)).toBe(401);
     expect(await recordOf(result.sessionAfter)).toBeUndefined();

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OidcSessionEntity } from '../../lib';
+import { hashSid, OidcSessionEntity } from '../../lib';
 import {
   startAppInstance,
   type AppInstance,
@@ -90,8 +90,12 @@ for (const kind of KINDS) {
         return cookie;
       }
 
-      const recordsOf = (where: { sid?: string; sub?: string }) =>
-        dataSource.getRepository(OidcSessionEntity).countBy(where);
+      /** Stored rows of an OP session (its sid is stored as a digest) or of a user. */
+      const recordsOf = ({ sid, sub }: { sid?: string; sub?: string }) =>
+        dataSource.getRepository(OidcSessionEntity).countBy({
+          ...(sid === undefined ? {} : { sid: hashSid(sid) }),
+          ...(sub === undefined ? {} : { sub }),
+        });
 
       it('back-channel logout on one instance: the other refuses the session on its very next request', async () => {
         for (let i = 0; i < 6; i++) {

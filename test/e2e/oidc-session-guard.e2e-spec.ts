@@ -1,7 +1,7 @@
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashSessionId } from '../../lib';
+import { hashSessionId, hashSid } from '../../lib';
 import { announceDatabase, createTestDataSource, type DatabaseKind } from '../fixtures/databases';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
@@ -81,11 +81,18 @@ describe.each(backends)('OidcSessionGuard with the %s repository', (backend) => 
     await expectActive(agent);
     const { id } = (await agent.get('/test/session').expect(200)).body as { id: string };
     const record = await testApp.repository.findByClientSessionId(hashSessionId(id));
-    expect(record).toMatchObject({ registrationId: 'main', sub: 'alice', sid: 'sid-store' });
+    expect(record).toMatchObject({
+      registrationId: 'main',
+      sub: 'alice',
+      sid: hashSid('sid-store'),
+    });
     expect(await testApp.repository.findByClientSessionId(id)).toBeUndefined();
     if (dataSource) {
       const rows: unknown[] = await dataSource.query('SELECT * FROM oidc_sessions');
       expect(JSON.stringify(rows)).not.toContain(id);
+      // The sid is stored as its digest too.
+      expect(rows.map((row) => (row as { sid: unknown }).sid)).toContain(hashSid('sid-store'));
+      expect(rows.map((row) => (row as { sid: unknown }).sid)).not.toContain('sid-store');
     }
   });
 
@@ -102,7 +109,7 @@ describe.each(backends)('OidcSessionGuard with the %s repository', (backend) => 
     });
 
     expect(removed.map((s) => [s.sub, s.sid, s.clientId])).toEqual([
-      ['bob', 'sid-bob-1', CLIENT_ID],
+      ['bob', hashSid('sid-bob-1'), CLIENT_ID],
     ]);
     await expectEnded(target);
     for (const agent of [sameUserOtherSession, otherUser, otherClient, otherIssuer]) {
@@ -119,7 +126,9 @@ describe.each(backends)('OidcSessionGuard with the %s repository', (backend) => 
 
     const removed = await testApp.logoutService.revoke({ registrationId: 'main', sub: 'dave' });
 
-    expect(removed.map((s) => s.sid).sort()).toEqual(['sid-dave-1', 'sid-dave-2']);
+    expect(removed.map((s) => s.sid).sort()).toEqual(
+      [hashSid('sid-dave-1'), hashSid('sid-dave-2')].sort(),
+    );
     await expectEnded(first);
     await expectEnded(second);
     for (const agent of [otherUser, otherClient, otherIssuer]) await expectActive(agent);

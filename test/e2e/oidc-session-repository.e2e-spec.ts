@@ -16,6 +16,7 @@ import {
   OIDC_LOGOUT_MIGRATIONS,
 } from '../../lib/repositories/typeorm/create-oidc-sessions-table.migration';
 import { OidcLogoutEventEntity } from '../../lib/repositories/typeorm/oidc-logout-event.entity';
+import { SidDigestsAndBinaryKeys1764000000000 } from '../../lib/repositories/typeorm/sid-digests-and-binary-keys.migration';
 import { OidcSessionEntity } from '../../lib/repositories/typeorm/oidc-session.entity';
 import { TypeOrmOidcSessionRepository } from '../../lib/repositories/typeorm/typeorm-oidc-session.repository';
 import {
@@ -338,14 +339,16 @@ for (const kind of DATABASE_KINDS) {
         }
       });
 
-      it('OIDC_LOGOUT_MIGRATIONS are the named migrations, oldest first; each down drops its table', async () => {
+      it('OIDC_LOGOUT_MIGRATIONS are the named migrations, oldest first; each down drops its table (the third changes nothing)', async () => {
         expect(OIDC_LOGOUT_MIGRATIONS).toEqual([
           CreateOidcSessionsTable1763700000000,
           CreateOidcLogoutEventsTable1763800000000,
+          SidDigestsAndBinaryKeys1764000000000,
         ]);
         expect(OIDC_LOGOUT_MIGRATIONS.map((Migration) => new Migration().name)).toEqual([
           'CreateOidcSessionsTable1763700000000',
           'CreateOidcLogoutEventsTable1763800000000',
+          'SidDigestsAndBinaryKeys1764000000000',
         ]);
         const dataSource = await open(kind, { migrations: true });
         const queryRunner = dataSource.createQueryRunner();
@@ -356,10 +359,12 @@ for (const kind of DATABASE_KINDS) {
         try {
           expect(await tables()).toEqual([true, true]);
           await dataSource.undoLastMigration();
+          expect(await tables()).toEqual([true, true]);
+          await dataSource.undoLastMigration();
           expect(await tables()).toEqual([true, false]);
           await dataSource.undoLastMigration();
           expect(await tables()).toEqual([false, false]);
-          expect(await dataSource.runMigrations()).toHaveLength(2);
+          expect(await dataSource.runMigrations()).toHaveLength(3);
           expect(await tables()).toEqual([true, true]);
         } finally {
           await queryRunner.release();
@@ -373,7 +378,7 @@ for (const kind of DATABASE_KINDS) {
 
       it('the migrations are no-ops on tables synchronize created already', async () => {
         const dataSource = await open(kind, { synchronize: true });
-        expect(await dataSource.runMigrations()).toHaveLength(2);
+        expect(await dataSource.runMigrations()).toHaveLength(3);
         const diff = await dataSource.driver.createSchemaBuilder().log();
         expect(diff.upQueries).toEqual([]);
       });
@@ -543,7 +548,9 @@ for (const kind of DATABASE_KINDS) {
 
       it('a database migrated before the events table existed: init() says so, the new migration alone fixes it', async () => {
         const old = await open(kind, { synchronize: false, migrations: true });
-        await old.undoLastMigration(); // as if only the first migration had ever existed
+        // As if only the first migration had ever existed.
+        await old.undoLastMigration();
+        await old.undoLastMigration();
         const queryRunner = old.createQueryRunner();
         try {
           expect(await queryRunner.hasTable('oidc_sessions')).toBe(true);
@@ -560,6 +567,7 @@ for (const kind of DATABASE_KINDS) {
         const ran = await old.runMigrations();
         expect(ran.map((migration) => migration.name)).toEqual([
           'CreateOidcLogoutEventsTable1763800000000',
+          'SidDigestsAndBinaryKeys1764000000000',
         ]);
         await repository.init();
         const info = sampleSession();

@@ -1,5 +1,6 @@
 import { type MigrationInterface, type QueryRunner, Table } from 'typeorm';
 import { CreateOidcLogoutEventsTable1763800000000 } from './create-oidc-logout-events-table.migration';
+import { SidDigestsAndBinaryKeys1764000000000 } from './sid-digests-and-binary-keys.migration';
 
 const TABLE = 'oidc_sessions';
 
@@ -59,4 +60,5 @@ export class CreateOidcSessionsTable1763700000000 implements MigrationInterface 
 export const OIDC_LOGOUT_MIGRATIONS = [
   CreateOidcSessionsTable1763700000000,
   CreateOidcLogoutEventsTable1763800000000,
+  SidDigestsAndBinaryKeys1764000000000,
 ];

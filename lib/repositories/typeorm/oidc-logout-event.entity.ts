@@ -1,4 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn, type ValueTransformer } from 'typeorm';
+import { MYSQL_TABLE_OPTIONS } from './mysql-table-options';
 
 /**
  * A nullable `bigint` as a number. PostgreSQL and MySQL drivers return `bigint` as a string.
@@ -22,11 +23,12 @@ export type OidcLogoutEventKind = 'claim' | 'applied' | 'tombstone';
  * before the login it ends was recorded). Rows expire; `removeExpired` deletes them.
  *
  * Add it to your `DataSource`'s `entities` with {@link OidcSessionEntity} (both are in
- * `OIDC_LOGOUT_ENTITIES`), and create the table with `synchronize` or `OIDC_LOGOUT_MIGRATIONS`.
+ * `OIDC_LOGOUT_ENTITIES`), and create the table with `synchronize` or `OIDC_LOGOUT_MIGRATIONS`. On
+ * MySQL/MariaDB it is created `utf8mb4` / `utf8mb4_bin` whatever the database's defaults.
  *
  * @publicApi
  */
-@Entity({ name: 'oidc_logout_events' })
+@Entity({ name: 'oidc_logout_events', engine: MYSQL_TABLE_OPTIONS })
 @Index('IDX_oidc_logout_events_expires_at', ['expiresAt'])
 export class OidcLogoutEventEntity {
   /**

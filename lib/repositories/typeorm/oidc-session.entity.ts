@@ -1,4 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn, type ValueTransformer } from 'typeorm';
+import { MYSQL_TABLE_OPTIONS } from './mysql-table-options';
 
 /**
  * Epoch milliseconds in a `bigint` column. PostgreSQL and MySQL drivers return `bigint` as a string;
@@ -19,9 +20,12 @@ const epochMillis: ValueTransformer = {
  * Column lengths keep the composite indexes within MySQL/MariaDB's 3072-byte key limit in utf8mb4:
  * `(issuer 512 + sid 255) * 4 = 3068` bytes.
  *
+ * On MySQL/MariaDB the table is created `utf8mb4` with the binary collation `utf8mb4_bin`, whatever
+ * the database's defaults ({@link MYSQL_TABLE_OPTIONS}); the other databases ignore it.
+ *
  * @publicApi
  */
-@Entity({ name: 'oidc_sessions' })
+@Entity({ name: 'oidc_sessions', engine: MYSQL_TABLE_OPTIONS })
 @Index('IDX_oidc_sessions_issuer_sid', ['issuer', 'sid'])
 @Index('IDX_oidc_sessions_issuer_sub', ['issuer', 'sub'])
 @Index('IDX_oidc_sessions_expires_at', ['expiresAt'])
@@ -39,7 +43,7 @@ export class OidcSessionEntity {
   @Column({ name: 'client_id', type: 'varchar', length: 255 })
   clientId!: string;
 
-  /** The OP session id, `null` when the OP sent none. */
+  /** The digest of the OP session id (`hashSid`, never the sid itself), `null` when the OP sent none. */
   @Column({ name: 'sid', type: 'varchar', length: 255, nullable: true })
   sid!: string | null;
 

@@ -25,6 +25,7 @@ import { DirectStatements, type Removal, type TombstoneRow } from './direct-stat
 import { OidcLogoutEventEntity, type OidcLogoutEventKind } from './oidc-logout-event.entity';
 import { OidcSessionEntity } from './oidc-session.entity';
 import { PostgresRemovalFeed, REMOVAL_CHANNEL } from './postgres-removal-feed';
+import { prepareStoredTables } from './schema-upgrade';
 import { SessionLookupCache, type SessionLookupCacheOptions } from './session-lookup-cache';
 import type { StatementBatchLimits } from './statement-batcher';
 
@@ -591,6 +592,16 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
         );
       }
     }
+    // MySQL/MariaDB charsets checked; sids stored in clear by an earlier version hashed.
+    await prepareStoredTables(
+      this.dataSource,
+      (sql, parameters) =>
+        this.run('prepare its tables', (manager) => manager.query(sql, parameters)),
+      {
+        oidc_sessions: this.dataSource.getMetadata(OidcSessionEntity).tablePath,
+        oidc_logout_events: this.dataSource.getMetadata(OidcLogoutEventEntity).tablePath,
+      },
+    );
     const cache = this.cache;
     if (cache && !this.feed) {
       this.feed = new PostgresRemovalFeed(this.dataSource.driver, {

@@ -1,3 +1,5 @@
+import { readBoundedText } from '../http-client/read-bounded-text';
+
 /**
  * How the client authenticates at the token endpoint (OpenID Connect Core section 9). `client_secret_basic`
  * is the default of the specification and the one every OP supports.
@@ -85,7 +87,8 @@ export async function requestTokens(
     redirect: 'error',
     signal: AbortSignal.timeout(timeoutMs),
   });
-  const text = await readBounded(response, MAX_TOKEN_RESPONSE_BYTES);
+  const text = await readBoundedText(response, MAX_TOKEN_RESPONSE_BYTES);
+  if (text === undefined) throw new Error('The token response is too large');
   if (response.status !== 200) throw new TokenEndpointError(response.status, text);
   let json: unknown;
   try {
@@ -97,39 +100,6 @@ export async function requestTokens(
     throw new Error('The token response is not a JSON object');
   }
   return json as Record<string, unknown>;
-}
-
-/**
- * The body of `response` as UTF-8 text, reading at most `maxBytes` bytes: a `Content-Length` above the
- * limit is refused before any byte is read, and a body that grows past it (chunked, or longer than
- * announced) is cancelled as soon as the count passes it, so that memory stays bounded whatever the
- * server sends.
- *
- * @throws Error when the body is larger than `maxBytes`, or the read fails.
- * @internal
- */
-export async function readBounded(response: Response, maxBytes: number): Promise<string> {
-  const tooLarge = (): Error => new Error('The token response is too large');
-  const announced = Number(response.headers.get('content-length') ?? Number.NaN);
-  if (Number.isFinite(announced) && announced > maxBytes) {
-    await response.body?.cancel().catch(() => undefined);
-    throw tooLarge();
-  }
-  if (!response.body) return '';
-  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let received = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    received += value.byteLength;
-    if (received > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, received).toString('utf8');
 }
 
 /** `application/x-www-form-urlencoded` encoding of one value. */

@@ -1,3 +1,4 @@
+import { readBoundedText } from '../http-client/read-bounded-text';
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import type { JWTVerifyGetKey } from 'jose';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
@@ -282,31 +283,4 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
       endSessionEndpoint: registration.endSessionEndpoint ?? parsed.endSessionEndpoint,
     };
   }
-}
-
-/**
- * The body as UTF-8 text, read chunk by chunk and counted as it arrives; `undefined` (the rest is
- * not read, the connection is released) once it exceeds `maxBytes`, whatever `Content-Length` says.
- */
-async function readBoundedText(response: Response, maxBytes: number): Promise<string | undefined> {
-  const declared = Number(response.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    await response.body?.cancel().catch(() => undefined);
-    return undefined;
-  }
-  if (!response.body) return '';
-  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return new TextDecoder('utf-8').decode(Buffer.concat(chunks));
 }

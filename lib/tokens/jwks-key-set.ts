@@ -1,3 +1,4 @@
+import { readBoundedText } from '../http-client/read-bounded-text';
 import {
   createLocalJWKSet,
   errors,
@@ -268,13 +269,13 @@ async function download(
     await response.body?.cancel().catch(() => undefined);
     throw unavailable(`response larger than ${maxBytes} bytes`);
   }
-  let text: string;
+  let text: string | undefined;
   try {
-    text = await readCapped(response, maxBytes);
+    text = await readBoundedText(response, maxBytes);
   } catch (error) {
-    if (error instanceof JwksUnavailableError) throw unavailable(error.message);
     throw signal.aborted ? timedOut(error) : unavailable('reading the response failed', error);
   }
+  if (text === undefined) throw unavailable(`response larger than ${maxBytes} bytes`);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -285,23 +286,4 @@ async function download(
     throw unavailable('the response is not a JWK set');
   }
   return json as unknown as JSONWebKeySet;
-}
-
-/** The body as UTF-8, refusing more than `maxBytes`. */
-async function readCapped(response: Response, maxBytes: number): Promise<string> {
-  if (!response.body) return '';
-  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw new JwksUnavailableError(`response larger than ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  return new TextDecoder('utf-8', { fatal: false }).decode(Buffer.concat(chunks));
 }

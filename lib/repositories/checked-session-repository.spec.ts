@@ -147,6 +147,36 @@ describe('CheckedSessionRepository', () => {
     });
   });
 
+  it("the library's own arguments are checked before the store is asked: a TypeError, not a store failure", async () => {
+    const raw = new Scripted();
+    const asked: string[] = [];
+    raw.saveLogoutTombstone = () => {
+      asked.push('saveLogoutTombstone');
+      return Promise.resolve();
+    };
+    raw.claimLogoutEvent = () => {
+      asked.push('claimLogoutEvent');
+      return Promise.resolve(true);
+    };
+    const store = checked(raw);
+    await expect(store.saveLogoutTombstone('k', 1.5, new Date(NOW + 1))).rejects.toBeInstanceOf(
+      TypeError,
+    );
+    await expect(store.claimLogoutEvent('', new Date(NOW + 1))).rejects.toBeInstanceOf(TypeError);
+    await expect(store.claimLogoutEvent('k', new Date(Number.NaN))).rejects.toBeInstanceOf(
+      TypeError,
+    );
+    await expect(
+      store.removeByLogoutToken({ issuer: 'https://op.example', clientId: 'app' }),
+    ).rejects.toBeInstanceOf(TypeError);
+    expect(asked).toEqual([]);
+    // What the store itself throws, whatever its class, is the store's failure.
+    raw.claimLogoutEvent = () => Promise.reject(new TypeError('fetch failed'));
+    await expect(store.claimLogoutEvent('k', new Date(NOW + 1))).rejects.toMatchObject({
+      code: 'ERR_REPOSITORY_UNAVAILABLE',
+    });
+  });
+
   it('a removal answering the records it removed passes them on', async () => {
     const raw = new Scripted();
     raw.remove = () => Promise.resolve([record()]);

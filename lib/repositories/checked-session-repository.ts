@@ -4,7 +4,13 @@ import type {
   OidcLogoutCriteria,
   OidcSessionInfo,
 } from '../interfaces/oidc-session-info.interface';
-import { OidcSessionRepository } from './oidc-session.repository';
+import {
+  assertEpochSeconds,
+  assertLogoutCriteria,
+  assertLogoutEventKey,
+  assertValidDate,
+  OidcSessionRepository,
+} from './oidc-session.repository';
 
 /** Options of {@link CheckedSessionRepository}. @internal */
 export interface CheckedSessionRepositoryOptions {
@@ -123,6 +129,8 @@ export class CheckedSessionRepository {
 
   /** Removes the records a logout names; an answer that is not exactly those is a store failure. */
   removeByLogoutToken(criteria: OidcLogoutCriteria): Promise<OidcSessionInfo[]> {
+    const refused = ownArguments(() => assertLogoutCriteria(criteria));
+    if (refused) return refused;
     return this.call(
       'removeByLogoutToken',
       (r) => r.removeByLogoutToken(criteria),
@@ -139,6 +147,8 @@ export class CheckedSessionRepository {
   }
 
   removeExpired(now: Date): Promise<number> {
+    const refused = ownArguments(() => assertValidDate(now, 'now'));
+    if (refused) return refused;
     return this.call(
       'removeExpired',
       (r) => r.removeExpired(now),
@@ -153,6 +163,11 @@ export class CheckedSessionRepository {
 
   /** Claims a logout event: `false` only for a claim already applied (a replay). */
   claimLogoutEvent(key: string, expiresAt: Date): Promise<boolean> {
+    const refused = ownArguments(() => {
+      assertLogoutEventKey(key);
+      assertValidDate(expiresAt, 'expiresAt');
+    });
+    if (refused) return refused;
     return this.call(
       'claimLogoutEvent',
       (r) => r.claimLogoutEvent(key, expiresAt),
@@ -168,10 +183,18 @@ export class CheckedSessionRepository {
    * again by the retry or the OP's next delivery: nothing to give back.
    */
   completeLogoutEvent(key: string): Promise<void> {
+    const refused = ownArguments(() => assertLogoutEventKey(key));
+    if (refused) return refused;
     return this.call('completeLogoutEvent', (r) => r.completeLogoutEvent(key), ignoreAnswer);
   }
 
   saveLogoutTombstone(key: string, issuedAt: number, expiresAt: Date): Promise<void> {
+    const refused = ownArguments(() => {
+      assertLogoutEventKey(key);
+      assertEpochSeconds(issuedAt);
+      assertValidDate(expiresAt, 'expiresAt');
+    });
+    if (refused) return refused;
     return this.call(
       'saveLogoutTombstone',
       (r) => r.saveLogoutTombstone(key, issuedAt, expiresAt),
@@ -180,6 +203,8 @@ export class CheckedSessionRepository {
   }
 
   findLogoutTombstones(keys: readonly string[]): Promise<Map<string, number>> {
+    const refused = ownArguments(() => keys.forEach((key) => assertLogoutEventKey(key)));
+    if (refused) return refused;
     return this.call(
       'findLogoutTombstones',
       (r) => r.findLogoutTombstones(keys),
@@ -302,6 +327,22 @@ export class CheckedSessionRepository {
 }
 
 const ignoreAnswer = (): void => undefined;
+
+/**
+ * The library's own arguments, checked on its side of the boundary before the store is called: a
+ * value the contract forbids is the library's error (a `TypeError`, rejected as is), never the
+ * store's, so that it is not taken for an outage and kept for a retry that can never succeed.
+ * Whatever the store itself throws is a store failure, whatever its class (`fetch` reports a
+ * network failure as a `TypeError`).
+ */
+function ownArguments(check: () => void): Promise<never> | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
+  }
+}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (

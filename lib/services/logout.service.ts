@@ -745,10 +745,12 @@ function isHttps(request: object): boolean {
  * is not the store's failure and never enters the pending queue.
  */
 function asApplyLogoutError(error: unknown): OidcLogoutError {
+  // The checked store rejects with a store failure for anything the store itself throws; a
+  // TypeError or RangeError here is the library's own argument check, before the store was asked.
   if (error instanceof TypeError || error instanceof RangeError) {
     return new OidcLogoutError(
       'ERR_OIDC_LOGOUT_GENERIC',
-      'The logout could not be applied: the session repository refused its arguments',
+      'The logout could not be applied: the library refused its own arguments to the store',
       { cause: error },
     );
   }

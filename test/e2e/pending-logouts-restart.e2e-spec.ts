@@ -1,3 +1,4 @@
+import { hashSid } from '../../lib/repositories/session-id-hash';
 /**
  * An app instance (a real process) stops while the database is away (a real TCP proxy cut) and a
  * verified logout is kept pending: without a journal the loss is logged whatever way the process
@@ -109,7 +110,10 @@ for (const kind of KINDS) {
           await signIdToken(keys, { iss: op.issuer, aud: CLIENT_ID, sub, sid }),
         );
       const records = (where: { sid?: string }) =>
-        direct.getRepository(OidcSessionEntity).countBy(where);
+        direct
+          .getRepository(OidcSessionEntity)
+          // The store keeps the sid's digest.
+          .countBy({ ...where, ...(where.sid === undefined ? {} : { sid: hashSid(where.sid) }) });
 
       /** Alice and Bob log in; the database goes away; Alice's logout arrives and is kept. */
       const keepLogout = async (instance: AppInstance) => {

@@ -185,6 +185,23 @@ describe('readBoundedBody', () => {
     expect(hasUnreadBody(raw)).toBe(true);
   });
 
+  it('gives up on a body that stops arriving (a slow or silent client) after the deadline', async () => {
+    const silent = new Readable({ read: () => undefined });
+    silent.push(Buffer.from('logout_token=a'));
+    const raw = Object.assign(silent, { headers: {} }) as never;
+    const started = Date.now();
+    await expect(readBoundedBody(raw, MAX, 50)).rejects.toThrow(/did not arrive/);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it('a request closed before its end is a failure, not a wait', async () => {
+    const closing = new Readable({ read: () => undefined });
+    const raw = Object.assign(closing, { headers: {} }) as never;
+    const read = readBoundedBody(raw, MAX, 60_000);
+    closing.destroy();
+    await expect(read).rejects.toThrow();
+  });
+
   it('refuses a declared length over the bound without reading', async () => {
     const raw = request({ 'content-length': String(MAX + 1) }, undefined, 'x');
     await expect(readBoundedBody(raw, MAX)).resolves.toBeUndefined();

@@ -172,16 +172,22 @@ function single(name: string, value: unknown): FormField {
   return { ok: true, value };
 }
 
+/** How long a body may take to arrive in full: a client that sends slowly or stops is refused. */
+export const BODY_READ_TIMEOUT_MS = 10_000;
+
 /**
  * The raw body, or `undefined` as soon as more than `maxBytes` have arrived: the bytes are counted as
  * they arrive (a chunked body has no `Content-Length` to trust), and reading stops there: the stream
- * is paused and nothing more is read or kept (answer with `Connection: close`).
+ * is paused and nothing more is read or kept (answer with `Connection: close`). Rejects when the
+ * request is aborted or closed before its end, or when the whole body has not arrived within
+ * `timeoutMs` (a slow or silent client holds nothing for long, whatever the server's own timeouts).
  *
  * @internal
  */
 export function readBoundedBody(
   request: IncomingMessage,
   maxBytes: number,
+  timeoutMs = BODY_READ_TIMEOUT_MS,
 ): Promise<Buffer | undefined> {
   const declared = Number(request.headers['content-length'] ?? 0);
   if (Number.isFinite(declared) && declared > maxBytes) return Promise.resolve(undefined);
@@ -209,15 +215,24 @@ export function readBoundedBody(
       reject(error);
     };
     const onAborted = () => onError(new Error('the request was aborted'));
+    const timer = setTimeout(() => {
+      request.pause();
+      onError(new Error(`the body did not arrive within ${timeoutMs} ms`));
+    }, timeoutMs);
+    timer.unref?.();
     const cleanup = () => {
+      clearTimeout(timer);
       request.off('data', onData);
       request.off('end', onEnd);
       request.off('error', onError);
       request.off('aborted', onAborted);
+      request.off('close', onAborted);
     };
     request.on('data', onData);
     request.on('end', onEnd);
     request.on('error', onError);
     request.on('aborted', onAborted);
+    // Closed before its end (a socket torn down without 'aborted'): never left waiting.
+    request.on('close', onAborted);
   });
 }

@@ -11,6 +11,9 @@ type MarkedRequest = IncomingMessage & SessionRequest & { [ENDPOINT]?: Type<Nest
 interface FastifyRequestLike {
   raw: IncomingMessage;
   session?: SessionRequest['session'];
+  /** `http` or `https`, and the host with its port: both honour Fastify's `trustProxy`. */
+  protocol?: unknown;
+  host?: unknown;
 }
 interface FastifyReplyLike {
   raw: ServerResponse;
@@ -66,6 +69,14 @@ export function addFastifyEndpointHook(
     delete raw[ENDPOINT];
     reply.hijack();
     if (raw.session === undefined && request.session != null) raw.session = request.session;
+    // The app's origin as the browser sees it (behind a TLS proxy too), as Express's req.protocol
+    // and req.host give it: the same-origin check and the Secure cookies read these.
+    for (const name of ['protocol', 'host'] as const) {
+      const value = request[name];
+      if (typeof value === 'string' && value !== '' && !(name in raw)) {
+        Object.defineProperty(raw, name, { value, configurable: true, enumerable: false });
+      }
+    }
     try {
       await resolve(endpoint).use(raw, reply.raw, () => undefined);
     } catch (error) {

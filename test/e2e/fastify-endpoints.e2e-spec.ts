@@ -209,6 +209,29 @@ describe('Fastify: the logout endpoints with a real OP', () => {
     expect(events.map((e) => [e.channel, e.sub])).toEqual([['rp-initiated', 'hank']]);
   });
 
+  it('POST /logout behind a TLS proxy (trustProxy): the origin is the one the browser sees', async () => {
+    const jill = await login('jill');
+    const response = await fetch(`${testApp.url}/logout`, {
+      method: 'POST',
+      headers: {
+        cookie: jill.cookie,
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'app.example.com',
+        origin: 'https://app.example.com',
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: '',
+      redirect: 'manual',
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(response.status).toBe(302);
+    const location = new URL(response.headers.get('location') ?? '');
+    expect(`${location.origin}${location.pathname}`).toBe(`${op.issuer}/session/end`);
+    expect(await recorded(jill.sessionId)).toBe(false);
+    // The state cookie is Secure: the browser talks https to the proxy.
+    expect(response.headers.get('set-cookie') ?? '').toMatch(/;\s*Secure/i);
+  });
+
   it('POST /logout from another site is refused (403) and ends nothing', async () => {
     const ivy = await login('ivy');
     const response = await fetch(`${testApp.url}/logout`, {

@@ -84,6 +84,12 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
   /** Verified logouts (and login records to forget) the store could not take yet. */
   private readonly pending: PendingLogouts;
 
+  /**
+   * The longest lifetime of a login record this instance has written (`sessionTtlSeconds`, or a
+   * longer session cookie's `maxAge`): how long a pending logout is kept before it is dropped.
+   */
+  private longestRecordTtlMs: number;
+
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
     /** The app's `OidcSessionRepository` behind the library's checks and time bound. */
@@ -91,6 +97,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     private readonly discovery: OidcDiscoveryService,
   ) {
     assertLogoutEventMethodsPaired(repository.raw);
+    this.longestRecordTtlMs = options.sessionTtlSeconds * 1000;
     this.listeners = new RevocationListeners(options.onRevocation);
     this.pending = new PendingLogouts({
       apply: (operation) => this.applyPending(operation),
@@ -156,6 +163,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     );
     const now = Date.now();
     const ttlMs = Math.max(this.options.sessionTtlSeconds * 1000, sessionMaxAgeMs(request) ?? 0);
+    if (ttlMs > this.longestRecordTtlMs) this.longestRecordTtlMs = ttlMs;
     const info: OidcSessionInfo = {
       clientSessionId: hashSessionId(sessionId),
       registrationId: registration.registrationId,
@@ -503,7 +511,9 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
   deferLogout(registration: ResolvedClientRegistration, logout: AppliedLogout): boolean {
     if (logout.jti === undefined) return false;
     const nowMs = Date.now();
-    const keepUntil = nowMs + this.options.sessionTtlSeconds * 1000;
+    // Until every record it can end has expired: the longest lifetime a login record written here
+    // can have (a session cookie may outlive sessionTtlSeconds); dropped sooner, it would be lost.
+    const keepUntil = nowMs + this.longestRecordTtlMs;
     return this.pending.add(
       `logout\u0000${registration.registrationId}\u0000${logout.jti}`,
       {

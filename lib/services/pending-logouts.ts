@@ -84,7 +84,7 @@ export interface PendingLogoutsOptions {
  * - **Kept until applied.** Retried in the background, after 250 ms and then with a doubling pause
  *   capped at {@link PENDING_LOGOUT_MAX_RETRY_MS}, until the store takes it (the usual
  *   `applyLogout`: replay claim, tombstone, removal, `onRevocation` listeners) or until every
- *   session it could end has expired (`sessionTtlSeconds` after it arrived). Not until the logout
+ *   session it could end has expired (`sessionTtlSeconds`, or the longest session cookie `maxAge` a login recorded here had, after it arrived). Not until the logout
  *   token's `exp`: `exp` bounds when a token may be accepted, and this one was; the logout it
  *   carries stays true after that. A successful read of the store (any guarded request) starts a
  *   pass at once, so the queue drains as soon as the store answers.

@@ -11,19 +11,43 @@
  */
 const RECORDED_LOGIN = Symbol('nest-oidc-logout:recorded-login');
 
-type Marked = { [RECORDED_LOGIN]?: string };
+/** Which record the login of this request wrote: a concurrent login of the same session may replace it. */
+export interface RecordedLogin {
+  /** Raw session id. */
+  sessionId: string;
+  /** `createdAt` (epoch ms) and `sub` of the record written, when known. */
+  createdAt?: number;
+  sub?: string;
+}
 
-/** Marks `request` as having recorded a login for the (raw) session id `sessionId`. @internal */
-export function markLoginRecorded(request: object, sessionId: string): void {
+type Marked = { [RECORDED_LOGIN]?: RecordedLogin };
+
+/**
+ * Marks `request` as having recorded a login for the (raw) session id `sessionId`; with the record's
+ * identity, so that only that very record crosses the regenerate. @internal
+ */
+export function markLoginRecorded(
+  request: object,
+  sessionId: string,
+  record?: { createdAt: Date; sub: string },
+): void {
+  const value: RecordedLogin = record
+    ? { sessionId, createdAt: record.createdAt.getTime(), sub: record.sub }
+    : { sessionId };
   Object.defineProperty(request, RECORDED_LOGIN, {
     configurable: true,
     enumerable: false,
     writable: true,
-    value: sessionId,
+    value,
   });
 }
 
-/** The (raw) session id a login was recorded for in this request, if any. @internal */
-export function loginRecordedIn(request: object): string | undefined {
+/** The login this request recorded, if any. @internal */
+export function recordedLogin(request: object): RecordedLogin | undefined {
   return (request as Marked)[RECORDED_LOGIN];
+}
+
+/** Consumes the mark: the login's own regenerate carries its record once, never a later one. */
+export function clearLoginRecorded(request: object): void {
+  delete (request as Marked)[RECORDED_LOGIN];
 }

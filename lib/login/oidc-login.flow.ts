@@ -4,7 +4,7 @@ import { OidcLogoutError, OidcLogoutOptionsError } from '../errors/oidc-logout.e
 import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout-options';
 import type { LogoutService } from '../services/logout.service';
 import type { OidcDiscoveryService } from '../services/oidc-discovery.service';
-import { sessionIdOf, type SessionRequest } from '../services/request-session';
+import { destroySession, sessionIdOf, type SessionRequest } from '../services/request-session';
 import type {
   OidcLogin,
   OidcLoginUser,
@@ -286,14 +286,24 @@ export class OidcLoginFlow {
       if (!user) await this.forget(request);
       return user || false;
     } catch (error) {
-      await this.forget(request).catch(() => undefined);
+      await this.forget(request);
       throw error;
     }
   }
 
+  /**
+   * Removes the record of a login that did not go through. Never rejects: when the store cannot
+   * remove it, the session itself is destroyed, so that the record it leaves behind belongs to a dead
+   * session id and never passes the guard once the store is back.
+   */
   private async forget(request: SessionRequest): Promise<void> {
     const sessionId = sessionIdOf(request);
-    if (sessionId !== undefined) await this.logoutService.removeSession(sessionId);
+    if (sessionId === undefined) return;
+    try {
+      await this.logoutService.removeSession(sessionId);
+    } catch {
+      await destroySession(request);
+    }
   }
 }
 

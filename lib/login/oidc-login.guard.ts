@@ -12,7 +12,7 @@ import {
 } from '@nestjs/common';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
 import { LogoutService } from '../services/logout.service';
-import { sessionIdOf, type SessionRequest } from '../services/request-session';
+import { destroySession, sessionIdOf, type SessionRequest } from '../services/request-session';
 import { loadNestPassport } from './optional-peers';
 import { SessionIdFollower } from './session-id-follower';
 
@@ -102,7 +102,7 @@ function createOidcLoginGuard(strategyName: string): Type<OidcLoginGuardInstance
         await super.logIn(request);
       } catch (error) {
         // The login was recorded (for the old or, after regenerate, the new session): forget it.
-        await this.forget([before, sessionIdOf(request)]);
+        await this.forget(request, [before, sessionIdOf(request)]);
         if (isUnavailable(error)) throw this.unavailable(describe(error, undefined));
         throw error;
       }
@@ -136,10 +136,22 @@ function createOidcLoginGuard(strategyName: string): Type<OidcLoginGuardInstance
       });
     }
 
-    private async forget(sessionIds: ReadonlyArray<string | undefined>): Promise<void> {
+    /**
+     * Removes the records of a login that did not go through; when the store cannot, destroys the
+     * request's session, so that a record left behind belongs to a dead session id.
+     */
+    private async forget(
+      request: SessionRequest,
+      sessionIds: ReadonlyArray<string | undefined>,
+    ): Promise<void> {
+      let failed = false;
       for (const id of new Set(sessionIds)) {
-        if (id !== undefined) await this.logoutService?.removeSession(id).catch(() => undefined);
+        if (id === undefined || !this.logoutService) continue;
+        await this.logoutService.removeSession(id).catch(() => {
+          failed = true;
+        });
       }
+      if (failed) await destroySession(request);
     }
   }
   return OidcLoginGuardMixin;

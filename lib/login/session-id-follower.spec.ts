@@ -2,7 +2,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { OidcSessionRepositoryError } from '../errors/oidc-logout.error';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import { InMemoryOidcSessionRepository } from '../repositories/in-memory-oidc-session.repository';
-import { hashSessionId } from '../repositories/session-id-hash';
+import { hashSessionId, hashSid } from '../repositories/session-id-hash';
+import { sidTombstoneKey, subTombstoneKey } from '../services/logout-event-keys';
 import type { SessionRequest } from '../services/request-session';
 import { markLoginRecorded } from './login-in-progress';
 import { SessionIdFollower } from './session-id-follower';
@@ -60,15 +61,19 @@ function regenerate(req: FakeRequest): Promise<void> {
   );
 }
 
+const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+/** An ID token as recorded (its signature was checked when it was recorded, not here). */
+const ID_TOKEN = `${b64({ alg: 'ES256' })}.${b64({ sid: 'op-session', sub: 'alice', iat: Math.floor(Date.now() / 1000) - 5 })}.c2ln`;
+
 function record(sessionId: string): OidcSessionInfo {
   return {
     clientSessionId: hashSessionId(sessionId),
     registrationId: 'main',
     issuer: 'https://op.example',
     clientId: 'app',
-    sid: 'op-session',
+    sid: hashSid('op-session'),
     sub: 'alice',
-    idToken: 'x.y.z',
+    idToken: ID_TOKEN,
     createdAt: new Date(),
     expiresAt: new Date(Date.now() + 60_000),
   };
@@ -87,7 +92,7 @@ describe('SessionIdFollower', () => {
 
   const find = (id: string) => repository.findByClientSessionId(hashSessionId(id));
 
-  it('moves the record of the login made in this request to the new id before the regenerate callback, and again on the next one', async () => {
+  it('moves the record of the login made in this request to the new id before the regenerate callback, once: a later regenerate forgets it', async () => {
     const req = request();
     await repository.save(record('sid-0'));
     markLoginRecorded(req, 'sid-0');
@@ -96,12 +101,13 @@ describe('SessionIdFollower', () => {
     await regenerate(req);
     expect(req.sessionID).toBe('sid-1');
     expect(await find('sid-0')).toBeUndefined();
-    expect(await find('sid-1')).toMatchObject({ sub: 'alice', sid: 'op-session' });
+    expect(await find('sid-1')).toMatchObject({ sub: 'alice', sid: hashSid('op-session') });
 
-    // The new session object is followed too.
+    // The new session object is followed too, but the login's mark was used: a second regenerate in
+    // the same request (passport's logout in a validate hook, the app's own) is not the login's.
     await regenerate(req);
     expect(await find('sid-1')).toBeUndefined();
-    expect(await find('sid-2')).toMatchObject({ sub: 'alice' });
+    expect(await find('sid-2')).toBeUndefined();
   });
 
   it('is invisible in the session data and wraps a session once', () => {
@@ -135,13 +141,59 @@ describe('SessionIdFollower', () => {
     expect(req.session).toBeUndefined();
   });
 
-  it('passes a regenerate failure through and moves nothing', async () => {
+  it('passes a regenerate failure through, moves nothing and forgets the old record (its session may live on)', async () => {
+    for (const ownLogin of [false, true]) {
+      const req = request();
+      await repository.save(record('sid-0'));
+      if (ownLogin) markLoginRecorded(req, 'sid-0');
+      follower.follow(req);
+      req.failRegenerate = true;
+      await expect(regenerate(req)).rejects.toThrow('store down');
+      expect(await find('sid-0')).toBeUndefined();
+      expect(await find('sid-1')).toBeUndefined();
+    }
+  });
+
+  it("carries only the record its own login wrote: a concurrent login's record of the same session stays for that login", async () => {
     const req = request();
-    await repository.save(record('sid-0'));
+    const mine = record('sid-0');
+    // Another tab's callback recorded its own login for the same (anonymous) session meanwhile.
+    const theirs = {
+      ...record('sid-0'),
+      sub: 'bob',
+      createdAt: new Date(mine.createdAt.getTime() + 1),
+    };
+    await repository.save(theirs);
+    markLoginRecorded(req, 'sid-0', mine);
     follower.follow(req);
-    req.failRegenerate = true;
-    await expect(regenerate(req)).rejects.toThrow('store down');
-    expect(await find('sid-0')).toBeDefined();
+    await expect(regenerate(req)).rejects.toMatchObject({ code: 'ERR_SESSION_ENDED' });
+    expect(await find('sid-1')).toBeUndefined();
+    expect(await find('sid-0')).toMatchObject({ sub: 'bob' });
+  });
+
+  it('a logout whose removal ran while the record moved is not undone: the move checks the tombstones after it wrote', async () => {
+    for (const tombstone of [
+      sidTombstoneKey('https://op.example', 'app', 'op-session'),
+      subTombstoneKey('https://op.example', 'app', 'alice'),
+    ]) {
+      const req = request();
+      await repository.save(record('sid-0'));
+      // The logout wrote its tombstone, and its removal found the record under neither id.
+      await repository.saveLogoutTombstone(
+        tombstone,
+        Math.floor(Date.now() / 1000),
+        new Date(Date.now() + 60_000),
+      );
+      markLoginRecorded(req, 'sid-0');
+      follower.follow(req);
+      await expect(regenerate(req)).rejects.toMatchObject({ code: 'ERR_SESSION_ENDED' });
+      expect(await find('sid-0')).toBeUndefined();
+      expect(await find('sid-1')).toBeUndefined();
+      repository = new InMemoryOidcSessionRepository();
+      follower = new SessionIdFollower(
+        new CheckedSessionRepository(repository, { timeoutMs: 1_000 }),
+      );
+    }
   });
 
   it('reports a store failure to the regenerate callback', async () => {

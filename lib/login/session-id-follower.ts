@@ -3,7 +3,8 @@ import { OidcLogoutError, OidcSessionRepositoryError } from '../errors/oidc-logo
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 import { hashSessionId } from '../repositories/session-id-hash';
 import { sessionIdOf, type SessionRequest } from '../services/request-session';
-import { loginRecordedIn, markLoginRecorded } from './login-in-progress';
+import { clearLoginRecorded, recordedLogin, type RecordedLogin } from './login-in-progress';
+import { recordEndedByLogout } from '../services/login-tombstones';
 import { LOGIN_STATE_KEY_PREFIX } from './oidc-login-state.store';
 
 type RegenerateCallback = (error?: unknown) => void;
@@ -75,19 +76,43 @@ export class SessionIdFollower {
 
   /**
    * Moves the record of `oldId` to `newId` (both raw session ids, hashed here). When the old record
-   * disappears meanwhile (a logout removed it), the new one is removed too: a logout is never undone.
+   * disappears meanwhile (a logout removed it), the new one is removed too; and like `recordLogin`,
+   * the move checks the logout tombstones after it wrote the new record (a logout whose removal ran
+   * while the record was between the two ids saw neither): a logout is never undone.
    *
-   * @throws OidcSessionRepositoryError when the store fails.
+   * @throws OidcLogoutError `ERR_SESSION_ENDED` when a logout ended the session meanwhile (nothing is
+   *   left under either id); `OidcSessionRepositoryError` when the store fails.
    */
-  async move(oldId: string, newId: string): Promise<void> {
+  async move(oldId: string, newId: string, login?: RecordedLogin): Promise<void> {
     const from = hashSessionId(oldId);
     const to = hashSessionId(newId);
     try {
       const record = await this.repository.findByClientSessionId(from);
       if (!record) return;
+      if (
+        login?.createdAt !== undefined &&
+        (record.createdAt.getTime() !== login.createdAt || record.sub !== login.sub)
+      ) {
+        // Another login of the same session (a second tab's callback) replaced this one's record:
+        // it is that login's to carry, never this one's. This login has no record left.
+        throw new OidcLogoutError(
+          'ERR_SESSION_ENDED',
+          'Another login of the same session replaced this one; log in again',
+        );
+      }
       await this.repository.save({ ...record, clientSessionId: to });
       const removed = await this.repository.removeByClientSessionId(from);
-      if (!removed) await this.repository.removeByClientSessionId(to);
+      if (!removed) {
+        await this.repository.removeByClientSessionId(to);
+        return;
+      }
+      if (await recordEndedByLogout(this.repository, record)) {
+        await this.repository.removeByClientSessionId(to);
+        throw new OidcLogoutError(
+          'ERR_SESSION_ENDED',
+          'The OP ended this session while the login was being completed; log in again',
+        );
+      }
     } catch (error) {
       if (error instanceof OidcLogoutError) throw error;
       throw new OidcSessionRepositoryError(
@@ -128,14 +153,22 @@ export class SessionIdFollower {
             const next = request.session;
             if (next && next !== session) follower.wrap(request, next);
             const newId = sessionIdOf(request);
+            const login = recordedLogin(request);
+            const ownLogin = oldId !== undefined && login?.sessionId === oldId;
+            // Once: a later regenerate in the same request (passport's logout) is not the login's.
+            if (ownLogin) clearLoginRecorded(request);
             if (error || oldId === undefined || newId === undefined || newId === oldId) {
+              // A failed regenerate may leave the old session alive: its record must not stay.
+              if (error && oldId !== undefined) {
+                void follower.forget(oldId).then(() => process.nextTick(done, error));
+                return;
+              }
               done(error);
               return;
             }
             let step: Promise<void>;
-            if (loginRecordedIn(request) === oldId) {
-              step = follower.move(oldId, newId).then(() => {
-                markLoginRecorded(request, newId);
+            if (ownLogin) {
+              step = follower.move(oldId, newId, login).then(() => {
                 if (next && next !== session) carryPendingLogins(session, next);
               });
             } else {

@@ -36,6 +36,7 @@ import { assertLogoutEventMethodsPaired } from '../repositories/oidc-session.rep
 import { hashSessionId, hashSid } from '../repositories/session-id-hash';
 import { verifyIdToken } from '../tokens/id-token.verifier';
 import { buildEndSessionUrl, endSessionForm, type EndSessionParameters } from './end-session-url';
+import { endedByLogout } from './login-tombstones';
 import { logoutTokenKey, sidTombstoneKey, subTombstoneKey } from './logout-event-keys';
 import { appendSetCookie, newLogoutState, stateCookie, stateCookiePath } from './logout-state';
 import { OidcDiscoveryService } from './oidc-discovery.service';
@@ -183,7 +184,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
       // login callback slow). Logouts write their tombstone before they revoke, and the check comes
       // after the save, so whatever the interleaving either the revocation or this check sees the
       // other.
-      ended = await this.endedBeforeRecorded(info, verified.sid, verified.payload.iat);
+      ended = await endedByLogout(this.repository, info, verified.sid, verified.payload.iat);
     } catch (error) {
       // The record may be saved (a failed write can have committed) but was not checked.
       await this.forgetLogin(info);
@@ -197,7 +198,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
       );
     }
     // Only this login may follow this request's session regenerate (passport's req.logIn).
-    markLoginRecorded(request, sessionId);
+    markLoginRecorded(request, sessionId, info);
     return info;
   }
 
@@ -671,28 +672,6 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     // Gone already, or replaced by a later login of the same session: nothing to forget.
     if (current?.createdAt.getTime() !== createdAt) return;
     await this.repository.removeByClientSessionId(clientSessionId);
-  }
-
-  /** Whether a tombstone says the OP ended this login's session (or all the user's) before. */
-  private async endedBeforeRecorded(
-    info: OidcSessionInfo,
-    sid: string | undefined,
-    idTokenIat: number | undefined,
-  ) {
-    // A logout that named the sid (in clear, as the logout keys it) alone, or the sid and this user.
-    const sidKeys = sid
-      ? [
-          sidTombstoneKey(info.issuer, info.clientId, sid),
-          sidTombstoneKey(info.issuer, info.clientId, sid, info.sub),
-        ]
-      : [];
-    const subKey = subTombstoneKey(info.issuer, info.clientId, info.sub);
-    const tombstones = await this.repository.findLogoutTombstones([...sidKeys, subKey]);
-    if (sidKeys.some((key) => tombstones.has(key))) return true;
-    const userLoggedOutAt = tombstones.get(subKey);
-    return (
-      userLoggedOutAt !== undefined && (idTokenIat === undefined || idTokenIat <= userLoggedOutAt)
-    );
   }
 
   private registrationsFor(target: RevokeTarget): readonly ResolvedClientRegistration[] {

@@ -632,6 +632,31 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
     expect(await privateStatus(refused)).toBe(401);
   });
 
+  it('a refused login whose record cannot be removed (store failing) leaves a dead session, never one that passes', async () => {
+    const refused = new CookieJar();
+    const callback = await atTheOp(
+      await startLogin(refused, '/login/picky'),
+      new CookieJar(),
+      'zoe',
+    );
+    const before = sessionIdIn(refused, login.url);
+    const repository = login.repository;
+    const remove = repository.removeByClientSessionId.bind(repository);
+    repository.removeByClientSessionId = () => Promise.reject(new Error('store down'));
+    let answer: Response;
+    try {
+      answer = await send(refused, callback);
+    } finally {
+      repository.removeByClientSessionId = remove;
+    }
+    expect(answer.status).toBe(401);
+    // The record was verified and saved, and could not be removed: it stays in the store, but its
+    // session id is dead, so the store being back changes nothing.
+    expect(await recordOf(before)).toBeDefined();
+    expect(await privateStatus(refused)).toBe(401);
+    await repository.removeByClientSessionId(hashSessionId(before!));
+  });
+
   it('refuses a callback whose state does not match: altered, from another browser, or replayed', async () => {
     const appJar = new CookieJar();
     const authorizationUrl = await startLogin(appJar);

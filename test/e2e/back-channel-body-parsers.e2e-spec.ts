@@ -11,6 +11,7 @@ import { OidcLogoutModule, type OidcRevocationEvent } from '../../lib';
 import { BACK_CHANNEL_MAX_BODY_BYTES } from '../../lib/controllers/back-channel-logout.handler';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { guardedStatus, logIn } from '../fixtures/login';
 import { header, rawRequest, type RawRequest, type RawResponse } from '../fixtures/raw-http';
 import { TestAppController } from '../fixtures/test-app';
 import { signIdToken, signLogoutToken } from '../fixtures/tokens';
@@ -105,14 +106,13 @@ describe.each<Setup>(['Nest body parsers (default)', "the app's own global expre
     /** A logged-in session and a valid logout token for it. */
     async function session(): Promise<{ agent: request.Agent; token: string }> {
       const sid = crypto.randomUUID();
-      const agent = request.agent(running.url);
       const idToken = await signIdToken(keys, {
         iss: op.issuer,
         aud: CLIENT.clientId,
         sub: 'alice',
         sid,
       });
-      await agent.post('/test/login').send({ idToken }).expect(200);
+      const { agent } = await logIn(running.url, idToken);
       const token = await signLogoutToken(keys, {
         issuer: op.issuer,
         clientId: CLIENT.clientId,
@@ -123,7 +123,7 @@ describe.each<Setup>(['Nest body parsers (default)', "the app's own global expre
     }
 
     async function expectActive(agent: request.Agent): Promise<void> {
-      expect((await agent.get('/private').set('Accept', 'application/json')).status).toBe(200);
+      expect(await guardedStatus(agent)).toBe(200);
       expect(running.events).toEqual([]);
     }
 

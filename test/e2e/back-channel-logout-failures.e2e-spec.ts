@@ -3,6 +3,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { logIn } from '../fixtures/login';
 import { RecordingRepository } from '../fixtures/recording-repository';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
 import { logoutTokenVariants, signIdToken, signLogoutToken } from '../fixtures/tokens';
@@ -38,10 +39,8 @@ beforeEach(() => {
 });
 
 async function login(sub: string, sid: string) {
-  const agent = request.agent(testApp.url);
   const idToken = await signIdToken(keys, { iss: op.issuer, aud: CLIENT_ID, sub, sid });
-  await agent.post('/test/login').send({ idToken }).expect(200);
-  return agent;
+  return (await logIn(testApp.url, idToken)).agent;
 }
 
 const post = (token: string) =>

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSid, type OidcRevocationEvent } from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { isActive, logIn } from '../fixtures/login';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
 import {
   logoutTokenVariants,
@@ -54,16 +55,8 @@ async function login(
   sid: string,
   claims: Record<string, unknown> = {},
 ) {
-  const agent = request.agent(testApp.url);
   const idToken = await signIdToken(keys, { iss: op.issuer, aud: clientId, sub, sid, ...claims });
-  await agent.post('/test/login').send({ idToken }).expect(200);
-  return agent;
-}
-
-async function isActive(agent: request.Agent): Promise<boolean> {
-  const response = await agent.get('/private').set('Accept', 'application/json');
-  expect([200, 401]).toContain(response.status);
-  return response.status === 200;
+  return (await logIn(testApp.url, idToken)).agent;
 }
 
 function postLogoutToken(

@@ -10,6 +10,7 @@ import {
   type BackChannelDelivery,
   type RealOp,
 } from '../fixtures/real-op';
+import { guardedStatus, logIn } from '../fixtures/login';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
 
 /**
@@ -94,27 +95,22 @@ describe('Back-channel logout with a real OP (oidc-provider)', () => {
   }
 
   async function recordLogin(idToken: string) {
-    const agent = request.agent(testApp.url);
-    await agent.post('/test/login').send({ idToken }).expect(200);
+    const { agent } = await logIn(testApp.url, idToken);
     await expectActive(agent);
     return agent;
   }
 
-  async function status(agent: request.Agent): Promise<number> {
-    return (await agent.get('/private').set('Accept', 'application/json')).status;
-  }
-
   async function expectActive(agent: request.Agent): Promise<void> {
-    expect(await status(agent)).toBe(200);
+    expect(await guardedStatus(agent)).toBe(200);
   }
 
   /** The OP's back-channel calls are awaited before its redirect, but poll (bounded) anyway. */
   async function expectEndedSoon(agent: request.Agent, timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    let last = await status(agent);
+    let last = await guardedStatus(agent);
     while (last !== 401 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
-      last = await status(agent);
+      last = await guardedStatus(agent);
     }
     expect(last).toBe(401);
   }

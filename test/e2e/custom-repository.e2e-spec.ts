@@ -2,7 +2,6 @@ import { Injectable, Module } from '@nestjs/common';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -13,6 +12,7 @@ import {
 } from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { logIn } from '../fixtures/login';
 import { RecordingRepository } from '../fixtures/recording-repository';
 import { startTestApp } from '../fixtures/test-app';
 import { signIdToken } from '../fixtures/tokens';
@@ -47,10 +47,8 @@ function options(extra: Partial<OidcLogoutModuleOptions> = {}): OidcLogoutModule
 }
 
 async function login(url: string, sid = 'sid-1') {
-  const agent = request.agent(url);
   const idToken = await signIdToken(keys, { iss: op.issuer, aud: 'app', sub: 'user', sid });
-  await agent.post('/test/login').send({ idToken }).expect(200);
-  return agent;
+  return (await logIn(url, idToken)).agent;
 }
 
 describe('a user-supplied session repository', () => {

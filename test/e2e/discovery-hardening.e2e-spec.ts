@@ -6,6 +6,7 @@ import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { tryLogIn } from '../fixtures/login';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
 import { signIdToken, signLogoutToken } from '../fixtures/tokens';
 
@@ -66,15 +67,13 @@ async function app(issuer: string, nodeEnv = 'test', httpTimeoutMs?: number): Pr
 
 /** A login with an ID token from the test keys: 200, or 400 with the library's error code. */
 async function login(testApp: TestApp, issuer: string) {
-  const agent = request.agent(testApp.url);
   const idToken = await signIdToken(keys, {
     iss: issuer,
     aud: CLIENT_ID,
     sub: `user-${randomUUID()}`,
     sid: `sid-${randomUUID()}`,
   });
-  const response = await agent.post('/test/login').send({ idToken });
-  return { agent, response };
+  return tryLogIn(testApp.url, idToken);
 }
 
 async function listen(server: Server, host: string): Promise<number> {

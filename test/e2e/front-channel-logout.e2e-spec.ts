@@ -18,6 +18,7 @@ import {
 import { OidcLogoutModule, type OidcRevocationEvent } from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { isActive, logIn } from '../fixtures/login';
 import { RecordingRepository, type RepositoryCall } from '../fixtures/recording-repository';
 import { startTestApp, TestAppController, type TestApp } from '../fixtures/test-app';
 import { signIdToken } from '../fixtures/tokens';
@@ -93,16 +94,8 @@ afterEach(() => {
 
 /** A logged-in browser of that client, in the OP session `sid`. */
 async function login(client: Client, sub: string, sid: string, url = testApp.url) {
-  const agent = request.agent(url);
   const idToken = await signIdToken(keys, { iss: op.issuer, aud: client.clientId, sub, sid });
-  await agent.post('/test/login').send({ idToken }).expect(200);
-  return agent;
-}
-
-async function isActive(agent: request.Agent): Promise<boolean> {
-  const response = await agent.get('/private').set('Accept', 'application/json');
-  expect([200, 401]).toContain(response.status);
-  return response.status === 200;
+  return (await logIn(url, idToken)).agent;
 }
 
 /**

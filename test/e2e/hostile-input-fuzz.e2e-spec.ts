@@ -14,6 +14,7 @@ import { DEFAULT_JWKS_COOLDOWN_MS } from '../../lib/tokens/jwks-key-set';
 import { createTestDataSource, destroyTestDataSource } from '../fixtures/databases';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { logIn } from '../fixtures/login';
 import {
   header,
   headers,
@@ -214,9 +215,8 @@ describe.each(['memory', 'sqlite'] as const)('hostile input fuzzing (%s reposito
       for (let i = 0; i < 3; i++) {
         const sid = `${randomUUID()}${randomBytes(16).toString('hex')}`;
         const sub = `${randomUUID()}${randomBytes(16).toString('hex')}`;
-        const agent = request.agent(testApp.url);
         const idToken = await signIdToken(keys, { iss: op.issuer, aud: clientId, sid, sub });
-        await agent.post('/test/login').send({ idToken }).expect(200);
+        const { agent } = await logIn(testApp.url, idToken);
         await agent.get('/private').expect(200);
         browsers.push({ agent, sid, sub });
       }

@@ -10,6 +10,7 @@ import {
 } from '../../lib/controllers/logout-pages';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { logIn } from '../fixtures/login';
 import { header, headers, rawRequest, type RawResponse } from '../fixtures/raw-http';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
 import { signIdToken } from '../fixtures/tokens';
@@ -144,18 +145,13 @@ afterAll(async () => {
 
 /** A logged-in browser at `app`: its cookie header and ID token. */
 async function login(app: TestApp, issuer = op.issuer) {
-  const agent = request.agent(app.url);
   const idToken = await signIdToken(keys, {
     iss: issuer,
     aud: 'app-main',
     sub: `user-${randomUUID()}`,
     sid: `sid-${randomUUID()}`,
   });
-  const response = await agent.post('/test/login').send({ idToken }).expect(200);
-  const cookie = (response.headers['set-cookie'] as unknown as string[])
-    .map((c) => c.split(';')[0])
-    .join('; ');
-  return { agent, idToken, cookie };
+  return logIn(app.url, idToken);
 }
 
 function origin(app: TestApp): string {

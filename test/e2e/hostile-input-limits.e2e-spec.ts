@@ -13,6 +13,7 @@ import { OidcLogoutModule, type OidcLogoutModuleOptions } from '../../lib';
 import { BACK_CHANNEL_MAX_BODY_BYTES } from '../../lib/controllers/back-channel-logout.handler';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { logIn } from '../fixtures/login';
 import {
   header,
   rawRequest,
@@ -115,15 +116,13 @@ async function startApp(
 
 /** A logged-in browser (its sid and sub random, never sent by the hostile requests). */
 async function login(url: string) {
-  const agent = request.agent(url);
   const idToken = await signIdToken(keys, {
     iss: op.issuer,
     aud: CLIENT_ID,
     sid: `sid-${randomUUID()}`,
     sub: `sub-${randomUUID()}`,
   });
-  await agent.post('/test/login').send({ idToken }).expect(200);
-  return agent;
+  return (await logIn(url, idToken)).agent;
 }
 
 /** A valid logout token for an OP session of nobody logged in here. */

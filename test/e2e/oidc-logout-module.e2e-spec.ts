@@ -19,6 +19,7 @@ import {
 } from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { logIn } from '../fixtures/login';
 import { startTestApp } from '../fixtures/test-app';
 import { signIdToken } from '../fixtures/tokens';
 
@@ -42,9 +43,8 @@ function options(overrides: Partial<OidcLogoutModuleOptions> = {}): OidcLogoutMo
 }
 
 async function loginAndCheck(url: string, issuer = op.issuer): Promise<void> {
-  const agent = request.agent(url);
   const idToken = await signIdToken(keys, { iss: issuer, aud: 'app', sub: 'u', sid: 's' });
-  await agent.post('/test/login').send({ idToken }).expect(200);
+  const { agent } = await logIn(url, idToken);
   await agent.get('/private').expect(200);
 }
 

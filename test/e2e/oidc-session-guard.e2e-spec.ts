@@ -5,6 +5,7 @@ import { hashSessionId, hashSid } from '../../lib';
 import { announceDatabase, createTestDataSource, type DatabaseKind } from '../fixtures/databases';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { logIn } from '../fixtures/login';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
 import { craftUnsignedJwt, signIdToken } from '../fixtures/tokens';
 
@@ -51,10 +52,8 @@ describe.each(backends)('OidcSessionGuard with the %s repository', (backend) => 
 
   /** Logs a new browser in with a fresh ID token; returns its cookie jar. */
   async function login(claims: Record<string, unknown>, issuer = op.issuer, aud = CLIENT_ID) {
-    const agent = request.agent(testApp.url);
     const idToken = await signIdToken(keys, { iss: issuer, aud, ...claims });
-    await agent.post('/test/login').send({ idToken }).expect(200);
-    return agent;
+    return (await logIn(testApp.url, idToken)).agent;
   }
 
   async function expectActive(agent: request.Agent) {

@@ -11,6 +11,7 @@ import {
 } from '../fixtures/real-op';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { guardedStatus, logIn } from '../fixtures/login';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
 import { signIdToken } from '../fixtures/tokens';
 
@@ -147,14 +148,9 @@ describe('RP-initiated logout with a real OP (oidc-provider) and two apps', () =
     options: { login?: string; jar?: CookieJar } = {},
   ) {
     const opLogin = await loginAtOp(op, { clientId, ...options });
-    const agent = request.agent(app.url);
-    await agent.post('/test/login').send({ idToken: opLogin.idToken, registrationId }).expect(200);
+    const { agent } = await logIn(app.url, opLogin.idToken, { registrationId });
     await expectActive(agent);
     return { ...opLogin, agent };
-  }
-
-  async function guardedStatus(agent: request.Agent): Promise<number> {
-    return (await agent.get('/private').set('Accept', 'application/json')).status;
   }
 
   async function expectActive(agent: request.Agent): Promise<void> {
@@ -398,10 +394,9 @@ describe('RP-initiated logout with a fake OP: form POST, and an OP without end_s
   });
 
   async function login(issuer: string, sub: string) {
-    const agent = request.agent(app.url);
     const idToken = await signIdToken(keys, { iss: issuer, aud: 'app-c', sub, sid: `sid-${sub}` });
-    await agent.post('/test/login').send({ idToken }).expect(200);
-    await agent.get('/private').set('Accept', 'application/json').expect(200);
+    const { agent } = await logIn(app.url, idToken);
+    expect(await guardedStatus(agent)).toBe(200);
     return { agent, idToken };
   }
 

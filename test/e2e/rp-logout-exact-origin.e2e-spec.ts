@@ -3,6 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { OidcRevocationEvent } from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { guardedStatus, logIn } from '../fixtures/login';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
 import { signIdToken } from '../fixtures/tokens';
 
@@ -46,15 +47,10 @@ beforeEach(() => {
 });
 
 async function login(): Promise<request.Agent> {
-  const agent = request.agent(testApp.url);
   const idToken = await signIdToken(keys, { iss: op.issuer, aud: CLIENT.clientId, sub: 'alice' });
-  await agent.post('/test/login').send({ idToken }).expect(200);
+  const { agent } = await logIn(testApp.url, idToken);
   expect(await guardedStatus(agent)).toBe(200);
   return agent;
-}
-
-async function guardedStatus(agent: request.Agent): Promise<number> {
-  return (await agent.get('/private').set('Accept', 'application/json')).status;
 }
 
 describe('POST /logout compares exact origins', () => {

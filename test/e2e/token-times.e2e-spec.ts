@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryOidcSessionRepository } from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { isActive, tryLogIn } from '../fixtures/login';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
 import { nowSeconds, signIdToken, signLogoutToken } from '../fixtures/tokens';
 
@@ -39,7 +40,6 @@ function pendingCount(): number {
 }
 
 async function login(sub: string, sid: string, claims: Record<string, unknown> = {}) {
-  const agent = request.agent(testApp.url);
   const idToken = await signIdToken(keys, {
     iss: op.issuer,
     aud: CLIENT.clientId,
@@ -47,20 +47,13 @@ async function login(sub: string, sid: string, claims: Record<string, unknown> =
     sid,
     ...claims,
   });
-  const response = await agent.post('/test/login').send({ idToken });
-  return { agent, response };
+  return tryLogIn(testApp.url, idToken);
 }
 
 async function loggedIn(sub: string, sid: string) {
   const { agent, response } = await login(sub, sid);
   expect(response.status).toBe(200);
   return agent;
-}
-
-async function isActive(agent: request.Agent): Promise<boolean> {
-  const response = await agent.get('/private').set('Accept', 'application/json');
-  expect([200, 401]).toContain(response.status);
-  return response.status === 200;
 }
 
 function postLogoutToken(token: string) {

@@ -57,6 +57,7 @@ import {
   type OidcSessionInfo,
 } from '../lib';
 import type { FakeOp } from '../test/fixtures/fake-op';
+import { listenOnLoopback } from '../test/fixtures/listen';
 import { signLogoutToken, nowSeconds } from '../test/fixtures/tokens';
 import {
   clearLogoutEvents,
@@ -236,8 +237,7 @@ async function startBenchApp(
   const app: INestApplication = await NestFactory.create(BenchModule as Type, {
     logger: ['error', 'warn'],
   });
-  await app.listen(0, '127.0.0.1');
-  const origin = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  const origin = await listenOnLoopback(app);
   const repository = app.get(OidcSessionRepository);
   const eoc = kind === 'memory' ? await startEoc(op, alg, seed.clientId) : undefined;
   return {

@@ -46,6 +46,7 @@ import {
   OidcSessionGuard,
   type OidcLogoutModuleOptions,
 } from '../lib';
+import { listenOnLoopback } from '../test/fixtures/listen';
 import { sessionIdOf, sidOf, subOf, type DatabaseKind, type SeedRow } from './databases';
 import type { LoadGenerator, LoadResult } from './load-generator';
 import {
@@ -226,8 +227,7 @@ async function startApp(
       cookie: { maxAge: 24 * 3600 * 1000 },
     }),
   );
-  await app.listen(0, '127.0.0.1');
-  const origin = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  const origin = await listenOnLoopback(app);
   return { app, origin };
 }
 

@@ -1,19 +1,17 @@
-import { Module, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import type { INestApplication } from '@nestjs/common';
 import express from 'express';
-import session from 'express-session';
 import type { Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OidcLogoutModule, type OidcRevocationEvent } from '../../lib';
+import type { OidcRevocationEvent } from '../../lib';
 import { BACK_CHANNEL_MAX_BODY_BYTES } from '../../lib/controllers/back-channel-logout.handler';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { guardedStatus, logIn } from '../fixtures/login';
 import { header, rawRequest, type RawRequest, type RawResponse } from '../fixtures/raw-http';
-import { TestAppController } from '../fixtures/test-app';
+import { startTestApp } from '../fixtures/test-app';
 import { signIdToken, signLogoutToken } from '../fixtures/tokens';
 
 /**
@@ -54,35 +52,27 @@ type Setup = 'Nest body parsers (default)' | "the app's own global express parse
 
 async function startApp(setup: Setup): Promise<RunningApp> {
   const events: OidcRevocationEvent[] = [];
-  @Module({
-    imports: [
-      OidcLogoutModule.forRoot({
-        clients: [{ ...CLIENT, issuer: op.issuer }],
-        onRevocation: (event) => {
-          events.push(event);
-        },
-      }),
-    ],
-    controllers: [TestAppController],
-  })
-  class AppModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
   const own = setup === "the app's own global express parsers";
-  const app = moduleRef.createNestApplication({
+  const { app, url } = await startTestApp({
+    oidc: {
+      clients: [{ ...CLIENT, issuer: op.issuer }],
+      onRevocation: (event) => {
+        events.push(event);
+      },
+    },
     logger: ['error'],
     ...(own ? { bodyParser: false } : {}),
+    beforeSessions: (parsersApp) => {
+      if (own) {
+        parsersApp.use(express.json({ limit: '10mb' }));
+        parsersApp.use(express.urlencoded({ extended: true, limit: '10mb' }));
+      }
+    },
   });
-  if (own) {
-    app.use(express.json({ limit: '10mb' }));
-    app.use(express.urlencoded({ extended: true, limit: '10mb' }));
-  }
-  app.use(session({ secret: 'test-secret', resave: false, saveUninitialized: true }));
-  await app.listen(0, '127.0.0.1');
   const bytesRead = new Map<number, () => number>();
   (app.getHttpServer() as Server).on('connection', (socket: Socket) => {
     bytesRead.set(socket.remotePort ?? 0, () => socket.bytesRead);
   });
-  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   return { app, url, events, bytesRead };
 }
 

@@ -6,10 +6,12 @@ import { hashSessionId, OidcSessionRepository, type OidcRevocationEvent } from '
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import {
   createFastifyTestApp,
+  logInAtFastifyApp,
   startFastifyTestApp,
   type FastifyTestApp,
 } from '../fixtures/fastify-test-app';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { listenOnLoopback } from '../fixtures/listen';
 import { header, rawRequest, type RawRequest } from '../fixtures/raw-http';
 import { signIdToken } from '../fixtures/tokens';
 import { loginAtOp, logoutAtOp, startRealOp, type RealOp } from '../fixtures/real-op';
@@ -71,18 +73,10 @@ describe('Fastify: the logout endpoints with a real OP', () => {
   /** A real login at the OP, recorded by the Fastify app for a new session. */
   async function login(name: string) {
     const opLogin = await loginAtOp(op, { clientId: REGISTRATION.clientId, login: name });
-    const response = await fetch(`${testApp.url}/test/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ idToken: opLogin.idToken }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    expect(response.status).toBe(200);
-    const body = (await response.json()) as { session: string; sid?: string };
-    expect(body.session).not.toBe('');
-    const cookie = `sid=${body.session}`;
-    await expectRecorded(body.session);
-    return { ...opLogin, cookie, sessionId: body.session, sid: body.sid };
+    const appLogin = await logInAtFastifyApp(testApp.url, opLogin.idToken);
+    expect(appLogin.sessionId).not.toBe('');
+    await expectRecorded(appLogin.sessionId);
+    return { ...opLogin, ...appLogin };
   }
 
   async function recorded(sessionId: string): Promise<boolean> {
@@ -289,8 +283,7 @@ describe('Fastify: a global prefix, the cookie fallback of the front channel, th
       },
     });
     app.setGlobalPrefix('api');
-    await app.listen(0, '127.0.0.1');
-    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    url = await listenOnLoopback(app);
   });
 
   afterAll(async () => {
@@ -300,15 +293,8 @@ describe('Fastify: a global prefix, the cookie fallback of the front channel, th
 
   async function login(sub: string): Promise<{ cookie: string; sessionId: string }> {
     const idToken = await signIdToken(keys, { iss: fakeOp.issuer, aud: 'app-optional', sub });
-    const response = await fetch(`${url}/api/test/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ idToken }),
-      signal: AbortSignal.timeout(10_000),
-    });
-    expect(response.status).toBe(200);
-    const { session } = (await response.json()) as { session: string };
-    return { cookie: `sid=${session}`, sessionId: session };
+    const { cookie, sessionId } = await logInAtFastifyApp(url, idToken, '/api');
+    return { cookie, sessionId };
   }
 
   function recorded(sessionId: string): Promise<boolean> {

@@ -1,7 +1,5 @@
 import { Logger, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import type { NextFunction, Request, Response } from 'express';
-import session from 'express-session';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import {
@@ -15,12 +13,12 @@ import {
   vi,
   type MockInstance,
 } from 'vitest';
-import { OidcLogoutModule, type OidcRevocationEvent } from '../../lib';
+import type { OidcRevocationEvent } from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { isActive, logIn } from '../fixtures/login';
 import { RecordingRepository, type RepositoryCall } from '../fixtures/recording-repository';
-import { startTestApp, TestAppController, type TestApp } from '../fixtures/test-app';
+import { startTestApp, type TestApp } from '../fixtures/test-app';
 import { signIdToken } from '../fixtures/tokens';
 
 /** Registrations of the app under test, all at the same OP unless said otherwise. */
@@ -479,30 +477,25 @@ describe('with helmet-like headers set app-wide', () => {
   const CUSTOM = { registrationId: 'custom', clientId: 'app-custom' };
 
   beforeAll(async () => {
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        OidcLogoutModule.forRoot({
-          clients: [{ ...CUSTOM, issuer: op.issuer }],
-          routes: { frontChannel: '/oidc/front-channel' },
-          sessionRepository: new RecordingRepository(),
+    ({ app, url } = await startTestApp({
+      oidc: {
+        clients: [{ ...CUSTOM, issuer: op.issuer }],
+        routes: { frontChannel: '/oidc/front-channel' },
+        sessionRepository: new RecordingRepository(),
+      },
+      logger: false,
+      beforeSessions: (helmetApp) =>
+        helmetApp.use((_req: Request, res: Response, next: NextFunction) => {
+          // What helmet() sets by default, in short.
+          res.setHeader('X-Frame-Options', 'SAMEORIGIN');
+          res.setHeader(
+            'Content-Security-Policy',
+            "default-src 'self';frame-ancestors 'self';object-src 'none'",
+          );
+          res.setHeader('X-DNS-Prefetch-Control', 'off');
+          next();
         }),
-      ],
-      controllers: [TestAppController],
-    }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    app.use((_req: Request, res: Response, next: NextFunction) => {
-      // What helmet() sets by default, in short.
-      res.setHeader('X-Frame-Options', 'SAMEORIGIN');
-      res.setHeader(
-        'Content-Security-Policy',
-        "default-src 'self';frame-ancestors 'self';object-src 'none'",
-      );
-      res.setHeader('X-DNS-Prefetch-Control', 'off');
-      next();
-    });
-    app.use(session({ secret: 'test-secret', resave: false, saveUninitialized: true, cookie: {} }));
-    await app.listen(0, '127.0.0.1');
-    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    }));
   });
 
   afterAll(async () => {

@@ -1,7 +1,5 @@
-import { Module, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import type { INestApplication } from '@nestjs/common';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import session from 'express-session';
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { connect } from 'node:net';
@@ -9,7 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OidcLogoutModule, type OidcLogoutModuleOptions } from '../../lib';
+import type { OidcLogoutModuleOptions } from '../../lib';
 import { BACK_CHANNEL_MAX_BODY_BYTES } from '../../lib/controllers/back-channel-logout.handler';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
@@ -21,7 +19,7 @@ import {
   type RawRequest,
   type RawResponse,
 } from '../fixtures/raw-http';
-import { TestAppController } from '../fixtures/test-app';
+import { startTestApp } from '../fixtures/test-app';
 import { signIdToken, signLogoutToken } from '../fixtures/tokens';
 
 /**
@@ -74,44 +72,28 @@ async function startApp(
   options: { bodyParser: boolean; beforeListen?: (server: Server) => void },
   oidc: Partial<OidcLogoutModuleOptions> = {},
 ): Promise<App> {
-  @Module({
-    imports: [
-      OidcLogoutModule.forRoot({
-        clients: [{ registrationId: 'main', issuer: op.issuer, clientId: CLIENT_ID }],
-        ...oidc,
-      }),
-    ],
-    controllers: [TestAppController],
-  })
-  class LimitsAppModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [LimitsAppModule] }).compile();
-  const app = moduleRef.createNestApplication({
+  const { app, url, close } = await startTestApp({
+    oidc: {
+      clients: [{ registrationId: 'main', issuer: op.issuer, clientId: CLIENT_ID }],
+      ...oidc,
+    },
     logger: ['error'],
     bodyParser: options.bodyParser,
+    beforeSessions: (limitsApp) => {
+      if (!options.bodyParser) {
+        // The documented setup that keeps the module's own limits: the app's parsers skip its paths.
+        const json = express.json();
+        const form = express.urlencoded({ extended: false });
+        const skipLogout =
+          (parser: express.RequestHandler) => (req: Request, res: Response, next: NextFunction) =>
+            req.path.startsWith('/logout') ? next() : parser(req, res, next);
+        limitsApp.use(skipLogout(json));
+        limitsApp.use(skipLogout(form));
+      }
+      options.beforeListen?.(limitsApp.getHttpServer() as Server);
+    },
   });
-  if (!options.bodyParser) {
-    // The documented setup that keeps the module's own limits: the app's parsers skip its paths.
-    const json = express.json();
-    const form = express.urlencoded({ extended: false });
-    const skipLogout =
-      (parser: express.RequestHandler) => (req: Request, res: Response, next: NextFunction) =>
-        req.path.startsWith('/logout') ? next() : parser(req, res, next);
-    app.use(skipLogout(json));
-    app.use(skipLogout(form));
-  }
-  app.use(
-    session({
-      secret: 'limits',
-      resave: false,
-      saveUninitialized: true,
-      cookie: { httpOnly: true },
-    }),
-  );
-  const server = app.getHttpServer() as Server;
-  options.beforeListen?.(server);
-  await app.listen(0, '127.0.0.1');
-  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-  return { app, url, server, close: () => app.close() };
+  return { app, url, server: app.getHttpServer() as Server, close };
 }
 
 /** A logged-in browser (its sid and sub random, never sent by the hostile requests). */

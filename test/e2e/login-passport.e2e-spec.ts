@@ -445,6 +445,15 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
     };
   }
 
+  /** The guard's message at the guarded route (a refusal expected). */
+  async function privateRefusal(jar: CookieJar): Promise<unknown> {
+    const response = await send(jar, appUrl('/private'), {
+      headers: { accept: 'application/json' },
+    });
+    expect(response.status).toBe(401);
+    return ((await response.json()) as { message?: unknown }).message;
+  }
+
   async function privateStatus(jar: CookieJar): Promise<number> {
     const response = await send(jar, appUrl('/private'), {
       headers: { accept: 'application/json' },
@@ -792,6 +801,8 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
   });
 
   it('a logout at the OP back-channels the app: the guarded route answers 401', async () => {
+    // A browser that never logged in is not told that a session ended.
+    expect(await privateRefusal(new CookieJar())).toBe('Sign in to continue');
     const result = await fullLogin('erin');
     expect(await privateStatus(result.appJar)).toBe(200);
     const record = (await recordOf(result.sessionAfter))!;
@@ -804,7 +815,8 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
     expect(deliveries.map((d) => [d.url, d.status, d.claims.sid])).toEqual([
       [`${login.url}/logout/connect/back-channel/main`, 200, decodeJwt(record.idToken).sid],
     ]);
-    expect(await privateStatus(result.appJar)).toBe(401);
+    // The session passport regenerated at login carries the mark of the login: it was ended.
+    expect(await privateRefusal(result.appJar)).toBe('Your session has ended; log in again');
     expect(await recordOf(result.sessionAfter)).toBeUndefined();
   });
 

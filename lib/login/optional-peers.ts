@@ -11,7 +11,8 @@ import { OidcLogoutOptionsError } from '../errors/oidc-logout.error';
 
 const INSTALL =
   'npm install @nestjs/passport passport passport-openidconnect (optional peer dependencies of ' +
-  'nest-oidc-logout, needed by createOidcLoginStrategyProvider and OidcLoginGuard)';
+  'nest-oidc-logout, needed by createOidcLoginStrategyProvider and OidcLoginGuard), or remove the ' +
+  'login strategy and guard to log users in your own way (then call LogoutService.recordLogin)';
 
 function load<T>(name: string, what: string): T {
   try {
@@ -21,7 +22,7 @@ function load<T>(name: string, what: string): T {
     if ((error as { code?: unknown }).code === 'MODULE_NOT_FOUND') {
       const missing = String((error as Error).message).split('\n')[0];
       throw new OidcLogoutOptionsError(
-        `${what} needs the package "${name}" (${missing}): ${INSTALL}`,
+        `${what} needs the package "${name}", which is not installed (${missing}). Fix: ${INSTALL}`,
       );
     }
     throw error;

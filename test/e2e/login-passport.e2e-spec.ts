@@ -21,6 +21,7 @@ import passport from 'passport';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createOidcLoginStrategyProvider,
+  createOidcLoginStrategyProviderAsync,
   hashSessionId,
   hashSid,
   OidcLoginGuard,
@@ -76,6 +77,19 @@ function regenerateSession(request: Request): Promise<void> {
   );
 }
 
+/**
+ * The application's configuration, shaped like @nestjs/config's `ConfigService` (which the async
+ * form of the login strategy is meant for): values read by key, injected where needed.
+ */
+class AppConfig {
+  constructor(private readonly values: Readonly<Record<string, string>>) {}
+  getOrThrow(key: string): string {
+    const value = this.values[key];
+    if (value === undefined) throw new Error(`missing configuration ${key}`);
+    return value;
+  }
+}
+
 /** An application's own answer to a refused login, by subclassing the guard. */
 class ForbiddingLoginGuard extends OidcLoginGuard('oidc:main') {
   override handleRequest<TUser = unknown>(
@@ -122,6 +136,16 @@ class LoginController {
   @Get('login/callback/foreign-keys')
   @UseGuards(OidcLoginGuard('oidc:foreign-keys'))
   callbackForeign(@Req() request: Request): { user: unknown } {
+    return { user: request.user };
+  }
+
+  @Get('login/configured')
+  @UseGuards(OidcLoginGuard('oidc:configured'))
+  loginConfigured(): void {}
+
+  @Get('login/callback/configured')
+  @UseGuards(OidcLoginGuard('oidc:configured'))
+  callbackConfigured(@Req() request: Request): { user: unknown } {
     return { user: request.user };
   }
 
@@ -225,6 +249,12 @@ async function startLoginApp(port: number, issuer: string, foreignOp: FakeOp, do
             jwksUri: foreignOp.jwksUri,
           },
           {
+            registrationId: 'configured',
+            issuer,
+            clientId: 'login-configured',
+            clientSecret: 'login-configured-secret',
+          },
+          {
             registrationId: 'down',
             issuer: downOp.issuer,
             clientId: 'login-down',
@@ -255,6 +285,26 @@ async function startLoginApp(port: number, issuer: string, foreignOp: FakeOp, do
       createOidcLoginStrategyProvider({
         registrationId: 'down',
         callbackURL: `${url}/login/callback/down`,
+      }),
+      {
+        provide: AppConfig,
+        useValue: new AppConfig({
+          LOGIN_REGISTRATION: 'configured',
+          LOGIN_CALLBACK_URL: `${url}/login/callback/configured`,
+          LOGIN_SCOPE: 'profile email',
+        }),
+      },
+      // The strategy's options from the configuration, made by an async factory at startup.
+      createOidcLoginStrategyProviderAsync({
+        inject: [AppConfig],
+        useFactory: async (config: AppConfig) => {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          return {
+            registrationId: config.getOrThrow('LOGIN_REGISTRATION'),
+            callbackURL: config.getOrThrow('LOGIN_CALLBACK_URL'),
+            scope: config.getOrThrow('LOGIN_SCOPE'),
+          };
+        },
       }),
     ],
   })
@@ -347,6 +397,13 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
             clientSecret: 'login-picky-secret',
             redirectUri: `${login.url}/login/callback/picky`,
             backchannelLogoutUri: `${login.url}/logout/connect/back-channel/picky`,
+            backchannelLogoutSessionRequired: true,
+          },
+          {
+            clientId: 'login-configured',
+            clientSecret: 'login-configured-secret',
+            redirectUri: `${login.url}/login/callback/configured`,
+            backchannelLogoutUri: `${login.url}/logout/connect/back-channel/configured`,
             backchannelLogoutSessionRequired: true,
           },
           {
@@ -590,6 +647,39 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
     expect(warnings.filter((m) => /route path|path-to-regexp|wildcard/i.test(m))).toEqual([]);
     // The recorder does receive warnings: the OP that was down at startup was reported.
     expect(warnings.some((m) => m.includes('Registration "down"'))).toBe(true);
+  });
+
+  it('logs in with a strategy whose options came from the configuration (the async form), and the OP ends it', async () => {
+    const appJar = new CookieJar();
+    const opJar = new CookieJar();
+    const authorizationUrl = await startLogin(appJar, '/login/configured');
+    expect(authorizationUrl.searchParams.get('client_id')).toBe('login-configured');
+    expect(authorizationUrl.searchParams.get('redirect_uri')).toBe(
+      `${login.url}/login/callback/configured`,
+    );
+    expect(authorizationUrl.searchParams.get('scope')).toBe('openid profile email');
+    const callback = await send(appJar, await atTheOp(authorizationUrl, opJar, 'olga'));
+    expect(callback.status).toBe(200);
+    expect(await callback.json()).toEqual({
+      user: {
+        registrationId: 'configured',
+        issuer: op.issuer,
+        sub: 'olga',
+        sid: expect.any(String),
+      },
+    });
+    expect(grants).toEqual([
+      { clientId: 'login-configured', codeVerifier: expect.any(String), basicAuth: true },
+    ]);
+    const record = await recordOf(sessionIdIn(appJar, login.url));
+    expect(record).toMatchObject({ registrationId: 'configured', sub: 'olga' });
+    expect(await privateStatus(appJar)).toBe(200);
+
+    await logoutAtOp(op, opJar, { idTokenHint: record!.idToken });
+    expect(op.deliveries.slice(deliveriesBefore).map((d) => [d.url, d.status])).toEqual([
+      [`${login.url}/logout/connect/back-channel/configured`, 200],
+    ]);
+    expect(await privateRefusal(appJar)).toBe('Your session has ended; log in again');
   });
 
   it('refuses an ID token signed with keys the registration does not trust, and records nothing', async () => {

@@ -17,6 +17,7 @@ import {
   type LoginSessionData,
 } from './oidc-login-state.store';
 import { createPkcePair, shouldUsePkce } from './pkce';
+import { clearSessionLoginMark } from './session-login-mark';
 import { requestTokens, type OidcTokenEndpointAuthMethod } from './token-request';
 import { assertIdTokenShape } from './token-response';
 
@@ -299,6 +300,7 @@ export class OidcLoginFlow {
    * session id and never passes the guard once the store is back.
    */
   private async forget(request: SessionRequest): Promise<void> {
+    clearSessionLoginMark(request);
     const sessionId = sessionIdOf(request);
     if (sessionId === undefined) return;
     try {

@@ -3,6 +3,7 @@ import type { SessionRequest } from '../services/request-session';
 import { markLoginRecorded } from './login-in-progress';
 import {
   carrySessionLoginMark,
+  clearSessionLoginMark,
   markSessionLoggedIn,
   SESSION_LOGIN_MARK,
   sessionHadLogin,
@@ -16,6 +17,10 @@ describe('the session mark of a recorded login', () => {
     expect(sessionHadLogin(request)).toBe(true);
     const stored = JSON.parse(JSON.stringify(request.session)) as SessionRequest['session'];
     expect(sessionHadLogin({ session: stored })).toBe(true);
+    // A login that does not go through after all (validate refused it) takes it off again.
+    clearSessionLoginMark(request);
+    expect(sessionHadLogin(request)).toBe(false);
+    expect(() => clearSessionLoginMark({})).not.toThrow();
   });
 
   it('is only exactly true: anything else, or no session, reads as no login', () => {

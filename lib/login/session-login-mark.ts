@@ -23,6 +23,12 @@ export function markSessionLoggedIn(request: SessionRequest): void {
   if (session !== null && typeof session === 'object') session[SESSION_LOGIN_MARK] = true;
 }
 
+/** Takes the mark off the request's session: its login did not go through after all. @internal */
+export function clearSessionLoginMark(request: SessionRequest): void {
+  const session = request.session as MarkedSession | undefined;
+  if (session !== null && typeof session === 'object') delete session[SESSION_LOGIN_MARK];
+}
+
 /** Whether the request's session holds the mark of a recorded login (exactly `true`). @internal */
 export function sessionHadLogin(request: SessionRequest): boolean {
   const session = request.session as MarkedSession | undefined;

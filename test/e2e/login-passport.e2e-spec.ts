@@ -728,7 +728,8 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
     expect(await refusedAnswer.json()).toMatchObject({ error: 'login_failed' });
     expect(await recordOf(before)).toBeUndefined();
     expect(await recordOf(sessionIdIn(refused, login.url))).toBeUndefined();
-    expect(await privateStatus(refused)).toBe(401);
+    // Refused as a visitor who never logged in: the refused login left no mark in the session.
+    expect(await privateRefusal(refused)).toBe('Sign in to continue');
   });
 
   it('a refused login whose record cannot be removed (store failing) leaves a dead session, never one that passes', async () => {

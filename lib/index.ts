@@ -82,3 +82,9 @@ export type {
   OidcLoginUser,
 } from './login/oidc-login.options';
 export type { OidcTokenEndpointAuthMethod } from './login/token-request';
+// The login strategy's options from a factory, a class or a provider (belongs to the passport entry).
+export { createOidcLoginStrategyProviderAsync } from './login/oidc-login.strategy';
+export type {
+  OidcLoginStrategyAsyncOptions,
+  OidcLoginStrategyOptionsFactory,
+} from './login/oidc-login.options';

@@ -21,6 +21,7 @@ import {
 } from './controllers/fastify-endpoints';
 import { FrontChannelLogoutHandler } from './controllers/front-channel-logout.handler';
 import { LogoutCallbackHandler } from './controllers/logout-callback.handler';
+import { globalPrefixOf, mappedRouteLines } from './endpoints/mapped-route-lines';
 import { logoutRoutes } from './controllers/logout-routes';
 import { RpInitiatedLogoutHandler } from './controllers/rp-initiated-logout.handler';
 import { OidcSessionGuard } from './guards/oidc-session.guard';
@@ -112,11 +113,15 @@ export class OidcLogoutModule extends ConfigurableModuleClass implements NestMod
     consumer
       .apply(SessionIdFollowerMiddleware)
       .forRoutes({ path: '{*path}', method: RequestMethod.ALL });
-    for (const route of logoutRoutes(this.resolvedOptions)) {
+    const routes = logoutRoutes(this.resolvedOptions);
+    for (const route of routes) {
       consumer
         .apply(fastify ? markFastifyEndpoint(route.handler) : route.handler)
         .forRoutes({ path: route.path, method: route.method });
     }
+    // Middleware routes are not in Nest's route list: say where the endpoints are, as Nest does.
+    const logger = new Logger('OidcLogoutModule');
+    for (const line of mappedRouteLines(routes, globalPrefixOf(this.moduleRef))) logger.log(line);
     if (fastify) {
       addFastifyEndpointHook(fastify, (endpoint: Type<NestMiddleware>) =>
         this.moduleRef.get(endpoint, { strict: true }),

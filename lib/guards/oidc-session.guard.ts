@@ -10,9 +10,15 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
+import { sessionHadLogin } from '../login/session-login-mark';
 import { SKIP_OIDC_SESSION_KEY } from '../oidc-logout.constants';
 import { LogoutService } from '../services/logout.service';
 import { destroySession, sessionIdOf, type SessionRequest } from '../services/request-session';
+
+/** The refusal of a session that held a recorded login, since ended (revoked, expired, replaced). */
+const SESSION_ENDED_MESSAGE = 'Your session has ended; log in again';
+/** The refusal of a visitor whose session never held a login: nothing ended. */
+const SIGN_IN_MESSAGE = 'Sign in to continue';
 
 interface GuardRequest extends SessionRequest {
   headers: Record<string, string | string[] | undefined>;
@@ -102,18 +108,24 @@ export class OidcSessionGuard implements CanActivate {
     return /\btext\/html\b/i.test(value) && !/^\s*application\/json\b/i.test(value);
   }
 
-  /** Answers a request without a live session: 302 to `loginUrl` for HTML, 401 JSON otherwise. */
-  protected rejectSession(request: GuardRequest, response: GuardResponse): never {
+  /**
+   * Answers a request without a live session: 302 to `loginUrl` for HTML, 401 JSON otherwise. The
+   * message says "Your session has ended" when the session held a recorded login (`sessionEnded`),
+   * "Sign in to continue" to a visitor who never logged in; the answer is the same either way.
+   */
+  protected rejectSession(
+    request: GuardRequest,
+    response: GuardResponse,
+    sessionEnded = true,
+  ): never {
+    const message = sessionEnded ? SESSION_ENDED_MESSAGE : SIGN_IN_MESSAGE;
     const loginUrl = this.logoutService.loginUrl;
     if (loginUrl !== undefined && this.prefersHtml(request)) {
       if (typeof response.header === 'function') response.header('Location', loginUrl);
       else response.setHeader?.('Location', loginUrl);
-      throw new HttpException(
-        { statusCode: HttpStatus.FOUND, message: 'Your session has ended; log in again' },
-        HttpStatus.FOUND,
-      );
+      throw new HttpException({ statusCode: HttpStatus.FOUND, message }, HttpStatus.FOUND);
     }
-    throw new UnauthorizedException('Your session has ended; log in again');
+    throw new UnauthorizedException(message);
   }
 
   // Private by `#`: no name a subclass may use is taken.
@@ -133,14 +145,18 @@ export class OidcSessionGuard implements CanActivate {
     return active || this.#refuse(context, request, true);
   }
 
-  /** Refuses the request, after destroying its local session when it had a recorded one. */
+  /**
+   * Refuses the request, after destroying its local session when it had one. Whether that session
+   * held a login is read first (destroying it drops the mark): it only picks the message.
+   */
   async #refuse(
     context: ExecutionContext,
     request: GuardRequest,
     hadSession: boolean,
   ): Promise<never> {
+    const sessionEnded = hadSession && sessionHadLogin(request);
     if (hadSession) await this.endLocalSession(request);
-    return this.rejectSession(request, context.getArgByIndex<GuardResponse>(1));
+    return this.rejectSession(request, context.getArgByIndex<GuardResponse>(1), sessionEnded);
   }
 
   /** The 503 for a store that could not answer, logged without the error's details. */

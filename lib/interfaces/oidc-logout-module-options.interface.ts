@@ -65,7 +65,13 @@ export interface OidcClientRegistration {
   issuer: string;
   /** The client id registered at the OP (the `aud` of its tokens). */
   clientId: string;
-  /** The client secret; needed only when the OP signs tokens with HS256/384/512. */
+  /**
+   * The client secret registered at the OP. Needed by the passport login
+   * (`createOidcLoginStrategyProvider`) to authenticate at the token endpoint (`client_secret_basic`
+   * or `client_secret_post`; without it the login is a public client, `none`, with PKCE), and to
+   * verify ID and logout tokens the OP signs with HS256/384/512. Logout alone, with asymmetric
+   * signatures (RS256, ES256, ...), does not use it.
+   */
   clientSecret?: string;
   /** The post-logout redirect URI registered at the OP: absolute, no fragment. */
   postLogoutRedirectUri?: string;

@@ -1,3 +1,5 @@
+import { markSessionLoggedIn } from './session-login-mark';
+
 /**
  * Which session a login was recorded for during the current request. Set by
  * `LogoutService.recordLogin` once the record is saved; read by the session-id follower, which lets a
@@ -24,7 +26,8 @@ type Marked = { [RECORDED_LOGIN]?: RecordedLogin };
 
 /**
  * Marks `request` as having recorded a login for the (raw) session id `sessionId`; with the record's
- * identity, so that only that very record crosses the regenerate. @internal
+ * identity, so that only that very record crosses the regenerate. Its session gets the lasting mark
+ * of a login too (see `markSessionLoggedIn`). @internal
  */
 export function markLoginRecorded(
   request: object,
@@ -40,6 +43,7 @@ export function markLoginRecorded(
     writable: true,
     value,
   });
+  markSessionLoggedIn(request);
 }
 
 /** The login this request recorded, if any. @internal */

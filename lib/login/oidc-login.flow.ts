@@ -5,10 +5,11 @@ import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout
 import type { LogoutService } from '../services/logout.service';
 import type { OidcDiscoveryService } from '../services/oidc-discovery.service';
 import { destroySession, sessionIdOf, type SessionRequest } from '../services/request-session';
-import type {
-  OidcLogin,
-  OidcLoginUser,
-  ResolvedOidcLoginStrategyOptions,
+import {
+  LOGIN_OPTIONS_HEADER,
+  type OidcLogin,
+  type OidcLoginUser,
+  type ResolvedOidcLoginStrategyOptions,
 } from './oidc-login.options';
 import {
   LOGIN_STATE_KEY_PREFIX,
@@ -16,6 +17,7 @@ import {
   type LoginSessionData,
 } from './oidc-login-state.store';
 import { createPkcePair, shouldUsePkce } from './pkce';
+import { clearSessionLoginMark } from './session-login-mark';
 import { requestTokens, type OidcTokenEndpointAuthMethod } from './token-request';
 import { assertIdTokenShape } from './token-response';
 
@@ -115,8 +117,9 @@ export class OidcLoginFlow {
       options.tokenEndpointAuthMethod ??
       (registration.clientSecret ? 'client_secret_basic' : 'none');
     if (this.authMethod !== 'none' && !registration.clientSecret) {
+      const id = JSON.stringify(registration.registrationId);
       throw new OidcLogoutOptionsError(
-        `createOidcLoginStrategyProvider: registration "${registration.registrationId}" has no clientSecret, which tokenEndpointAuthMethod "${this.authMethod}" needs`,
+        `${LOGIN_OPTIONS_HEADER}\n  - tokenEndpointAuthMethod: "${this.authMethod}" needs the clientSecret of registration ${id}, which has none. Fix: set clientSecret on the client ${id} of OidcLogoutModule, or use tokenEndpointAuthMethod "none" (a public client, with PKCE).`,
       );
     }
   }
@@ -130,7 +133,7 @@ export class OidcLoginFlow {
     if (!authorizationEndpoint || !tokenEndpoint) {
       throw new OidcLogoutError(
         'ERR_DISCOVERY_FAILED',
-        `Registration "${registration.registrationId}": the OP's authorization_endpoint or token_endpoint is unknown (no discovery document announces it); set authorizationEndpoint and tokenEndpoint in createOidcLoginStrategyProvider`,
+        `Registration "${registration.registrationId}": the OP's authorization_endpoint or token_endpoint is unknown (no discovery document announces it). Fix: set authorizationEndpoint and tokenEndpoint in createOidcLoginStrategyProvider's options`,
       );
     }
     const pkce = shouldUsePkce(options.pkce, metadata.codeChallengeMethodsSupported);
@@ -138,7 +141,7 @@ export class OidcLoginFlow {
       if (this.authMethod === 'none') {
         throw new OidcLogoutError(
           'ERR_DISCOVERY_FAILED',
-          `Registration "${registration.registrationId}": a public client (no clientSecret) needs PKCE S256, which the OP does not announce`,
+          `Registration "${registration.registrationId}": a public client (no clientSecret) needs PKCE S256, which the OP does not announce. Fix: enable S256 at the OP, or give the registration a clientSecret`,
         );
       }
       if (!this.pkceWarned) {
@@ -297,6 +300,7 @@ export class OidcLoginFlow {
    * session id and never passes the guard once the store is back.
    */
   private async forget(request: SessionRequest): Promise<void> {
+    clearSessionLoginMark(request);
     const sessionId = sessionIdOf(request);
     if (sessionId === undefined) return;
     try {

@@ -56,24 +56,39 @@ describe('resolveOidcLoginStrategyOptions', () => {
       validate: 'no',
       callbackUrl: 'typo',
     });
+    const lines = message.split('\n');
+    expect(lines[0]).toBe('createOidcLoginStrategyProvider options are invalid:');
     for (const expected of [
-      'unknown option "callbackUrl"',
-      'registrationId must be',
-      'name must be',
-      'callbackURL must be the absolute',
-      'tokenEndpoint must be an absolute',
-      'scope must be scope tokens',
-      'pkce must be a boolean',
-      'tokenEndpointAuthMethod must be one of',
-      'validate must be a function',
+      '  - callbackUrl: is not a known option (did you mean "callbackURL"?). Fix: rename it to "callbackURL".',
+      '  - registrationId: must be',
+      '  - name: must be',
+      '  - callbackURL: must be the absolute',
+      '  - tokenEndpoint: must be an absolute',
+      '  - scope: must be scope tokens',
+      '  - pkce: must be a boolean (got "yes")',
+      '  - tokenEndpointAuthMethod: must be one of',
+      '  - validate: must be a function',
     ]) {
-      expect(message).toContain(expected);
+      expect(lines.some((line) => line.startsWith(expected))).toBe(true);
     }
+    // Every problem says how to fix it, like the module's option errors.
+    expect(lines.slice(1)).toHaveLength(9);
+    for (const line of lines.slice(1)) expect(line).toMatch(/\. Fix: .+\.$/);
   });
 
   it('refuses a public client without PKCE', () => {
     expect(problemsOf({ ...valid, tokenEndpointAuthMethod: 'none', pkce: false })).toContain(
       'needs pkce',
     );
+  });
+
+  it('refuses options that are not an object, with the fix', () => {
+    expect(problemsOf('main')).toContain('  - options: must be an object (got "main"). Fix: ');
+  });
+
+  it('never prints the value of an unknown option (a misspelled secret)', () => {
+    const message = problemsOf({ ...valid, clientSecert: 's3cret' });
+    expect(message).toContain('clientSecert: is not a known option');
+    expect(message).not.toContain('s3cret');
   });
 });

@@ -19,7 +19,7 @@ describe('login options: the transport rule (https in production, no credentials
       vi.stubEnv('NODE_ENV', 'production');
       expect(() =>
         resolveOidcLoginStrategyOptions({ ...valid, [key]: 'http://app.example/x' }),
-      ).toThrow(`${key} must use https when NODE_ENV is "production"`);
+      ).toThrow(`${key}: must use https when NODE_ENV is "production"`);
       for (const host of ['localhost:3000', '127.0.0.1:3000', '[::1]:3000']) {
         expect(() =>
           resolveOidcLoginStrategyOptions({ ...valid, [key]: `http://${host}/x` }),
@@ -43,7 +43,7 @@ describe('login options: the transport rule (https in production, no credentials
         } catch (error) {
           message = (error as Error).message;
         }
-        expect(message).toContain(`${key} must not contain credentials (user:password@)`);
+        expect(message).toContain(`${key}: must not contain credentials (user:password@)`);
         expect(message).not.toContain('s3cret');
       }
     },

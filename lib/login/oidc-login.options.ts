@@ -1,5 +1,11 @@
+import type { InjectionToken, OptionalFactoryDependency, Type } from '@nestjs/common';
 import { OidcLogoutOptionsError } from '../errors/oidc-logout.error';
-import { describeValue, urlTransportProblem } from '../options/option-checks';
+import {
+  appendKey,
+  describeValue,
+  suggestKey,
+  urlTransportProblem,
+} from '../options/option-checks';
 import type { SessionRequest } from '../services/request-session';
 import type { OidcTokenEndpointAuthMethod } from './token-request';
 
@@ -78,6 +84,34 @@ export interface OidcLoginStrategyOptions {
   validate?: (login: OidcLogin, request: SessionRequest) => unknown;
 }
 
+/**
+ * A class that makes the login strategy's options, for `useClass` / `useExisting` of
+ * {@link OidcLoginStrategyAsyncOptions}.
+ *
+ * @publicApi
+ */
+export interface OidcLoginStrategyOptionsFactory {
+  createOidcLoginStrategyOptions(): OidcLoginStrategyOptions | Promise<OidcLoginStrategyOptions>;
+}
+
+/**
+ * Options of `createOidcLoginStrategyProviderAsync`: exactly one of `useFactory` (with `inject`),
+ * `useClass` and `useExisting`, as in `OidcLogoutModule.forRootAsync`. There is no `imports`: a
+ * provider has none, the module that declares it imports what is injected.
+ *
+ * @publicApi
+ */
+export interface OidcLoginStrategyAsyncOptions {
+  /** The providers whose instances `useFactory` receives, in order (e.g. `[ConfigService]`). */
+  inject?: Array<InjectionToken | OptionalFactoryDependency>;
+  /** Makes the options of the injected providers; may be async. */
+  useFactory?: (...args: never[]) => OidcLoginStrategyOptions | Promise<OidcLoginStrategyOptions>;
+  /** A class instantiated (with its own injections) in the declaring module, whose method makes them. */
+  useClass?: Type<OidcLoginStrategyOptionsFactory>;
+  /** A provider already in the declaring module's scope whose method makes them. */
+  useExisting?: InjectionToken<OidcLoginStrategyOptionsFactory>;
+}
+
 /** {@link OidcLoginStrategyOptions} after validation, with defaults applied. @internal */
 export interface ResolvedOidcLoginStrategyOptions {
   registrationId: string;
@@ -116,38 +150,135 @@ export function defaultOidcLoginStrategyName(registrationId: string): string {
   return `oidc:${registrationId}`;
 }
 
+/** The first line of every error about the login strategy's options. @internal */
+export const LOGIN_OPTIONS_HEADER = 'createOidcLoginStrategyProvider options are invalid:';
+
 /**
- * Checks the options of `createOidcLoginStrategyProvider` when it is called (at import time), listing
- * every problem in one {@link OidcLogoutOptionsError}.
+ * The problems found in the login strategy's options, written like the module's option errors: one
+ * line per problem, `  - <option>: <problem> (got <value>). Fix: <fix>.` @internal
+ */
+export class LoginOptionProblems {
+  private readonly lines: string[] = [];
+
+  /** `value` is already rendered (`describeValue`), or `undefined` to print none. */
+  add(key: string, problem: string, value: string | undefined, fix: string): void {
+    const got = value === undefined ? '' : ` (got ${value})`;
+    this.lines.push(`  - ${key}: ${problem}${got}. Fix: ${fix}.`);
+  }
+
+  /** @throws OidcLogoutOptionsError listing every problem, when there is one. */
+  throwIfAny(): void {
+    if (this.lines.length === 0) return;
+    throw new OidcLogoutOptionsError([LOGIN_OPTIONS_HEADER, ...this.lines].join('\n'));
+  }
+}
+
+/**
+ * Checks the options of `createOidcLoginStrategyProvider` (when it is called) or of its async form
+ * (when its factory has run), listing every problem in one {@link OidcLogoutOptionsError}.
  *
  * @internal
  */
 export function resolveOidcLoginStrategyOptions(
   options: OidcLoginStrategyOptions,
 ): ResolvedOidcLoginStrategyOptions {
-  const problems: string[] = [];
-  const given = (options ?? {}) as unknown as Partial<Record<string, unknown>>;
-  for (const key of Object.keys(given)) {
-    if (!KNOWN_KEYS.has(key)) problems.push(`unknown option "${key.slice(0, 64)}"`);
+  const problems = new LoginOptionProblems();
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    problems.add(
+      'options',
+      'must be an object',
+      describeValue(options),
+      'pass { registrationId, callbackURL }, or use createOidcLoginStrategyProviderAsync for options from a factory',
+    );
+    problems.throwIfAny();
   }
-  const { registrationId, name, callbackURL, scope, pkce, tokenEndpointAuthMethod } = given;
+  const given = options as unknown as Partial<Record<string, unknown>>;
+  checkKnownKeys(problems, given);
+  checkIdentity(problems, given);
+  checkUrls(problems, given);
+  const scopes = checkScope(problems, given.scope);
+  checkProtocol(problems, given);
+  problems.throwIfAny();
+  return {
+    registrationId: options.registrationId,
+    name: options.name ?? defaultOidcLoginStrategyName(options.registrationId),
+    callbackURL: options.callbackURL,
+    scope: scopes,
+    pkce: options.pkce ?? true,
+    tokenEndpointAuthMethod: options.tokenEndpointAuthMethod,
+    authorizationEndpoint: options.authorizationEndpoint,
+    tokenEndpoint: options.tokenEndpoint,
+    validate: options.validate,
+  };
+}
+
+/** Unknown keys, with a "did you mean" hint; their values are never printed. */
+function checkKnownKeys(problems: LoginOptionProblems, given: Record<string, unknown>): void {
+  const known = [...KNOWN_KEYS];
+  for (const key of Object.keys(given)) {
+    if (KNOWN_KEYS.has(key)) continue;
+    const suggestion = suggestKey(key, known);
+    problems.add(
+      appendKey('', key.slice(0, 64)),
+      suggestion
+        ? `is not a known option (did you mean "${suggestion}"?)`
+        : 'is not a known option',
+      undefined,
+      suggestion
+        ? `rename it to "${suggestion}"`
+        : `remove it (known options: ${known.join(', ')})`,
+    );
+  }
+}
+
+function checkIdentity(problems: LoginOptionProblems, given: Record<string, unknown>): void {
+  const { registrationId, name } = given;
   if (typeof registrationId !== 'string' || registrationId.length === 0) {
-    problems.push('registrationId must be the registrationId of an OidcLogoutModule client');
+    problems.add(
+      'registrationId',
+      'must be the registrationId of an OidcLogoutModule client',
+      describeValue(registrationId),
+      'set it to the registrationId of one of OidcLogoutModule\'s clients, e.g. "main"',
+    );
   }
   if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
-    problems.push('name must be a non-empty string (the passport strategy name)');
+    problems.add(
+      'name',
+      'must be a non-empty string (the passport strategy name)',
+      describeValue(name),
+      'omit it for "oidc:<registrationId>", or give the name OidcLoginGuard is called with',
+    );
   }
-  if (!isAbsoluteHttpUrl(callbackURL)) {
-    problems.push(
-      'callbackURL must be the absolute http(s) redirect URI registered at the OP, without fragment',
+  if (given.validate !== undefined && typeof given.validate !== 'function') {
+    problems.add(
+      'validate',
+      'must be a function',
+      describeValue(given.validate),
+      'pass (login, request) => user (a falsy user refuses the login), or omit it',
+    );
+  }
+}
+
+/** The shape of each URL, then the transport rule of every URL the library talks to. */
+function checkUrls(problems: LoginOptionProblems, given: Record<string, unknown>): void {
+  if (!isAbsoluteHttpUrl(given.callbackURL)) {
+    problems.add(
+      'callbackURL',
+      'must be the absolute http(s) redirect URI registered at the OP, without fragment',
+      describeValue(given.callbackURL),
+      'use the full URL of your callback route, e.g. "https://app.example.com/login/callback"',
     );
   }
   for (const key of ['authorizationEndpoint', 'tokenEndpoint'] as const) {
     if (given[key] !== undefined && !isAbsoluteHttpUrl(given[key])) {
-      problems.push(`${key} must be an absolute http(s) URL without fragment`);
+      problems.add(
+        key,
+        'must be an absolute http(s) URL without fragment',
+        describeValue(given[key]),
+        "use the OP's full URL, or omit it to take it from the OP's discovery document",
+      );
     }
   }
-  // The transport rule of every URL the library talks to or sends a browser to.
   const requireHttps = process.env.NODE_ENV === 'production';
   for (const key of ['callbackURL', 'authorizationEndpoint', 'tokenEndpoint'] as const) {
     const value = given[key];
@@ -155,47 +286,59 @@ export function resolveOidcLoginStrategyOptions(
       ? urlTransportProblem(new URL(value), requireHttps)
       : undefined;
     if (problem !== undefined) {
-      problems.push(
-        `${key} ${problem} (got ${describeValue(value)}). Fix: use https:// and no user:password@`,
-      );
+      problems.add(key, problem, describeValue(value), 'use https:// and no user:password@');
     }
   }
-  const scopes = typeof scope === 'string' ? scope.split(' ').filter(Boolean) : (scope ?? []);
+}
+
+/** The extra scopes, `openid` and duplicates left out. */
+function checkScope(problems: LoginOptionProblems, scope: unknown): string[] {
+  const scopes: unknown = typeof scope === 'string' ? scope.split(' ').filter(Boolean) : scope;
+  if (scopes === undefined) return [];
   if (
     !Array.isArray(scopes) ||
     !scopes.every((s) => typeof s === 'string' && SCOPE_TOKEN.test(s))
   ) {
-    problems.push('scope must be scope tokens (a space-separated string or an array of strings)');
+    problems.add(
+      'scope',
+      'must be scope tokens (a space-separated string or an array of strings)',
+      describeValue(scope),
+      'use e.g. "profile email" or ["profile", "email"], each scope without spaces, quotes or backslashes',
+    );
+    return [];
   }
-  if (pkce !== undefined && typeof pkce !== 'boolean') problems.push('pkce must be a boolean');
+  return [...new Set((scopes as string[]).filter((s) => s !== 'openid'))];
+}
+
+function checkProtocol(problems: LoginOptionProblems, given: Record<string, unknown>): void {
+  const { pkce, tokenEndpointAuthMethod } = given;
+  if (pkce !== undefined && typeof pkce !== 'boolean') {
+    problems.add(
+      'pkce',
+      'must be a boolean',
+      describeValue(pkce),
+      'use true or false (not a string), or omit it for the default (true)',
+    );
+  }
   if (
     tokenEndpointAuthMethod !== undefined &&
     (typeof tokenEndpointAuthMethod !== 'string' || !AUTH_METHODS.has(tokenEndpointAuthMethod))
   ) {
-    problems.push(`tokenEndpointAuthMethod must be one of ${[...AUTH_METHODS].join(', ')}`);
-  }
-  if (tokenEndpointAuthMethod === 'none' && pkce === false) {
-    problems.push('tokenEndpointAuthMethod "none" (a public client) needs pkce');
-  }
-  if (options?.validate !== undefined && typeof options.validate !== 'function') {
-    problems.push('validate must be a function');
-  }
-  if (problems.length > 0) {
-    throw new OidcLogoutOptionsError(
-      `Invalid createOidcLoginStrategyProvider options:\n- ${problems.join('\n- ')}`,
+    problems.add(
+      'tokenEndpointAuthMethod',
+      `must be one of ${[...AUTH_METHODS].join(', ')}`,
+      describeValue(tokenEndpointAuthMethod),
+      'omit it for client_secret_basic (with a clientSecret) or none (without), or pick one of these',
     );
   }
-  return {
-    registrationId: options.registrationId,
-    name: options.name ?? defaultOidcLoginStrategyName(options.registrationId),
-    callbackURL: options.callbackURL,
-    scope: [...new Set((scopes as string[]).filter((s) => s !== 'openid'))],
-    pkce: options.pkce ?? true,
-    tokenEndpointAuthMethod: options.tokenEndpointAuthMethod,
-    authorizationEndpoint: options.authorizationEndpoint,
-    tokenEndpoint: options.tokenEndpoint,
-    validate: options.validate,
-  };
+  if (tokenEndpointAuthMethod === 'none' && pkce === false) {
+    problems.add(
+      'pkce',
+      'must stay on with tokenEndpointAuthMethod "none": a public client needs pkce',
+      undefined,
+      'remove pkce: false, or give the registration a clientSecret and another tokenEndpointAuthMethod',
+    );
+  }
 }
 
 function isAbsoluteHttpUrl(value: unknown): value is string {

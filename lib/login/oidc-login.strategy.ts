@@ -1,15 +1,24 @@
-import type { FactoryProvider } from '@nestjs/common';
+import type { FactoryProvider, Type } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import type { StrategyOptions } from 'passport-openidconnect';
+import { OidcLogoutOptionsError } from '../errors/oidc-logout.error';
+import { describeRegistrations } from '../errors/unknown-registration';
 import { DEFAULT_HTTP_TIMEOUT_MS } from '../oidc-logout.constants';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
-import type { ResolvedOidcLogoutOptions } from '../options/resolved-oidc-logout-options';
+import type {
+  ResolvedClientRegistration,
+  ResolvedOidcLogoutOptions,
+} from '../options/resolved-oidc-logout-options';
 import { LogoutService } from '../services/logout.service';
 import { OidcDiscoveryService } from '../services/oidc-discovery.service';
 import type { SessionRequest } from '../services/request-session';
 import { OidcLoginFlow, type PerRequestStrategy } from './oidc-login.flow';
 import {
+  LOGIN_OPTIONS_HEADER,
   resolveOidcLoginStrategyOptions,
+  type OidcLoginStrategyAsyncOptions,
   type OidcLoginStrategyOptions,
+  type OidcLoginStrategyOptionsFactory,
   type ResolvedOidcLoginStrategyOptions,
 } from './oidc-login.options';
 import { loadNestPassport, loadOpenIdConnect } from './optional-peers';
@@ -60,8 +69,11 @@ const DISCOVERED_PER_REQUEST = 'https://discovered-per-login.invalid/';
  * serializer (`PassportSerializer` or `passport.serializeUser`) for the user, an {@link OidcLoginUser}
  * unless `validate` maps it.
  *
+ * For options from `ConfigService` or another provider, see
+ * {@link createOidcLoginStrategyProviderAsync}.
+ *
  * @throws OidcLogoutOptionsError at once for invalid options; at startup for an unknown registration
- *   or a missing optional peer dependency.
+ *   or a missing optional peer dependency. Each problem comes with its fix.
  * @publicApi
  */
 export function createOidcLoginStrategyProvider(
@@ -75,17 +87,115 @@ export function createOidcLoginStrategyProvider(
       logoutService: LogoutService,
       discovery: OidcDiscoveryService,
       moduleOptions: ResolvedOidcLogoutOptions,
-    ) => {
-      const registration = logoutService.getRegistration(resolved.registrationId);
-      const flow = new OidcLoginFlow(
-        resolved,
-        registration,
-        logoutService,
-        discovery,
-        moduleOptions.httpTimeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS,
-      );
-      return createOidcLoginStrategy(resolved, flow);
+    ) => buildLoginStrategy(resolved, logoutService, discovery, moduleOptions),
+  };
+}
+
+/**
+ * {@link createOidcLoginStrategyProvider} with its options from a factory, a class or an existing
+ * provider, like `OidcLogoutModule.forRootAsync`: e.g. from `ConfigService`,
+ *
+ * ```ts
+ * createOidcLoginStrategyProviderAsync({
+ *   inject: [ConfigService],
+ *   useFactory: (config: ConfigService) => ({
+ *     registrationId: 'keycloak',
+ *     callbackURL: config.getOrThrow('LOGIN_CALLBACK_URL'),
+ *   }),
+ * })
+ * ```
+ *
+ * A provider carries no `imports`: the module that declares it imports what `inject` names (or that
+ * module is global, like `ConfigModule.forRoot({ isGlobal: true })`). The options are checked when
+ * the factory has run, at startup, with the same errors as the synchronous form. `OidcLoginGuard`
+ * needs the strategy name when the controller is defined: keep `registrationId` (or `name`) fixed,
+ * or give the guard the name your configuration yields.
+ *
+ * @throws OidcLogoutOptionsError at once unless exactly one of `useFactory`, `useClass` and
+ *   `useExisting` is given; at startup for invalid options, an unknown registration or a missing
+ *   optional peer dependency.
+ * @publicApi
+ */
+export function createOidcLoginStrategyProviderAsync(
+  options: OidcLoginStrategyAsyncOptions,
+): FactoryProvider {
+  const source = optionsSource(options);
+  const own = [LogoutService, OidcDiscoveryService, OIDC_LOGOUT_RESOLVED_OPTIONS];
+  return {
+    // Nobody injects the strategy (passport keeps it by name): a token of its own per call.
+    provide: Symbol('nest-oidc-logout:login-strategy'),
+    inject: [...source.inject, ...own],
+    useFactory: async (...args: unknown[]) => {
+      const given = await source.load(args.slice(0, source.inject.length));
+      const [logoutService, discovery, moduleOptions] = args.slice(source.inject.length) as [
+        LogoutService,
+        OidcDiscoveryService,
+        ResolvedOidcLogoutOptions,
+      ];
+      const resolved = resolveOidcLoginStrategyOptions(given);
+      return buildLoginStrategy(resolved, logoutService, discovery, moduleOptions);
     },
+  };
+}
+
+/** The strategy of checked options, for the registration they name. */
+function buildLoginStrategy(
+  resolved: ResolvedOidcLoginStrategyOptions,
+  logoutService: LogoutService,
+  discovery: OidcDiscoveryService,
+  moduleOptions: ResolvedOidcLogoutOptions,
+): object {
+  const flow = new OidcLoginFlow(
+    resolved,
+    registrationFor(resolved, moduleOptions),
+    logoutService,
+    discovery,
+    moduleOptions.httpTimeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS,
+  );
+  return createOidcLoginStrategy(resolved, flow);
+}
+
+/** The module's registration the login names. @throws OidcLogoutOptionsError listing those that exist. */
+function registrationFor(
+  resolved: ResolvedOidcLoginStrategyOptions,
+  moduleOptions: ResolvedOidcLogoutOptions,
+): ResolvedClientRegistration {
+  const { clients } = moduleOptions;
+  const registration = clients.find((c) => c.registrationId === resolved.registrationId);
+  if (registration) return registration;
+  const id = JSON.stringify(resolved.registrationId.slice(0, 64));
+  throw new OidcLogoutOptionsError(
+    `${LOGIN_OPTIONS_HEADER}\n  - registrationId: no client registration ${id} (${describeRegistrations(clients)}). Fix: use one of them, or add a client with registrationId ${id} to OidcLogoutModule's clients.`,
+  );
+}
+
+/** What the async options inject, and how they make the strategy's options of the injected values. */
+function optionsSource(options: OidcLoginStrategyAsyncOptions): {
+  inject: NonNullable<FactoryProvider['inject']>;
+  load: (args: unknown[]) => OidcLoginStrategyOptions | Promise<OidcLoginStrategyOptions>;
+} {
+  const { useFactory, useClass, useExisting } = options ?? {};
+  const given = [useFactory, useClass, useExisting].filter((value) => value !== undefined);
+  if (given.length !== 1 || (useFactory !== undefined && typeof useFactory !== 'function')) {
+    throw new OidcLogoutOptionsError(
+      `${LOGIN_OPTIONS_HEADER}\n  - useFactory, useClass, useExisting: exactly one is needed (got ${given.length}). Fix: pass { inject: [ConfigService], useFactory: (config) => ({ registrationId, callbackURL }) }, or a class with createOidcLoginStrategyOptions() as useClass or useExisting.`,
+    );
+  }
+  if (useFactory !== undefined) {
+    return { inject: options.inject ?? [], load: (args) => useFactory(...(args as never[])) };
+  }
+  if (useExisting !== undefined) {
+    return {
+      inject: [useExisting],
+      load: ([factory]) =>
+        (factory as OidcLoginStrategyOptionsFactory).createOidcLoginStrategyOptions(),
+    };
+  }
+  const type = useClass as Type<OidcLoginStrategyOptionsFactory>;
+  return {
+    inject: [ModuleRef],
+    load: async ([moduleRef]) =>
+      (await (moduleRef as ModuleRef).create(type)).createOidcLoginStrategyOptions(),
   };
 }
 

@@ -11,9 +11,11 @@ import { OidcLogoutOptionsError } from '../errors/oidc-logout.error';
 
 const INSTALL =
   'npm install @nestjs/passport passport passport-openidconnect (optional peer dependencies of ' +
-  'nest-oidc-logout, needed by createOidcLoginStrategyProvider and OidcLoginGuard)';
+  'nest-oidc-logout, needed by createOidcLoginStrategyProvider and OidcLoginGuard), or remove the ' +
+  'login strategy and guard to log users in your own way (then call LogoutService.recordLogin)';
 
-function load<T>(name: string, what: string): T {
+/** `require(name)`, or an error that says how to install it. @internal */
+export function loadOptionalPeer<T>(name: string, what: string): T {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- deliberately lazy: optional peer
     return require(name) as T;
@@ -21,7 +23,7 @@ function load<T>(name: string, what: string): T {
     if ((error as { code?: unknown }).code === 'MODULE_NOT_FOUND') {
       const missing = String((error as Error).message).split('\n')[0];
       throw new OidcLogoutOptionsError(
-        `${what} needs the package "${name}" (${missing}): ${INSTALL}`,
+        `${what} needs the package "${name}", which is not installed (${missing}). Fix: ${INSTALL}`,
       );
     }
     throw error;
@@ -30,10 +32,10 @@ function load<T>(name: string, what: string): T {
 
 /** `@nestjs/passport` (`PassportStrategy`, `AuthGuard`). @internal */
 export function loadNestPassport(what: string): typeof NestPassport {
-  return load<typeof NestPassport>('@nestjs/passport', what);
+  return loadOptionalPeer<typeof NestPassport>('@nestjs/passport', what);
 }
 
 /** `passport-openidconnect` 0.1 (its `Strategy`). @internal */
 export function loadOpenIdConnect(what: string): typeof OpenIdConnect {
-  return load<typeof OpenIdConnect>('passport-openidconnect', what);
+  return loadOptionalPeer<typeof OpenIdConnect>('passport-openidconnect', what);
 }

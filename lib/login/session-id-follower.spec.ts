@@ -7,6 +7,7 @@ import { sidTombstoneKey, subTombstoneKey } from '../services/logout-event-keys'
 import type { SessionRequest } from '../services/request-session';
 import { markLoginRecorded } from './login-in-progress';
 import { SessionIdFollower } from './session-id-follower';
+import { sessionHadLogin } from './session-login-mark';
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 
 /** express-session's shape: `regenerate` destroys, then puts a new id and a new session object on req. */
@@ -102,12 +103,15 @@ describe('SessionIdFollower', () => {
     expect(req.sessionID).toBe('sid-1');
     expect(await find('sid-0')).toBeUndefined();
     expect(await find('sid-1')).toMatchObject({ sub: 'alice', sid: hashSid('op-session') });
+    // The session's mark of a login (the guard's wording) goes with the record.
+    expect(sessionHadLogin(req)).toBe(true);
 
     // The new session object is followed too, but the login's mark was used: a second regenerate in
     // the same request (passport's logout in a validate hook, the app's own) is not the login's.
     await regenerate(req);
     expect(await find('sid-1')).toBeUndefined();
     expect(await find('sid-2')).toBeUndefined();
+    expect(sessionHadLogin(req)).toBe(false);
   });
 
   it('is invisible in the session data and wraps a session once', () => {

@@ -6,6 +6,7 @@ import { sessionIdOf, type SessionRequest } from '../services/request-session';
 import { clearLoginRecorded, recordedLogin, type RecordedLogin } from './login-in-progress';
 import { recordEndedByLogout } from '../services/login-tombstones';
 import { LOGIN_STATE_KEY_PREFIX } from './oidc-login-state.store';
+import { carrySessionLoginMark } from './session-login-mark';
 
 type RegenerateCallback = (error?: unknown) => void;
 type Regenerate = (this: unknown, callback?: RegenerateCallback) => unknown;
@@ -169,7 +170,10 @@ export class SessionIdFollower {
             let step: Promise<void>;
             if (ownLogin) {
               step = follower.move(oldId, newId, login).then(() => {
-                if (next && next !== session) carryPendingLogins(session, next);
+                if (next && next !== session) {
+                  carryPendingLogins(session, next);
+                  carrySessionLoginMark(session, next);
+                }
               });
             } else {
               step = follower.forget(oldId);

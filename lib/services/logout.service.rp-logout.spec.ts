@@ -341,6 +341,9 @@ describe('LogoutService.endSessionUrl', () => {
     await expect(service.endSessionUrl({})).rejects.toMatchObject({ code: 'ERR_INVALID_REQUEST' });
     await expect(service.endSessionUrl({ registrationId: 'nope' })).rejects.toMatchObject({
       code: 'ERR_UNKNOWN_REGISTRATION',
+      message: expect.stringMatching(
+        /^No client registration "nope"; the registrations are "main", "bare"[^]*\. Fix: /,
+      ),
     });
     await expect(
       service.endSessionUrl({

@@ -8,6 +8,7 @@ import {
 import type { ServerResponse } from 'node:http';
 import { decodeJwt } from 'jose';
 import { OidcLogoutError, OidcSessionRepositoryError } from '../errors/oidc-logout.error';
+import { noSuchRegistrationError, unknownRegistrationError } from '../errors/unknown-registration';
 import type {
   OidcLogoutChannel,
   OidcRevocationEvent,
@@ -547,12 +548,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
   /** The registration with that id. @throws OidcLogoutError `ERR_UNKNOWN_REGISTRATION`. */
   getRegistration(registrationId: string): ResolvedClientRegistration {
     const registration = this.options.clients.find((c) => c.registrationId === registrationId);
-    if (!registration) {
-      throw new OidcLogoutError(
-        'ERR_UNKNOWN_REGISTRATION',
-        `No client registration "${registrationId.slice(0, 64)}"`,
-      );
-    }
+    if (!registration) throw noSuchRegistrationError(registrationId, this.options.clients);
     return registration;
   }
 
@@ -678,9 +674,11 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     if (target.registrationId !== undefined) return [this.getRegistration(target.registrationId)];
     const registrations = this.options.clients.filter((c) => c.issuer === target.issuer);
     if (registrations.length === 0) {
-      throw new OidcLogoutError(
-        'ERR_UNKNOWN_REGISTRATION',
+      throw unknownRegistrationError(
         'No client registration has that issuer',
+        this.options.clients,
+        "give the issuer exactly as a registration's issuer, or a registrationId",
+        true,
       );
     }
     return registrations;
@@ -701,9 +699,11 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
       (c) => c.issuer === claims.iss && audiences.includes(c.clientId),
     );
     if (!registration) {
-      throw new OidcLogoutError(
-        'ERR_UNKNOWN_REGISTRATION',
+      throw unknownRegistrationError(
         'No client registration matches the ID token (its iss and aud)',
+        this.options.clients,
+        "check that the OP's issuer and the token's audience are a registration's issuer and clientId",
+        true,
       );
     }
     return registration;

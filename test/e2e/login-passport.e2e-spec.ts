@@ -21,6 +21,7 @@ import passport from 'passport';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createOidcLoginStrategyProvider,
+  createOidcLoginStrategyProviderAsync,
   hashSessionId,
   hashSid,
   OidcLoginGuard,
@@ -76,6 +77,19 @@ function regenerateSession(request: Request): Promise<void> {
   );
 }
 
+/**
+ * The application's configuration, shaped like @nestjs/config's `ConfigService` (which the async
+ * form of the login strategy is meant for): values read by key, injected where needed.
+ */
+class AppConfig {
+  constructor(private readonly values: Readonly<Record<string, string>>) {}
+  getOrThrow(key: string): string {
+    const value = this.values[key];
+    if (value === undefined) throw new Error(`missing configuration ${key}`);
+    return value;
+  }
+}
+
 /** An application's own answer to a refused login, by subclassing the guard. */
 class ForbiddingLoginGuard extends OidcLoginGuard('oidc:main') {
   override handleRequest<TUser = unknown>(
@@ -122,6 +136,16 @@ class LoginController {
   @Get('login/callback/foreign-keys')
   @UseGuards(OidcLoginGuard('oidc:foreign-keys'))
   callbackForeign(@Req() request: Request): { user: unknown } {
+    return { user: request.user };
+  }
+
+  @Get('login/configured')
+  @UseGuards(OidcLoginGuard('oidc:configured'))
+  loginConfigured(): void {}
+
+  @Get('login/callback/configured')
+  @UseGuards(OidcLoginGuard('oidc:configured'))
+  callbackConfigured(@Req() request: Request): { user: unknown } {
     return { user: request.user };
   }
 
@@ -225,6 +249,12 @@ async function startLoginApp(port: number, issuer: string, foreignOp: FakeOp, do
             jwksUri: foreignOp.jwksUri,
           },
           {
+            registrationId: 'configured',
+            issuer,
+            clientId: 'login-configured',
+            clientSecret: 'login-configured-secret',
+          },
+          {
             registrationId: 'down',
             issuer: downOp.issuer,
             clientId: 'login-down',
@@ -255,6 +285,26 @@ async function startLoginApp(port: number, issuer: string, foreignOp: FakeOp, do
       createOidcLoginStrategyProvider({
         registrationId: 'down',
         callbackURL: `${url}/login/callback/down`,
+      }),
+      {
+        provide: AppConfig,
+        useValue: new AppConfig({
+          LOGIN_REGISTRATION: 'configured',
+          LOGIN_CALLBACK_URL: `${url}/login/callback/configured`,
+          LOGIN_SCOPE: 'profile email',
+        }),
+      },
+      // The strategy's options from the configuration, made by an async factory at startup.
+      createOidcLoginStrategyProviderAsync({
+        inject: [AppConfig],
+        useFactory: async (config: AppConfig) => {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          return {
+            registrationId: config.getOrThrow('LOGIN_REGISTRATION'),
+            callbackURL: config.getOrThrow('LOGIN_CALLBACK_URL'),
+            scope: config.getOrThrow('LOGIN_SCOPE'),
+          };
+        },
       }),
     ],
   })
@@ -347,6 +397,13 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
             clientSecret: 'login-picky-secret',
             redirectUri: `${login.url}/login/callback/picky`,
             backchannelLogoutUri: `${login.url}/logout/connect/back-channel/picky`,
+            backchannelLogoutSessionRequired: true,
+          },
+          {
+            clientId: 'login-configured',
+            clientSecret: 'login-configured-secret',
+            redirectUri: `${login.url}/login/callback/configured`,
+            backchannelLogoutUri: `${login.url}/logout/connect/back-channel/configured`,
             backchannelLogoutSessionRequired: true,
           },
           {
@@ -443,6 +500,15 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
       sessionBefore,
       sessionAfter: sessionIdIn(appJar, login.url),
     };
+  }
+
+  /** The guard's message at the guarded route (a refusal expected). */
+  async function privateRefusal(jar: CookieJar): Promise<unknown> {
+    const response = await send(jar, appUrl('/private'), {
+      headers: { accept: 'application/json' },
+    });
+    expect(response.status).toBe(401);
+    return ((await response.json()) as { message?: unknown }).message;
   }
 
   async function privateStatus(jar: CookieJar): Promise<number> {
@@ -583,6 +649,39 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
     expect(warnings.some((m) => m.includes('Registration "down"'))).toBe(true);
   });
 
+  it('logs in with a strategy whose options came from the configuration (the async form), and the OP ends it', async () => {
+    const appJar = new CookieJar();
+    const opJar = new CookieJar();
+    const authorizationUrl = await startLogin(appJar, '/login/configured');
+    expect(authorizationUrl.searchParams.get('client_id')).toBe('login-configured');
+    expect(authorizationUrl.searchParams.get('redirect_uri')).toBe(
+      `${login.url}/login/callback/configured`,
+    );
+    expect(authorizationUrl.searchParams.get('scope')).toBe('openid profile email');
+    const callback = await send(appJar, await atTheOp(authorizationUrl, opJar, 'olga'));
+    expect(callback.status).toBe(200);
+    expect(await callback.json()).toEqual({
+      user: {
+        registrationId: 'configured',
+        issuer: op.issuer,
+        sub: 'olga',
+        sid: expect.any(String),
+      },
+    });
+    expect(grants).toEqual([
+      { clientId: 'login-configured', codeVerifier: expect.any(String), basicAuth: true },
+    ]);
+    const record = await recordOf(sessionIdIn(appJar, login.url));
+    expect(record).toMatchObject({ registrationId: 'configured', sub: 'olga' });
+    expect(await privateStatus(appJar)).toBe(200);
+
+    await logoutAtOp(op, opJar, { idTokenHint: record!.idToken });
+    expect(op.deliveries.slice(deliveriesBefore).map((d) => [d.url, d.status])).toEqual([
+      [`${login.url}/logout/connect/back-channel/configured`, 200],
+    ]);
+    expect(await privateRefusal(appJar)).toBe('Your session has ended; log in again');
+  });
+
   it('refuses an ID token signed with keys the registration does not trust, and records nothing', async () => {
     const appJar = new CookieJar();
     const authorizationUrl = await startLogin(appJar, '/login/foreign');
@@ -629,7 +728,8 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
     expect(await refusedAnswer.json()).toMatchObject({ error: 'login_failed' });
     expect(await recordOf(before)).toBeUndefined();
     expect(await recordOf(sessionIdIn(refused, login.url))).toBeUndefined();
-    expect(await privateStatus(refused)).toBe(401);
+    // Refused as a visitor who never logged in: the refused login left no mark in the session.
+    expect(await privateRefusal(refused)).toBe('Sign in to continue');
   });
 
   it('a refused login whose record cannot be removed (store failing) leaves a dead session, never one that passes', async () => {
@@ -792,6 +892,8 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
   });
 
   it('a logout at the OP back-channels the app: the guarded route answers 401', async () => {
+    // A browser that never logged in is not told that a session ended.
+    expect(await privateRefusal(new CookieJar())).toBe('Sign in to continue');
     const result = await fullLogin('erin');
     expect(await privateStatus(result.appJar)).toBe(200);
     const record = (await recordOf(result.sessionAfter))!;
@@ -804,7 +906,8 @@ describe('Login with passport-openidconnect against a real OP (oidc-provider)', 
     expect(deliveries.map((d) => [d.url, d.status, d.claims.sid])).toEqual([
       [`${login.url}/logout/connect/back-channel/main`, 200, decodeJwt(record.idToken).sid],
     ]);
-    expect(await privateStatus(result.appJar)).toBe(401);
+    // The session passport regenerated at login carries the mark of the login: it was ended.
+    expect(await privateRefusal(result.appJar)).toBe('Your session has ended; log in again');
     expect(await recordOf(result.sessionAfter)).toBeUndefined();
   });
 

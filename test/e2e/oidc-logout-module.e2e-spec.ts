@@ -1,4 +1,4 @@
-import { Injectable, Module } from '@nestjs/common';
+import { Injectable, Module, type LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { mkdtempSync } from 'node:fs';
@@ -194,6 +194,62 @@ describe('OidcLogoutModule', () => {
     }).compile();
     expect(moduleRef.get(OidcSessionRepository)).toBeInstanceOf(InMemoryOidcSessionRepository);
     await moduleRef.close();
+  });
+});
+
+describe('startup log', () => {
+  /** Keeps every line with its logger context, as an application's logger receives them. */
+  class ContextLogger implements LoggerService {
+    readonly lines: Array<{ context: unknown; message: string }> = [];
+    log(message: unknown, context?: unknown): void {
+      this.lines.push({ context, message: String(message) });
+    }
+    error(): void {}
+    warn(): void {}
+  }
+
+  it('logs one line per endpoint it binds, once, under the global prefix, where they answer', async () => {
+    @Injectable()
+    class Paths {
+      readonly logout = '/account/logout';
+    }
+    @Module({ providers: [Paths], exports: [Paths] })
+    class PathsModule {}
+
+    const logger = new ContextLogger();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        OidcLogoutModule.forRootAsync({
+          imports: [PathsModule],
+          inject: [Paths],
+          // Paths known only once the factory ran: why the endpoints are bound as middleware.
+          useFactory: (paths: Paths) => ({ ...options(), routes: { logout: paths.logout } }),
+        }),
+      ],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger });
+    app.setGlobalPrefix('api');
+    try {
+      await app.listen(0, '127.0.0.1');
+      const mapped = logger.lines.filter((line) => line.context === 'OidcLogoutModule');
+      expect(mapped.map((line) => line.message)).toEqual([
+        'Mapped {/api/account/logout, ALL} route',
+        'Mapped {/api/logout/callback, ALL} route',
+        'Mapped {/api/logout/connect/back-channel/:registrationId, ALL} route',
+        'Mapped {/api/logout/connect/front-channel/:registrationId, ALL} route',
+      ]);
+      // The module's endpoints answer there (not the app's 404).
+      const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+      const backChannel = await request(url)
+        .post('/api/logout/connect/back-channel/main')
+        .type('form')
+        .send({ logout_token: 'x.y.z' });
+      expect(backChannel.status).toBe(400);
+      expect(backChannel.body).toMatchObject({ error: 'invalid_request' });
+      await request(url).get('/api/account/logout').expect(200);
+    } finally {
+      await app.close();
+    }
   });
 });
 

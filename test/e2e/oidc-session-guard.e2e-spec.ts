@@ -69,9 +69,22 @@ describe.each(backends)('OidcSessionGuard with the %s repository', (backend) => 
     });
   }
 
-  it('refuses a request that never logged in, and lets public routes through', async () => {
+  /** The same refusal, worded for a visitor who never logged in (no session was ended). */
+  async function expectSignIn(agent: request.Agent) {
+    const response = await agent.get('/private').set('Accept', 'application/json').expect(401);
+    expect(response.body).toEqual({
+      statusCode: 401,
+      error: 'Unauthorized',
+      message: 'Sign in to continue',
+    });
+  }
+
+  it('refuses a request that never logged in, without telling it a session ended, and lets public routes through', async () => {
     const agent = request.agent(testApp.url);
-    await expectEnded(agent);
+    await expectSignIn(agent);
+    // A session that exists (saveUninitialized) but never held a login: the same answer.
+    await agent.get('/test/session').expect(200);
+    await expectSignIn(agent);
     await agent.get('/public').expect(200, { ok: true });
   });
 
@@ -153,7 +166,8 @@ describe.each(backends)('OidcSessionGuard with the %s repository', (backend) => 
     await expectEnded(agent);
     const after = (await agent.get('/test/session').expect(200)).body as { id: string };
     expect(after.id).not.toBe(before.id);
-    await expectEnded(agent);
+    // The new session never held a login.
+    await expectSignIn(agent);
   });
 
   it('redirects a browser navigation to loginUrl once the session has ended', async () => {
@@ -222,7 +236,8 @@ describe.each(backends)('OidcSessionGuard with the %s repository', (backend) => 
       expect(response.body).toEqual({ code });
       const { id } = (await agent.get('/test/session').expect(200)).body as { id: string };
       expect(await testApp.repository.findByClientSessionId(hashSessionId(id))).toBeUndefined();
-      await expectEnded(agent);
+      // Refused, as a visitor who never logged in (no login was recorded).
+      await expectSignIn(agent);
     });
   });
 });

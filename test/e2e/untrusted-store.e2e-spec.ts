@@ -110,6 +110,8 @@ const UNAUTHORIZED = {
   error: 'Unauthorized',
   message: 'Your session has ended; log in again',
 };
+/** The same refusal, for a visitor whose session never held a login. */
+const SIGN_IN = { ...UNAUTHORIZED, message: 'Sign in to continue' };
 const UNAVAILABLE = {
   statusCode: 503,
   error: 'Service Unavailable',
@@ -135,7 +137,7 @@ describe('a user repository that answers something else than a live record: not 
     const stranger = await anonymousCookie(app.url);
     const refused = await getPrivate(app.url, stranger);
     expect(refused.status).toBe(401);
-    expect(refused.body).toEqual(UNAUTHORIZED);
+    expect(refused.body).toEqual(SIGN_IN);
     // Nothing was revoked: the recorded login passes.
     expect((await getPrivate(app.url, alice)).status).toBe(200);
     expect(await repository.live()).toBe(1);
@@ -169,10 +171,13 @@ describe('a user repository that answers something else than a live record: not 
     const stranger = await anonymousCookie(app.url);
     repository.answer = (id, stored) => answer(id, stored, other);
     try {
-      for (const cookie of [stranger, bob]) {
+      for (const [cookie, body] of [
+        [stranger, SIGN_IN],
+        [bob, UNAUTHORIZED],
+      ] as const) {
         const refused = await getPrivate(app.url, cookie);
         expect(refused.status).toBe(401);
-        expect(refused.body).toEqual(UNAUTHORIZED);
+        expect(refused.body).toEqual(body);
       }
     } finally {
       repository.answer = undefined;

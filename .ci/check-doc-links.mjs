@@ -16,6 +16,10 @@ import {
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+// README.md and every .md file under docs/, or the Markdown files named on the command line.
+const filesToCheck = () =>
+  process.argv.length > 2 ? process.argv.slice(2) : documentationFiles(root);
+
 /** Link targets on one line outside code: inline links and images, and reference definitions. */
 function linkTargets(line) {
   const text = line.replace(/`+[^`]*`+/g, '');
@@ -61,7 +65,7 @@ function problem(file, target) {
 
 let checked = 0;
 const broken = [];
-for (const file of documentationFiles(root)) {
+for (const file of filesToCheck()) {
   const markdown = readMarkdown(readText(root, file));
   markdown.lines.forEach((line, index) => {
     if (markdown.inFence[index]) return;

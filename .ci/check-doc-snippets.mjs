@@ -25,6 +25,10 @@ import { fileURLToPath } from 'node:url';
 import { documentationFiles, readMarkdown, readText } from './markdown.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+
+// README.md and every .md file under docs/, or the Markdown files named on the command line.
+const filesToCheck = () =>
+  process.argv.length > 2 ? process.argv.slice(2) : documentationFiles(root);
 const ts = createRequire(import.meta.url)('typescript');
 const outDir = join(root, 'build', 'doc-snippets');
 const CONTINUES = '// continues';
@@ -34,7 +38,7 @@ const problems = [];
 /** Generated file -> { file, firstLine, segments: [{ from (0-based in generated), line }] }. */
 const sources = new Map();
 
-for (const file of documentationFiles(root)) {
+for (const file of filesToCheck()) {
   const markdown = readMarkdown(readText(root, file));
   let chain;
   for (const block of markdown.blocks) {

@@ -19,12 +19,7 @@ import type {
   OidcRpLogoutOptions,
   OidcRpLogoutResult,
 } from '../interfaces/rp-initiated-logout.interface';
-import {
-  endSessionFormPage,
-  logoutFailedPage,
-  sendHtml,
-  sendRedirect,
-} from '../controllers/logout-pages';
+import { endSessionFormPage, logoutFailedPage, sendHtml, sendRedirect } from '../http/logout-pages';
 import { LOGOUT_TOMBSTONE_TTL_SECONDS } from '../oidc-logout.constants';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
 import type {
@@ -38,7 +33,12 @@ import { verifyIdToken } from '../tokens/id-token.verifier';
 import { buildEndSessionUrl, endSessionForm, type EndSessionParameters } from './end-session-url';
 import { endedByLogout } from './login-tombstones';
 import { logoutTokenKey, sidTombstoneKey, subTombstoneKey } from './logout-event-keys';
-import { appendSetCookie, newLogoutState, stateCookie, stateCookiePath } from './logout-state';
+import {
+  appendSetCookie,
+  newLogoutState,
+  stateCookie,
+  stateCookiePath,
+} from '../http/logout-state';
 import { OidcDiscoveryService } from './oidc-discovery.service';
 import { PendingLogouts, type PendingOperation } from './pending-logouts';
 import { RevocationListeners, type OidcRevocationListener } from './revocation-listeners';

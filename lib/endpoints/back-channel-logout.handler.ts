@@ -15,8 +15,8 @@ import {
   readParsedFormField,
   type FormField,
   type FormRequest,
-} from './form-body';
-import { sendEmptyOk, sendOAuthError } from './http-response';
+} from '../http/form-body';
+import { sendEmptyOk, sendOAuthError } from '../http/http-response';
 import { registrationIdOf } from './route-params';
 
 /** The largest back-channel request body accepted (logout tokens are a few KiB). */

@@ -9,7 +9,7 @@ import type {
 import { LogoutService } from '../services/logout.service';
 import { destroySession, sessionIdOf, type SessionRequest } from '../services/request-session';
 import { clearSidOf } from '../services/session-sid';
-import { setNoStore } from './http-response';
+import { setNoStore } from '../http/http-response';
 import { registrationIdOf } from './route-params';
 
 /** The longest `sid` accepted; OPs use UUIDs or similar (Keycloak, Entra ID: 36 characters). */

@@ -9,21 +9,21 @@ import {
   type Type,
 } from '@nestjs/common';
 import { HttpAdapterHost, ModuleRef } from '@nestjs/core';
-import { BackChannelLogoutHandler } from './controllers/back-channel-logout.handler';
+import { BackChannelLogoutHandler } from './endpoints/back-channel-logout.handler';
 import {
   backChannelPathMatcher,
   installExpressReadAhead,
-} from './controllers/back-channel-read-ahead';
+} from './endpoints/back-channel-read-ahead';
 import {
   addFastifyEndpointHook,
   markFastifyEndpoint,
   type FastifyInstanceLike,
-} from './controllers/fastify-endpoints';
-import { FrontChannelLogoutHandler } from './controllers/front-channel-logout.handler';
-import { LogoutCallbackHandler } from './controllers/logout-callback.handler';
+} from './endpoints/fastify-endpoints';
+import { FrontChannelLogoutHandler } from './endpoints/front-channel-logout.handler';
+import { LogoutCallbackHandler } from './endpoints/logout-callback.handler';
 import { globalPrefixOf, mappedRouteLines } from './endpoints/mapped-route-lines';
-import { logoutRoutes } from './controllers/logout-routes';
-import { RpInitiatedLogoutHandler } from './controllers/rp-initiated-logout.handler';
+import { logoutRoutes } from './endpoints/logout-routes';
+import { RpInitiatedLogoutHandler } from './endpoints/rp-initiated-logout.handler';
 import { OidcSessionGuard } from './guards/oidc-session.guard';
 import { SessionIdFollower } from './login/session-id-follower';
 import { SessionIdFollowerMiddleware } from './login/session-id-follower.middleware';

@@ -42,6 +42,11 @@ interface StoreContext {
   issued?: Date;
 }
 
+/** What the state store hands the code exchange of the same request. */
+interface CodeExchange {
+  codeVerifier?: string;
+}
+
 /**
  * What passport-openidconnect 0.1.2 reads from `this` during one `authenticate` call, set per request
  * on an object whose prototype is passport's per-request strategy: its `_oauth2` (endpoints and code
@@ -186,12 +191,21 @@ export class OidcLoginFlow {
     const query = (request as { query?: Record<string, unknown> }).query ?? {};
     const authorizing = !query.code && !query.error;
     const pkce = authorizing && endpoints.pkce ? createPkcePair() : undefined;
-    let codeVerifier: string | undefined;
+    /** The PKCE verifier of the authorization request this callback answers (read from its state). */
+    const exchange: CodeExchange = {};
 
     perRequest.authorizationParams = (): Record<string, string> =>
       pkce ? { code_challenge: pkce.challenge, code_challenge_method: pkce.method } : {};
+    perRequest._stateStore = this.stateStoreFor(pkce, exchange);
+    perRequest._oauth2 = this.oauth2For(perRequest, endpoints, exchange);
+  }
 
-    perRequest._stateStore = {
+  /** passport's state store for one request: the login's nonce, PKCE verifier and app state. */
+  private stateStoreFor(
+    pkce: { verifier: string } | undefined,
+    exchange: CodeExchange,
+  ): PerRequestStrategy['_stateStore'] {
+    return {
       store: (req, ctx, appState, _meta, callback) => {
         const session = sessionData(req);
         if (!session) return callback(new OidcLogoutError('ERR_NO_SESSION', NO_SESSION));
@@ -214,20 +228,27 @@ export class OidcLoginFlow {
             message: 'Invalid or expired authorization request state',
           });
         }
-        codeVerifier = pending.codeVerifier;
+        exchange.codeVerifier = pending.codeVerifier;
         const ctx: StoreContext = { nonce: pending.nonce, maxAge: pending.maxAge };
         if (pending.issuedAt) ctx.issued = new Date(pending.issuedAt);
         callback(null, ctx, pending.appState);
       },
     };
+  }
 
-    perRequest._oauth2 = {
+  /** passport's `_oauth2` for one request: the endpoints, and the code exchange made here. */
+  private oauth2For(
+    perRequest: PerRequestStrategy,
+    endpoints: LoginEndpoints,
+    exchange: CodeExchange,
+  ): PerRequestStrategy['_oauth2'] {
+    return {
       _clientId: this.registration.clientId,
       _authorizeUrl: endpoints.authorizationEndpoint,
       _accessTokenUrl: endpoints.tokenEndpoint,
       getOAuthAccessToken: (code, params, callback) => {
         const form: Record<string, string> = { ...params, code };
-        if (codeVerifier) form.code_verifier = codeVerifier;
+        if (exchange.codeVerifier) form.code_verifier = exchange.codeVerifier;
         requestTokens(
           {
             tokenEndpoint: endpoints.tokenEndpoint,

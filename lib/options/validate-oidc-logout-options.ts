@@ -1,20 +1,9 @@
 import { isAbsolute } from 'node:path';
-import type { OidcRpLogoutMethod } from '../interfaces/rp-initiated-logout.interface';
-import {
-  DEFAULT_CLEANUP_INTERVAL_SECONDS,
-  DEFAULT_CLOCK_TOLERANCE_SECONDS,
-  DEFAULT_HTTP_TIMEOUT_MS,
-  DEFAULT_IN_MEMORY_MAX_ENTRIES,
-  DEFAULT_POST_LOGOUT_LANDING_URL,
-  DEFAULT_SESSION_TTL_SECONDS,
-  DEFAULT_STORE_TIMEOUT_MS,
-} from '../oidc-logout.constants';
 import { OidcSessionRepository } from '../repositories/oidc-session.repository';
 import {
   Problems,
   checkBoolean,
   checkKeys,
-  checkLandingUrl,
   checkText,
   describeValue,
   isPlainObject,
@@ -23,6 +12,8 @@ import type { ResolvedOidcLogoutOptions } from './resolved-oidc-logout-options';
 
 import { MODULE_KEYS } from './option-keys';
 import { validateClients } from './validate-clients';
+import { validateNumbers } from './validate-numbers';
+import { validatePages } from './validate-pages';
 import { validateRoutes } from './validate-routes';
 import { validateTypeOrmRepository } from './validate-typeorm-repository';
 
@@ -32,99 +23,6 @@ const REPOSITORY_METHODS = [
   'removeByClientSessionId',
   'removeByLogoutToken',
 ] as const;
-
-interface IntegerRule {
-  key:
-    | 'clockToleranceSeconds'
-    | 'sessionTtlSeconds'
-    | 'inMemoryMaxEntries'
-    | 'cleanupIntervalSeconds'
-    | 'httpTimeoutMs'
-    | 'storeTimeoutMs';
-  min: number;
-  max: number;
-  fallback: number;
-  unit: string;
-}
-
-const INTEGER_RULES: readonly IntegerRule[] = [
-  {
-    key: 'clockToleranceSeconds',
-    min: 0,
-    max: 600,
-    fallback: DEFAULT_CLOCK_TOLERANCE_SECONDS,
-    unit: 'seconds',
-  },
-  {
-    key: 'sessionTtlSeconds',
-    min: 1,
-    max: 31_536_000,
-    fallback: DEFAULT_SESSION_TTL_SECONDS,
-    unit: 'seconds',
-  },
-  {
-    key: 'inMemoryMaxEntries',
-    min: 1,
-    max: 10_000_000,
-    fallback: DEFAULT_IN_MEMORY_MAX_ENTRIES,
-    unit: 'entries',
-  },
-  {
-    key: 'cleanupIntervalSeconds',
-    min: 1,
-    max: 604_800,
-    fallback: DEFAULT_CLEANUP_INTERVAL_SECONDS,
-    unit: 'seconds',
-  },
-  {
-    key: 'httpTimeoutMs',
-    min: 1,
-    max: 60_000,
-    fallback: DEFAULT_HTTP_TIMEOUT_MS,
-    unit: 'milliseconds',
-  },
-  {
-    key: 'storeTimeoutMs',
-    min: 1,
-    max: 60_000,
-    fallback: DEFAULT_STORE_TIMEOUT_MS,
-    unit: 'milliseconds',
-  },
-];
-
-function checkInteger(
-  problems: Problems,
-  object: Record<string, unknown>,
-  rule: IntegerRule,
-): number {
-  const value = object[rule.key];
-  if (value === undefined) {
-    return rule.fallback;
-  }
-  const range = `an integer number of ${rule.unit} between ${rule.min} and ${rule.max}`;
-  if (typeof value !== 'number') {
-    problems.add(
-      rule.key,
-      `must be a number of ${rule.unit}`,
-      describeValue(value),
-      `use ${range}, e.g. ${rule.fallback} (convert environment variables with Number(...))`,
-    );
-  } else if (!Number.isFinite(value) || !Number.isInteger(value)) {
-    problems.add(rule.key, 'must be a finite integer', describeValue(value), `use ${range}`);
-  } else if (value < rule.min) {
-    problems.add(
-      rule.key,
-      rule.min === 0 ? 'must not be negative' : 'must be greater than 0 (a non-positive limit)',
-      describeValue(value),
-      `use ${range}`,
-    );
-  } else if (value > rule.max) {
-    problems.add(rule.key, `must be at most ${rule.max}`, describeValue(value), `use ${range}`);
-  } else {
-    return value;
-  }
-  return rule.fallback;
-}
 
 function validateRepository(problems: Problems, value: unknown): void {
   const fix = `extend OidcSessionRepository and implement ${REPOSITORY_METHODS.join(', ')}, then pass the class or an instance`;
@@ -177,28 +75,6 @@ function validateJournalPath(problems: Problems, value: unknown): string | undef
   return value;
 }
 
-const RP_LOGOUT_METHODS = ['GET', 'POST'] as const satisfies readonly OidcRpLogoutMethod[];
-
-/** `rpLogoutMethod`: exactly 'GET' or 'POST' (the HTTP method names, upper case). */
-function validateRpLogoutMethod(problems: Problems, value: unknown): OidcRpLogoutMethod {
-  if (value === undefined) {
-    return 'GET';
-  }
-  if (typeof value === 'string' && (RP_LOGOUT_METHODS as readonly string[]).includes(value)) {
-    return value as OidcRpLogoutMethod;
-  }
-  const upper = typeof value === 'string' ? value.trim().toUpperCase() : undefined;
-  problems.add(
-    'rpLogoutMethod',
-    "must be 'GET' or 'POST'",
-    describeValue(value),
-    upper === 'GET' || upper === 'POST'
-      ? `use '${upper}' (upper case, no spaces)`
-      : "use 'GET' (a redirect, the default) or 'POST' (an auto-submitting form), or omit it",
-  );
-  return 'GET';
-}
-
 function validateDataSource(problems: Problems, value: unknown): void {
   const looksRight =
     typeof value === 'object' &&
@@ -211,6 +87,17 @@ function validateDataSource(problems: Problems, value: unknown): void {
       'must be a TypeORM DataSource (an object with initialize() and getRepository())',
       describeValue(value),
       "pass your DataSource instance, or omit it to use the app's TypeORM DataSource",
+    );
+  }
+}
+
+function checkOnRevocation(problems: Problems, onRevocation: unknown): void {
+  if (onRevocation !== undefined && typeof onRevocation !== 'function') {
+    problems.add(
+      'onRevocation',
+      'must be a function',
+      describeValue(onRevocation),
+      'pass (event) => { ... }, or omit it',
     );
   }
 }
@@ -262,18 +149,7 @@ export function validateOidcLogoutOptions(
   const clients = validateClients(problems, raw.clients, legacyLogoutTokens, production);
   const routes = validateRoutes(problems, raw.routes);
 
-  let postLogoutLandingUrl = DEFAULT_POST_LOGOUT_LANDING_URL;
-  if (
-    raw.postLogoutLandingUrl !== undefined &&
-    checkLandingUrl(problems, 'postLogoutLandingUrl', raw.postLogoutLandingUrl)
-  ) {
-    postLogoutLandingUrl = raw.postLogoutLandingUrl;
-  }
-  const loginUrl = raw.loginUrl;
-  if (loginUrl !== undefined) {
-    checkLandingUrl(problems, 'loginUrl', loginUrl);
-  }
-  const rpLogoutMethod = validateRpLogoutMethod(problems, raw.rpLogoutMethod);
+  const { postLogoutLandingUrl, loginUrl, rpLogoutMethod } = validatePages(problems, raw);
 
   const { sessionRepository, dataSource } = raw;
   if (sessionRepository !== undefined) {
@@ -298,21 +174,9 @@ export function validateOidcLogoutOptions(
   );
 
   const { onRevocation } = raw;
-  if (onRevocation !== undefined && typeof onRevocation !== 'function') {
-    problems.add(
-      'onRevocation',
-      'must be a function',
-      describeValue(onRevocation),
-      'pass (event) => { ... }, or omit it',
-    );
-  }
-
+  checkOnRevocation(problems, onRevocation);
   const pendingLogoutJournal = validateJournalPath(problems, raw.pendingLogoutJournal);
-
-  const numbers = {} as Record<IntegerRule['key'], number>;
-  for (const rule of INTEGER_RULES) {
-    numbers[rule.key] = checkInteger(problems, raw, rule);
-  }
+  const numbers = validateNumbers(problems, raw);
 
   if (!problems.empty) {
     throw problems.toError();

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 /**
  * The parameters of an RP-Initiated Logout 1.0 request (section 2), in the order they are sent.
  *
@@ -13,6 +15,16 @@ export interface EndSessionParameters {
   /** BCP47 tags, space-separated when an array is given. */
   uiLocales?: string | readonly string[];
   logoutHint?: string;
+}
+
+/**
+ * A fresh `state` for an end-session request: 256 random bits, base64url (43 characters, safe in a
+ * cookie and a URL).
+ *
+ * @internal
+ */
+export function newLogoutState(): string {
+  return randomBytes(32).toString('base64url');
 }
 
 /** The parameter names this library sets on an end-session request. @internal */

@@ -1,14 +1,12 @@
 import {
   Inject,
   Injectable,
-  Logger,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
-import { decodeJwt } from 'jose';
-import { OidcLogoutError, OidcSessionRepositoryError } from '../errors/oidc-logout.error';
-import { noSuchRegistrationError, unknownRegistrationError } from '../errors/unknown-registration';
+import { OidcLogoutError } from '../errors/oidc-logout.error';
+import { unknownRegistrationError } from '../errors/unknown-registration';
 import type {
   OidcLogoutChannel,
   OidcRevocationEvent,
@@ -20,12 +18,8 @@ import type {
   OidcRpLogoutOptions,
   OidcRpLogoutResult,
 } from '../interfaces/rp-initiated-logout.interface';
-import {
-  endSessionFormPage,
-  logoutFailedPage,
-  sendHtml,
-  sendRedirect,
-} from '../controllers/logout-pages';
+// The one HTTP import of a service: logout(req, res) writes its answer (a public method since 0.1.0).
+import { sendRpLogoutAnswer } from '../http/rp-logout-response';
 import { LOGOUT_TOMBSTONE_TTL_SECONDS } from '../oidc-logout.constants';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
 import type {
@@ -35,22 +29,15 @@ import type {
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 import { assertLogoutEventMethodsPaired } from '../repositories/oidc-session.repository';
 import { hashSessionId, hashSid } from '../repositories/session-id-hash';
-import { verifyIdToken } from '../tokens/id-token.verifier';
-import { buildEndSessionUrl, endSessionForm, type EndSessionParameters } from './end-session-url';
-import { endedByLogout } from './login-tombstones';
+import { registrationById } from './client-registrations';
+import { LoginRecording } from './login-recording';
 import { logoutTokenKey, sidTombstoneKey, subTombstoneKey } from './logout-event-keys';
-import { appendSetCookie, newLogoutState, stateCookie, stateCookiePath } from './logout-state';
 import { OidcDiscoveryService } from './oidc-discovery.service';
 import { PendingLogouts, type PendingOperation } from './pending-logouts';
+import { asRepositoryError } from './repository-error';
+import type { SessionRequest } from './request-session';
 import { RevocationListeners, type OidcRevocationListener } from './revocation-listeners';
-import { clearSidOf } from './session-sid';
-import {
-  destroySession,
-  sessionIdOf,
-  sessionMaxAgeMs,
-  type SessionRequest,
-} from './request-session';
-import { markLoginRecorded } from '../login/login-in-progress';
+import { RpInitiatedLogout } from './rp-initiated-logout';
 
 /** A verified logout, as {@link LogoutService.applyLogout} applies it. @internal */
 export interface AppliedLogout {
@@ -82,7 +69,10 @@ export interface AppliedLogout {
 @Injectable()
 export class LogoutService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly listeners: RevocationListeners;
-  private readonly rpLogger = new Logger('OidcRpInitiatedLogout');
+  /** The login-recording flow (recordLogin, removeSession). */
+  private readonly logins: LoginRecording;
+  /** The RP-initiated logout flow (logout, endSessionUrl). */
+  private readonly rpLogout: RpInitiatedLogout;
   /** Verified logouts (and login records to forget) the store could not take yet. */
   private readonly pending: PendingLogouts;
 
@@ -96,7 +86,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
     /** The app's `OidcSessionRepository` behind the library's checks and time bound. */
     private readonly repository: CheckedSessionRepository,
-    private readonly discovery: OidcDiscoveryService,
+    discovery: OidcDiscoveryService,
   ) {
     assertLogoutEventMethodsPaired(repository.raw);
     this.longestRecordTtlMs = options.sessionTtlSeconds * 1000;
@@ -106,6 +96,14 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
       journal: options.pendingLogoutJournal,
       registrations: options.clients,
     });
+    this.logins = new LoginRecording(options, repository, discovery, {
+      applyPending: (operation) => this.applyPending(operation),
+      keepPending: (key, operation, keepUntil) => this.pending.add(key, operation, keepUntil),
+      recordWritten: (ttlMs) => {
+        if (ttlMs > this.longestRecordTtlMs) this.longestRecordTtlMs = ttlMs;
+      },
+    });
+    this.rpLogout = new RpInitiatedLogout(options, repository, discovery, this.listeners);
   }
 
   /** Applies the logouts a journal kept from before a restart (`pendingLogoutJournal`). */
@@ -149,58 +147,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     idToken: string,
     options: RecordLoginOptions = {},
   ): Promise<OidcSessionInfo> {
-    const sessionId = sessionIdOf(request);
-    if (!sessionId) {
-      throw new OidcLogoutError(
-        'ERR_NO_SESSION',
-        'recordLogin needs a request with a server-side session (express-session or @fastify/session)',
-      );
-    }
-    const registration = options.registrationId
-      ? this.getRegistration(options.registrationId)
-      : this.registrationForToken(idToken);
-    const verified = await verifyIdToken(
-      idToken,
-      await this.discovery.getTokenExpectations(registration),
-    );
-    const now = Date.now();
-    const ttlMs = Math.max(this.options.sessionTtlSeconds * 1000, sessionMaxAgeMs(request) ?? 0);
-    if (ttlMs > this.longestRecordTtlMs) this.longestRecordTtlMs = ttlMs;
-    const info: OidcSessionInfo = {
-      clientSessionId: hashSessionId(sessionId),
-      registrationId: registration.registrationId,
-      issuer: registration.issuer,
-      clientId: registration.clientId,
-      // Stored as its digest: a leaked table gives no sid a front-channel request could use.
-      sid: verified.sid === undefined ? undefined : hashSid(verified.sid),
-      sub: verified.sub,
-      idToken,
-      createdAt: new Date(now),
-      expiresAt: new Date(now + ttlMs),
-    };
-    let ended: boolean;
-    try {
-      await this.repository.save(info);
-      // A logout may have reached the app before this login was recorded (the OP is fast, the
-      // login callback slow). Logouts write their tombstone before they revoke, and the check comes
-      // after the save, so whatever the interleaving either the revocation or this check sees the
-      // other.
-      ended = await endedByLogout(this.repository, info, verified.sid, verified.payload.iat);
-    } catch (error) {
-      // The record may be saved (a failed write can have committed) but was not checked.
-      await this.forgetLogin(info);
-      throw asRepositoryError(error);
-    }
-    if (ended) {
-      await this.forgetLogin(info);
-      throw new OidcLogoutError(
-        'ERR_SESSION_ENDED',
-        'The OP ended this session before the login was recorded; log in again',
-      );
-    }
-    // Only this login may follow this request's session regenerate (passport's req.logIn).
-    markLoginRecorded(request, sessionId, info);
-    return info;
+    return this.logins.recordLogin(request, idToken, options);
   }
 
   /**
@@ -328,8 +275,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
    *   `ERR_UNKNOWN_REGISTRATION`, `ERR_DISCOVERY_FAILED`.
    */
   async endSessionUrl(options: OidcEndSessionUrlOptions): Promise<string | undefined> {
-    const request = await this.endSessionRequest(options);
-    return request && buildEndSessionUrl(request.endpoint, request.params);
+    return this.rpLogout.endSessionUrl(options);
   }
 
   /**
@@ -351,112 +297,9 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     response: ServerResponse | { raw: ServerResponse },
     options: OidcRpLogoutOptions = {},
   ): Promise<OidcRpLogoutResult> {
-    const res = 'raw' in response ? response.raw : response;
-    const landing = this.options.postLogoutLandingUrl;
-    const sessionId = sessionIdOf(request);
-    let session: OidcSessionInfo | undefined;
-    let storeFailed = false;
-    if (sessionId !== undefined) {
-      try {
-        session = await this.repository.removeByClientSessionId(hashSessionId(sessionId));
-      } catch (error) {
-        storeFailed = true;
-        this.rpLogger.error({
-          event: 'oidc_rp_logout_failed',
-          reason: 'repository_unavailable',
-          error: error instanceof Error ? error.name : typeof error,
-        });
-      }
-    }
-    await this.logOutPassport(request);
-    if (await destroySession(request)) {
-      // The login record is gone (or the guard refuses the session anyway once it is).
-      this.rpLogger.warn({ event: 'oidc_rp_logout_session_not_destroyed' });
-    }
-    if (storeFailed) {
-      sendHtml(
-        res,
-        503,
-        logoutFailedPage(
-          'You are logged out of this application, but the logout could not be completed at your identity provider: please try again later or close your browser.',
-          landing,
-        ),
-      );
-      return { outcome: 'failed' };
-    }
-    if (session) {
-      // The event names the OP session in clear, as the other channels do (the record has its digest).
-      const sid = clearSidOf(session);
-      await this.listeners.emit({
-        channel: 'rp-initiated',
-        registrationId: session.registrationId,
-        issuer: session.issuer,
-        clientId: session.clientId,
-        ...(sid === undefined ? {} : { sid }),
-        sub: session.sub,
-        sessions: [session],
-        revokeOfflineAccess: false,
-      });
-    }
-    // A record of a registration since removed from the configuration: its OP is unknown now.
-    const registration =
-      session && this.options.clients.find((c) => c.registrationId === session.registrationId);
-    if (!session || !registration) {
-      sendRedirect(res, landing);
-      return session ? { outcome: 'landing', session } : { outcome: 'landing' };
-    }
-
-    const postLogoutRedirectUri = registration.postLogoutRedirectUri;
-    // Without a post-logout redirect URI the OP does not come back, and a state has no use.
-    const state = postLogoutRedirectUri === undefined ? undefined : newLogoutState();
-    let endSession: { endpoint: string; params: EndSessionParameters } | undefined;
-    try {
-      endSession = await this.endSessionRequest({
-        session,
-        state,
-        uiLocales: options.uiLocales,
-        logoutHint: options.logoutHint,
-      });
-    } catch (error) {
-      this.rpLogger.error({
-        event: 'oidc_rp_logout_failed',
-        registrationId: registration.registrationId,
-        reason: error instanceof OidcLogoutError ? error.code : 'ERR_OIDC_LOGOUT_GENERIC',
-      });
-      sendHtml(
-        res,
-        502,
-        logoutFailedPage(
-          'You are logged out of this application, but your identity provider could not be reached to end your single sign-on session: please try again later or close your browser.',
-          landing,
-        ),
-      );
-      return { outcome: 'failed', session };
-    }
-    if (!endSession) {
-      sendRedirect(res, landing);
-      return { outcome: 'landing', session };
-    }
-    if (state !== undefined && postLogoutRedirectUri !== undefined) {
-      appendSetCookie(
-        res,
-        stateCookie(state, {
-          path: stateCookiePath(postLogoutRedirectUri, this.options.routes.logoutCallback),
-          secure: isHttps(request),
-        }),
-      );
-    }
-    const method = options.method ?? this.options.rpLogoutMethod;
-    if (method === 'POST') {
-      const form = endSessionForm(endSession.endpoint, endSession.params);
-      const page = endSessionFormPage(form.action, form.fields);
-      sendHtml(res, 200, page.html, { scriptHash: page.scriptHash });
-    } else {
-      sendRedirect(res, buildEndSessionUrl(endSession.endpoint, endSession.params));
-    }
-    return state === undefined
-      ? { outcome: 'end-session', session }
-      : { outcome: 'end-session', session, state };
+    const decision = await this.rpLogout.logout(request, options);
+    sendRpLogoutAnswer(request, response, decision, this.options.routes.logoutCallback);
+    return decision.result;
   }
 
   /**
@@ -537,7 +380,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
 
   /** Forgets the login record of an application session id (local logout). */
   removeSession(clientSessionId: string): Promise<OidcSessionInfo | undefined> {
-    return this.repository.removeByClientSessionId(hashSessionId(clientSessionId));
+    return this.logins.removeSession(clientSessionId);
   }
 
   /** Where the guard sends HTML requests whose session has ended (the `loginUrl` option). */
@@ -547,111 +390,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
 
   /** The registration with that id. @throws OidcLogoutError `ERR_UNKNOWN_REGISTRATION`. */
   getRegistration(registrationId: string): ResolvedClientRegistration {
-    const registration = this.options.clients.find((c) => c.registrationId === registrationId);
-    if (!registration) throw noSuchRegistrationError(registrationId, this.options.clients);
-    return registration;
-  }
-
-  /** The end-session endpoint and parameters of {@link endSessionUrl}; `undefined` without one. */
-  private async endSessionRequest(
-    options: OidcEndSessionUrlOptions,
-  ): Promise<{ endpoint: string; params: EndSessionParameters } | undefined> {
-    const { registrationId, session } = options;
-    if (
-      registrationId !== undefined &&
-      session !== undefined &&
-      registrationId !== session.registrationId
-    ) {
-      throw new OidcLogoutError(
-        'ERR_INVALID_REQUEST',
-        'endSessionUrl: registrationId and session name different registrations',
-      );
-    }
-    const id = registrationId ?? session?.registrationId;
-    if (id === undefined) {
-      throw new OidcLogoutError(
-        'ERR_INVALID_REQUEST',
-        'endSessionUrl needs a registrationId or a session',
-      );
-    }
-    const registration = this.getRegistration(id);
-    // A static endpoint needs no discovery (which may be down).
-    const endpoint =
-      registration.endSessionEndpoint ??
-      (await this.discovery.getMetadata(registration)).endSessionEndpoint;
-    if (endpoint === undefined) return undefined;
-    return {
-      endpoint,
-      params: {
-        idTokenHint: options.idTokenHint ?? session?.idToken,
-        postLogoutRedirectUri: options.postLogoutRedirectUri ?? registration.postLogoutRedirectUri,
-        clientId: registration.clientId,
-        state: options.state,
-        uiLocales: options.uiLocales,
-        logoutHint: options.logoutHint,
-      },
-    };
-  }
-
-  /** Logs passport out when it is in use (`req.logout`), tolerating its absence and old versions. */
-  private async logOutPassport(request: { logout?: unknown }): Promise<void> {
-    const logout = request.logout;
-    if (typeof logout !== 'function') return;
-    const warn = (error: unknown) =>
-      this.rpLogger.warn({
-        event: 'oidc_rp_logout_passport_failed',
-        error: error instanceof Error ? error.name : typeof error,
-      });
-    await new Promise<void>((resolve) => {
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        resolve();
-      };
-      // A callback that never comes (a custom req.logout) must not hang the logout.
-      const timer = setTimeout(finish, PASSPORT_LOGOUT_TIMEOUT_MS);
-      timer.unref?.();
-      try {
-        if (logout.length === 0) {
-          // passport < 0.6: synchronous, no callback.
-          (logout as () => unknown).call(request);
-          finish();
-        } else {
-          // passport >= 0.6: req.logout(done); it regenerates the session, destroyed next anyway.
-          (logout as (done: (error?: unknown) => void) => unknown).call(request, (error) => {
-            if (error) warn(error);
-            finish();
-          });
-        }
-      } catch (error) {
-        warn(error);
-        finish();
-      }
-    });
-  }
-
-  /**
-   * Removes a login record that `recordLogin` could not finish. When the store cannot do it now,
-   * the removal is kept in the pending queue (and the guard refuses the record meanwhile), so that
-   * a half-recorded login never passes the guard.
-   */
-  private async forgetLogin(info: OidcSessionInfo): Promise<void> {
-    const operation: PendingOperation = {
-      kind: 'forget-login',
-      clientSessionId: info.clientSessionId,
-      createdAt: info.createdAt.getTime(),
-    };
-    try {
-      await this.applyPending(operation);
-    } catch {
-      this.pending.add(
-        `login\u0000${info.clientSessionId}\u0000${operation.createdAt}`,
-        operation,
-        info.expiresAt.getTime(),
-      );
-    }
+    return registrationById(this.options.clients, registrationId);
   }
 
   /** Applies one pending operation; rejects while the store cannot take it. */
@@ -683,49 +422,9 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     }
     return registrations;
   }
-
-  /** The registration whose issuer and client id match the (not yet verified) token's iss and aud. */
-  private registrationForToken(idToken: string): ResolvedClientRegistration {
-    let claims: { iss?: unknown; aud?: unknown };
-    try {
-      claims = decodeJwt(idToken);
-    } catch (error) {
-      throw new OidcLogoutError('ERR_ID_TOKEN_INVALID', 'ID token rejected: not a JWT', {
-        cause: error,
-      });
-    }
-    const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    const registration = this.options.clients.find(
-      (c) => c.issuer === claims.iss && audiences.includes(c.clientId),
-    );
-    if (!registration) {
-      throw unknownRegistrationError(
-        'No client registration matches the ID token (its iss and aud)',
-        this.options.clients,
-        "check that the OP's issuer and the token's audience are a registration's issuer and clientId",
-        true,
-      );
-    }
-    return registration;
-  }
 }
 
 const isDefined = (value: unknown): boolean => value !== undefined;
-
-/** How long `req.logout`'s callback is awaited before the logout goes on without it. */
-const PASSPORT_LOGOUT_TIMEOUT_MS = 2_000;
-
-/** Whether the request came over https (Express's `req.protocol` honours `trust proxy`). */
-function isHttps(request: object): boolean {
-  const { protocol, secure, socket } = request as {
-    protocol?: unknown;
-    secure?: unknown;
-    socket?: { encrypted?: unknown };
-  };
-  if (typeof protocol === 'string') return protocol === 'https';
-  if (typeof secure === 'boolean') return secure;
-  return socket?.encrypted === true;
-}
 
 /**
  * A failure of {@link LogoutService.applyLogout}: only the store's own failures are reported as
@@ -744,10 +443,4 @@ function asApplyLogoutError(error: unknown): OidcLogoutError {
     );
   }
   return asRepositoryError(error);
-}
-
-/** A store failure as the library reports it: an `OidcLogoutError` kept, anything else wrapped. */
-function asRepositoryError(error: unknown): OidcLogoutError {
-  if (error instanceof OidcLogoutError) return error;
-  return new OidcSessionRepositoryError('The session repository failed', { cause: error });
 }

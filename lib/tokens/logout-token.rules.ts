@@ -117,96 +117,16 @@ export function checkLogoutTokenClaims(
   if (!isJsonObject(payload)) throw fail('malformed', 'the payload is not a JSON object');
   const now = expected.nowSeconds;
   const tolerance = Math.max(0, expected.clockToleranceSeconds);
-
-  // iss: exact string equality (no normalisation, no trailing-slash leniency).
-  const iss = own(payload, 'iss');
-  if (typeof iss !== 'string' || iss !== expected.issuer) {
-    throw fail('iss_mismatch', "iss is not the registration's issuer");
-  }
-
-  // aud: the client id, or an array of strings containing it.
-  const aud = own(payload, 'aud');
-  if (Array.isArray(aud)) {
-    if (!aud.every((entry) => typeof entry === 'string')) {
-      throw fail('claim_type_invalid', 'aud is an array with a member that is not a string');
-    }
-    if (!aud.includes(expected.clientId)) {
-      throw fail('aud_mismatch', 'aud does not contain the client id');
-    }
-  } else if (aud === undefined) {
-    throw fail('aud_mismatch', 'aud is missing');
-  } else if (typeof aud !== 'string') {
-    throw fail('claim_type_invalid', 'aud is neither a string nor an array of strings');
-  } else if (aud !== expected.clientId) {
-    throw fail('aud_mismatch', 'aud is not the client id');
-  }
-
-  // iat: required, a sane NumericDate (a fraction allowed), not in the future beyond the tolerance.
-  const iat = own(payload, 'iat');
-  if (iat === undefined) throw fail('iat_missing', 'iat is missing');
-  const iatProblem = numericDateProblem('iat', iat);
-  if (iatProblem !== undefined) throw fail('claim_type_invalid', iatProblem);
-  const issuedAt = iat as number;
-  if (issuedAt > now + tolerance) throw fail('iat_in_future', 'iat is in the future');
-
-  // exp: required (errata 1) unless legacy; when present, not passed beyond the tolerance.
-  const exp = own(payload, 'exp');
-  let acceptableUntil: number;
-  if (exp === undefined) {
-    if (!expected.legacy) {
-      throw fail('exp_missing', 'exp is missing (enable legacy logout tokens for older OPs)');
-    }
-    acceptableUntil = issuedAt + expected.legacyMaxAgeSeconds + tolerance;
-    if (now > acceptableUntil) {
-      throw fail('too_old', 'no exp and iat is older than the legacy maximum age');
-    }
-  } else {
-    const expProblem = numericDateProblem('exp', exp);
-    if (expProblem !== undefined) throw fail('claim_type_invalid', expProblem);
-    if ((exp as number) <= now - tolerance) throw fail('expired', 'exp has passed');
-    acceptableUntil = (exp as number) + tolerance;
-  }
-
-  // nbf (RFC 7519 §4.1.5): optional; when present, a sane NumericDate not ahead beyond the tolerance.
-  const nbf = own(payload, 'nbf');
-  if (nbf !== undefined) {
-    const nbfProblem = numericDateProblem('nbf', nbf);
-    if (nbfProblem !== undefined) throw fail('claim_type_invalid', nbfProblem);
-    if ((nbf as number) > now + tolerance) {
-      throw fail('nbf_in_future', 'nbf is in the future: the token is not valid yet');
-    }
-  }
-
-  // jti: a non-empty string.
-  const jti = own(payload, 'jti');
-  if (jti === undefined) throw fail('jti_missing', 'jti is missing');
-  if (typeof jti !== 'string' || jti.length === 0) {
-    throw fail('claim_type_invalid', 'jti is not a non-empty string');
-  }
-
-  // events: a JSON object whose back-channel logout member is a JSON object.
-  const events = own(payload, 'events');
-  if (!isJsonObject(events)) throw fail('events_invalid', 'events is not a JSON object');
-  const event = own(events, BACKCHANNEL_LOGOUT_EVENT);
-  if (!isJsonObject(event)) {
-    throw fail('events_invalid', 'events has no back-channel logout member that is a JSON object');
-  }
-
+  const iss = checkIss(payload, expected.issuer);
+  checkAud(payload, expected.clientId);
+  const issuedAt = checkIat(payload, now, tolerance);
+  const { exp, acceptableUntil } = checkExp(payload, issuedAt, now, tolerance, expected);
+  checkNbf(payload, now, tolerance);
+  const jti = checkJti(payload);
+  const { events, event } = checkEvents(payload);
   // nonce: prohibited, whatever its value (even null).
   if (has(payload, 'nonce')) throw fail('nonce_present', 'nonce is prohibited');
-
-  // sid and sub: each a non-empty string when present; at least one present.
-  const sid = own(payload, 'sid');
-  const sub = own(payload, 'sub');
-  if (sid !== undefined && (typeof sid !== 'string' || sid.length === 0)) {
-    throw fail('claim_type_invalid', 'sid is not a non-empty string');
-  }
-  if (sub !== undefined && (typeof sub !== 'string' || sub.length === 0)) {
-    throw fail('claim_type_invalid', 'sub is not a non-empty string');
-  }
-  if (sid === undefined && sub === undefined) {
-    throw fail('sid_or_sub_missing', 'neither sid nor sub is present');
-  }
+  const { sid, sub } = checkSidAndSub(payload);
 
   const revokeOfflineAccess =
     own(events, 'revoke_offline_access') === true || own(event, 'revoke_offline_access') === true;
@@ -221,8 +141,125 @@ export function checkLogoutTokenClaims(
     revokeOfflineAccess,
     acceptableUntil: Math.ceil(acceptableUntil),
   };
-  if (exp !== undefined) claims.exp = Math.ceil(exp as number);
+  if (exp !== undefined) claims.exp = Math.ceil(exp);
   if (sid !== undefined) claims.sid = sid;
   if (sub !== undefined) claims.sub = sub;
   return claims;
+}
+
+type Payload = Record<string, unknown>;
+
+/** iss: exact string equality (no normalisation, no trailing-slash leniency). */
+function checkIss(payload: Payload, issuer: string): string {
+  const iss = own(payload, 'iss');
+  if (typeof iss !== 'string' || iss !== issuer) {
+    throw fail('iss_mismatch', "iss is not the registration's issuer");
+  }
+  return iss;
+}
+
+/** aud: the client id, or an array of strings containing it. */
+function checkAud(payload: Payload, clientId: string): void {
+  const aud = own(payload, 'aud');
+  if (Array.isArray(aud)) {
+    if (!aud.every((entry) => typeof entry === 'string')) {
+      throw fail('claim_type_invalid', 'aud is an array with a member that is not a string');
+    }
+    if (!aud.includes(clientId)) {
+      throw fail('aud_mismatch', 'aud does not contain the client id');
+    }
+  } else if (aud === undefined) {
+    throw fail('aud_mismatch', 'aud is missing');
+  } else if (typeof aud !== 'string') {
+    throw fail('claim_type_invalid', 'aud is neither a string nor an array of strings');
+  } else if (aud !== clientId) {
+    throw fail('aud_mismatch', 'aud is not the client id');
+  }
+}
+
+/** iat: required, a sane NumericDate (a fraction allowed), not in the future beyond the tolerance. */
+function checkIat(payload: Payload, now: number, tolerance: number): number {
+  const iat = own(payload, 'iat');
+  if (iat === undefined) throw fail('iat_missing', 'iat is missing');
+  const iatProblem = numericDateProblem('iat', iat);
+  if (iatProblem !== undefined) throw fail('claim_type_invalid', iatProblem);
+  const issuedAt = iat as number;
+  if (issuedAt > now + tolerance) throw fail('iat_in_future', 'iat is in the future');
+  return issuedAt;
+}
+
+/**
+ * exp: required (errata 1) unless legacy; when present, not passed beyond the tolerance. Returns it,
+ * and until when the token is acceptable (legacy: `iat` plus the maximum age).
+ */
+function checkExp(
+  payload: Payload,
+  issuedAt: number,
+  now: number,
+  tolerance: number,
+  expected: Pick<LogoutTokenClaimExpectations, 'legacy' | 'legacyMaxAgeSeconds'>,
+): { exp: number | undefined; acceptableUntil: number } {
+  const exp = own(payload, 'exp');
+  if (exp === undefined) {
+    if (!expected.legacy) {
+      throw fail('exp_missing', 'exp is missing (enable legacy logout tokens for older OPs)');
+    }
+    const acceptableUntil = issuedAt + expected.legacyMaxAgeSeconds + tolerance;
+    if (now > acceptableUntil) {
+      throw fail('too_old', 'no exp and iat is older than the legacy maximum age');
+    }
+    return { exp: undefined, acceptableUntil };
+  }
+  const expProblem = numericDateProblem('exp', exp);
+  if (expProblem !== undefined) throw fail('claim_type_invalid', expProblem);
+  if ((exp as number) <= now - tolerance) throw fail('expired', 'exp has passed');
+  return { exp: exp as number, acceptableUntil: (exp as number) + tolerance };
+}
+
+/** nbf (RFC 7519 §4.1.5): optional; when present, a sane NumericDate not ahead beyond the tolerance. */
+function checkNbf(payload: Payload, now: number, tolerance: number): void {
+  const nbf = own(payload, 'nbf');
+  if (nbf === undefined) return;
+  const nbfProblem = numericDateProblem('nbf', nbf);
+  if (nbfProblem !== undefined) throw fail('claim_type_invalid', nbfProblem);
+  if ((nbf as number) > now + tolerance) {
+    throw fail('nbf_in_future', 'nbf is in the future: the token is not valid yet');
+  }
+}
+
+/** jti: a non-empty string. */
+function checkJti(payload: Payload): string {
+  const jti = own(payload, 'jti');
+  if (jti === undefined) throw fail('jti_missing', 'jti is missing');
+  if (typeof jti !== 'string' || jti.length === 0) {
+    throw fail('claim_type_invalid', 'jti is not a non-empty string');
+  }
+  return jti;
+}
+
+/** events: a JSON object whose back-channel logout member is a JSON object. */
+function checkEvents(payload: Payload): { events: Payload; event: Payload } {
+  const events = own(payload, 'events');
+  if (!isJsonObject(events)) throw fail('events_invalid', 'events is not a JSON object');
+  const event = own(events, BACKCHANNEL_LOGOUT_EVENT);
+  if (!isJsonObject(event)) {
+    throw fail('events_invalid', 'events has no back-channel logout member that is a JSON object');
+  }
+  return { events, event };
+}
+
+/** sid and sub: each a non-empty string when present; at least one present. */
+function checkSidAndSub(payload: Payload): { sid?: string; sub?: string } {
+  const sid = own(payload, 'sid');
+  const sub = own(payload, 'sub');
+  if (sid !== undefined && (typeof sid !== 'string' || sid.length === 0)) {
+    throw fail('claim_type_invalid', 'sid is not a non-empty string');
+  }
+  if (sub !== undefined && (typeof sub !== 'string' || sub.length === 0)) {
+    throw fail('claim_type_invalid', 'sub is not a non-empty string');
+  }
+  if (sid === undefined && sub === undefined) {
+    throw fail('sid_or_sub_missing', 'neither sid nor sub is present');
+  }
+  return { sid, sub };
 }

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { OidcRevocationEvent } from '../../lib';
-import { BACK_CHANNEL_MAX_BODY_BYTES } from '../../lib/controllers/back-channel-logout.handler';
+import { BACK_CHANNEL_MAX_BODY_BYTES } from '../../lib/endpoints/back-channel-logout.handler';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { guardedStatus, logIn } from '../fixtures/login';

@@ -9,7 +9,7 @@ import {
   logoutRefusedPage,
   methodNotAllowedPage,
   stateMismatchPage,
-} from '../../lib/controllers/logout-pages';
+} from '../../lib/http/logout-pages';
 import { DEFAULT_JWKS_COOLDOWN_MS } from '../../lib/tokens/jwks-key-set';
 import { createTestDataSource, destroyTestDataSource } from '../fixtures/databases';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';

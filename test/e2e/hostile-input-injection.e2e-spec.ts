@@ -7,7 +7,7 @@ import {
   logoutRefusedPage,
   methodNotAllowedPage,
   stateMismatchPage,
-} from '../../lib/controllers/logout-pages';
+} from '../../lib/http/logout-pages';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { logIn } from '../fixtures/login';

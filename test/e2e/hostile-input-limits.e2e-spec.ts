@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OidcLogoutModuleOptions } from '../../lib';
-import { BACK_CHANNEL_MAX_BODY_BYTES } from '../../lib/controllers/back-channel-logout.handler';
+import { BACK_CHANNEL_MAX_BODY_BYTES } from '../../lib/endpoints/back-channel-logout.handler';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { logIn } from '../fixtures/login';

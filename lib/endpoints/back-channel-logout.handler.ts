@@ -15,8 +15,8 @@ import {
   readParsedFormField,
   type FormField,
   type FormRequest,
-} from './form-body';
-import { sendEmptyOk, sendOAuthError } from './http-response';
+} from '../http/form-body';
+import { sendEmptyOk, sendOAuthError } from '../http/http-response';
 import { registrationIdOf } from './route-params';
 
 /** The largest back-channel request body accepted (logout tokens are a few KiB). */
@@ -150,23 +150,8 @@ export class BackChannelLogoutHandler implements NestMiddleware {
           400,
           "the OP's metadata or keys are unavailable; the token could not be verified",
         );
-      case 'ERR_REPOSITORY_UNAVAILABLE': {
-        // The spec has no other code than 400; the guard keeps failing closed meanwhile.
-        const queued = error instanceof PendingLogoutError && error.queued;
-        this.logger.error({
-          event: 'oidc_back_channel_logout_failed',
-          registrationId,
-          reason: 'repository_unavailable',
-          queued,
-        });
-        return sendOAuthError(
-          response,
-          400,
-          queued
-            ? 'the session store is unavailable; the logout was not applied yet, it is kept and applied when the store is back'
-            : 'the session store is unavailable; the logout was not applied',
-        );
-      }
+      case 'ERR_REPOSITORY_UNAVAILABLE':
+        return this.storeUnavailable(response, registrationId, error);
       case 'ERR_INVALID_REQUEST':
         // The only one handleLogoutToken throws: back-channel logout disabled for the registration.
         return this.reject(
@@ -180,6 +165,29 @@ export class BackChannelLogoutHandler implements NestMiddleware {
       default:
         return this.reject(request, response, registrationId, error.code, 400, error.message);
     }
+  }
+
+  /** The store failed: 400 (the spec has no other code), saying whether the logout is kept. */
+  private storeUnavailable(
+    response: ServerResponse,
+    registrationId: string,
+    error: OidcLogoutError,
+  ): void {
+    // The guard keeps failing closed meanwhile.
+    const queued = error instanceof PendingLogoutError && error.queued;
+    this.logger.error({
+      event: 'oidc_back_channel_logout_failed',
+      registrationId,
+      reason: 'repository_unavailable',
+      queued,
+    });
+    sendOAuthError(
+      response,
+      400,
+      queued
+        ? 'the session store is unavailable; the logout was not applied yet, it is kept and applied when the store is back'
+        : 'the session store is unavailable; the logout was not applied',
+    );
   }
 
   /**

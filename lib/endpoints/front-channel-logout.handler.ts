@@ -9,7 +9,7 @@ import type {
 import { LogoutService } from '../services/logout.service';
 import { destroySession, sessionIdOf, type SessionRequest } from '../services/request-session';
 import { clearSidOf } from '../services/session-sid';
-import { setNoStore } from './http-response';
+import { setNoStore } from '../http/http-response';
 import { registrationIdOf } from './route-params';
 
 /** The longest `sid` accepted; OPs use UUIDs or similar (Keycloak, Entra ID: 36 characters). */
@@ -92,36 +92,12 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
     }
     const decision = decide(registration, requestQuery(request));
     try {
-      switch (decision.action) {
-        case 'reject':
-          detachSession(request);
-          return this.reject(response, registration, decision.reason);
-        case 'revoke-sid': {
-          detachSession(request);
-          const result = await this.logoutService.applyLogout(registration, {
-            channel: 'front-channel',
-            sid: decision.sid,
-            tombstone: false,
-          });
-          this.logger.log({
-            event: 'oidc_front_channel_logout',
-            registrationId: registration.registrationId,
-            by: 'sid',
-            sessions: result.sessions.length,
-          });
-          return sendPage(response, 200, PAGE, frameAncestor);
-        }
-        case 'revoke-cookie-session': {
-          const sessions = await this.revokeCookieSession(registration, request);
-          this.logger.log({
-            event: 'oidc_front_channel_logout',
-            registrationId: registration.registrationId,
-            by: 'cookie',
-            sessions,
-          });
-          return sendPage(response, 200, PAGE, frameAncestor);
-        }
+      if (decision.action === 'reject') {
+        detachSession(request);
+        return this.reject(response, registration, decision.reason);
       }
+      await this.revoke(registration, decision, request);
+      return sendPage(response, 200, PAGE, frameAncestor);
     } catch (error) {
       detachSession(request);
       const code = error instanceof OidcLogoutError ? error.code : undefined;
@@ -133,6 +109,32 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
       });
       return sendPage(response, unavailable ? 503 : 500, FAILURE_PAGE, frameAncestor);
     }
+  }
+
+  /** Ends the OP session the request names (by `sid`, or by the request's own session), and logs it. */
+  private async revoke(
+    registration: ResolvedClientRegistration,
+    decision: Exclude<FrontChannelDecision, { action: 'reject' }>,
+    request: RoutedRequest,
+  ): Promise<void> {
+    let sessions: number;
+    if (decision.action === 'revoke-sid') {
+      detachSession(request);
+      const result = await this.logoutService.applyLogout(registration, {
+        channel: 'front-channel',
+        sid: decision.sid,
+        tombstone: false,
+      });
+      sessions = result.sessions.length;
+    } else {
+      sessions = await this.revokeCookieSession(registration, request);
+    }
+    this.logger.log({
+      event: 'oidc_front_channel_logout',
+      registrationId: registration.registrationId,
+      by: decision.action === 'revoke-sid' ? 'sid' : 'cookie',
+      sessions,
+    });
   }
 
   /**

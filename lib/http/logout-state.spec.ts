@@ -1,11 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { newLogoutState } from '../services/end-session-url';
 import {
   appendSetCookie,
   clearedStateCookie,
   cookieValues,
   LOGOUT_STATE_COOKIE,
-  newLogoutState,
   stateCookie,
   stateCookiePath,
   stateMatches,

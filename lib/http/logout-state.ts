@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 
 /**
@@ -16,11 +16,6 @@ import type { ServerResponse } from 'node:http';
 export const LOGOUT_STATE_COOKIE = 'oidc_logout_state';
 /** Lifetime of the state cookie: long enough for the OP's confirmation page. @internal */
 export const LOGOUT_STATE_MAX_AGE_SECONDS = 600;
-
-/** A fresh `state`: 256 random bits, base64url (43 characters, safe in a cookie and a URL). @internal */
-export function newLogoutState(): string {
-  return randomBytes(32).toString('base64url');
-}
 
 /**
  * The path the state cookie is scoped to: the path of `url` (the post-logout redirect URI, or the

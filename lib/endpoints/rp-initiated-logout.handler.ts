@@ -8,8 +8,8 @@ import {
   logoutRefusedPage,
   methodNotAllowedPage,
   sendHtml,
-} from './logout-pages';
-import { checkSameOriginRequest, type OriginRequest } from './same-origin';
+} from '../http/logout-pages';
+import { checkSameOriginRequest, type OriginRequest } from '../http/same-origin';
 
 /** The request as this handler reads it: Express's, or a raw Node request. @internal */
 export type RpLogoutRequest = OriginRequest &

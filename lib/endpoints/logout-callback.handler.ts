@@ -9,10 +9,15 @@ import {
   LOGOUT_STATE_COOKIE,
   stateCookiePath,
   stateMatches,
-} from '../services/logout-state';
-import { methodNotAllowedPage, sendHtml, sendRedirect, stateMismatchPage } from './logout-pages';
+} from '../http/logout-state';
+import {
+  methodNotAllowedPage,
+  sendHtml,
+  sendRedirect,
+  stateMismatchPage,
+} from '../http/logout-pages';
 import { requestPath } from './rp-initiated-logout.handler';
-import { requestOrigin, type OriginRequest } from './same-origin';
+import { requestOrigin, type OriginRequest } from '../http/same-origin';
 
 /** What the callback decides from the request's `state` parameters and state cookies. @internal */
 export type LogoutCallbackVerdict = 'match' | 'mismatch' | 'absent';

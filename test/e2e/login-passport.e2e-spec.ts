@@ -21,13 +21,14 @@ import passport from 'passport';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createOidcLoginStrategyProvider,
-  hashSessionId,
-  hashSid,
   OidcLoginGuard,
+  type OidcLoginUser,
+} from '../../lib/passport';
+import { hashSessionId, hashSid } from '../../lib/repositories/session-id-hash';
+import {
   OidcLogoutModule,
   OidcSessionGuard,
   OidcSessionRepository,
-  type OidcLoginUser,
   type OidcSessionInfo,
 } from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';

@@ -91,6 +91,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
    */
   private longestRecordTtlMs: number;
 
+  /** Nest constructs it (its parameters are internal types). @internal */
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
     /** The app's `OidcSessionRepository` behind the library's checks and time bound. */
@@ -544,7 +545,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     return this.options.loginUrl;
   }
 
-  /** The registration with that id. @throws OidcLogoutError `ERR_UNKNOWN_REGISTRATION`. */
+  /** The registration with that id. @throws OidcLogoutError `ERR_UNKNOWN_REGISTRATION`. @internal */
   getRegistration(registrationId: string): ResolvedClientRegistration {
     const registration = this.options.clients.find((c) => c.registrationId === registrationId);
     if (!registration) {

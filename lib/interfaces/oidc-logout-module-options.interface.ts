@@ -65,7 +65,13 @@ export interface OidcClientRegistration {
   issuer: string;
   /** The client id registered at the OP (the `aud` of its tokens). */
   clientId: string;
-  /** The client secret; needed only when the OP signs tokens with HS256/384/512. */
+  /**
+   * The client secret issued by the OP, for a confidential client. The login
+   * (`nest-oidc-logout/passport`) authenticates with it at the token endpoint
+   * (`client_secret_basic` or `client_secret_post`); without it the login is a public client (PKCE).
+   * It is also the key that verifies ID and logout tokens the OP signs with HS256/384/512 (an HS
+   * algorithm in `algorithms` requires it). Never logged.
+   */
   clientSecret?: string;
   /** The post-logout redirect URI registered at the OP: absolute, no fragment. */
   postLogoutRedirectUri?: string;

@@ -21,6 +21,9 @@ import { signLogoutToken, tamperSignature } from '../fixtures/tokens';
  */
 const run = promisify(execFile);
 const ROOT = resolve(__dirname, '..', '..');
+/** Time for one app to boot and answer, or for one type check (a shared 2-core machine is slow). */
+const APP_TIMEOUT = 120_000;
+const TYPE_CHECK_TIMEOUT = 240_000;
 const CLIENT_ID = 'fresh-app';
 /** What an app without a database installs next to the package (and the package's dependency). */
 const APP_PACKAGES = [
@@ -32,6 +35,8 @@ const APP_PACKAGES = [
   'jose',
 ];
 const TYPEORM_PACKAGES = ['typeorm', 'better-sqlite3'];
+/** Only for the type checks: an app's TypeScript setup. */
+const TYPES_PACKAGES = ['@types/node'];
 
 /** The app, after its imports: options from the environment, one line with its port when up. */
 const APP_BODY = `
@@ -104,6 +109,52 @@ if (process.env.STORE === 'typeorm') {
 const expectedExports = ${EXPECTED_EXPORTS};
 ${APP_BODY}`;
 
+/** A TypeScript app of the entries it is given, as an app writes it. */
+const TS_APP: Record<string, string> = {
+  root: `import { OidcLogoutModule, type OidcLogoutModuleOptions } from 'nest-oidc-logout';
+const options: OidcLogoutModuleOptions = { clients: [{ registrationId: 'op', issuer: 'https://op.example', clientId: 'app' }] };
+export const oidc = OidcLogoutModule.forRoot(options);
+`,
+  passport: `import { createOidcLoginStrategyProvider, type OidcLoginUser } from 'nest-oidc-logout/passport';
+export const login = createOidcLoginStrategyProvider;
+export type User = OidcLoginUser;
+`,
+  typeorm: `import { OIDC_LOGOUT_ENTITIES, TypeOrmOidcSessionRepository } from 'nest-oidc-logout/typeorm';
+export const entities = [...OIDC_LOGOUT_ENTITIES];
+export const store = TypeOrmOidcSessionRepository;
+`,
+};
+
+/** Type-checks an app of `entries` in `dir` with the compiler of this repository. */
+async function typeCheck(
+  dir: string,
+  entries: readonly string[],
+  options: { moduleResolution: 'node10' | 'nodenext'; skipLibCheck: boolean },
+): Promise<void> {
+  const file = join(dir, `app-${options.moduleResolution}.ts`);
+  await writeFile(file, entries.map((entry) => TS_APP[entry]).join(''));
+  const module = options.moduleResolution === 'node10' ? 'commonjs' : 'nodenext';
+  const args = [
+    join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+    ...[
+      '--noEmit',
+      '--strict',
+      '--target',
+      'ES2022',
+      '--types',
+      'node',
+      '--ignoreDeprecations',
+      '6.0',
+    ],
+    ...['--module', module, '--moduleResolution', options.moduleResolution],
+    ...['--skipLibCheck', String(options.skipLibCheck), file],
+  ];
+  await run(process.execPath, args, { cwd: dir }).catch((error: Error & { stdout?: string }) => {
+    const output = error.stdout || error.message;
+    throw new Error(`tsc ${module}/${options.moduleResolution}:\n${output}`);
+  });
+}
+
 let work: string;
 let tarball: string;
 let op: FakeOp;
@@ -136,7 +187,7 @@ function startApp(dir: string, file: string, env: Record<string, string> = {}): 
   apps.push(child);
   let output = '';
   return new Promise((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${file} did not start:\n${output}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`${file} did not start:\n${output}`)), 90_000);
     const read = (chunk: Buffer): void => {
       output += chunk.toString();
       const port = /LISTENING (\d+)/.exec(output)?.[1];
@@ -202,7 +253,7 @@ describe('the packed package in a fresh app', () => {
   describe('without typeorm: the root entry and the passport entry, the in-memory store', () => {
     let dir: string;
     beforeAll(async () => {
-      dir = await appFolder('app-without-typeorm', APP_PACKAGES);
+      dir = await appFolder('app-without-typeorm', [...APP_PACKAGES, ...TYPES_PACKAGES]);
     });
 
     it('cannot resolve typeorm nor passport from the app or the package', () => {
@@ -214,39 +265,78 @@ describe('the packed package in a fresh app', () => {
       }
     });
 
-    it('boots as CommonJS (require) and answers a back-channel logout', async () => {
-      await expectBackChannelLogout(await startApp(dir, 'app.cjs'));
-    });
+    it(
+      'boots as CommonJS (require) and answers a back-channel logout',
+      async () => {
+        await expectBackChannelLogout(await startApp(dir, 'app.cjs'));
+      },
+      APP_TIMEOUT,
+    );
 
-    it('boots as ESM (import) and answers a back-channel logout', async () => {
-      await expectBackChannelLogout(await startApp(dir, 'app.mjs'));
-    });
+    it(
+      'boots as ESM (import) and answers a back-channel logout',
+      async () => {
+        await expectBackChannelLogout(await startApp(dir, 'app.mjs'));
+      },
+      APP_TIMEOUT,
+    );
+
+    it(
+      'type-checks an app of the root and passport entries (skipLibCheck, as Nest sets it)',
+      async () => {
+        for (const moduleResolution of ['node10', 'nodenext'] as const) {
+          await typeCheck(dir, ['root', 'passport'], { moduleResolution, skipLibCheck: true });
+        }
+      },
+      TYPE_CHECK_TIMEOUT,
+    );
   });
 
   describe('with typeorm through nest-oidc-logout/typeorm (SQLite)', () => {
     let dir: string;
     beforeAll(async () => {
-      dir = await appFolder('app-with-typeorm', [...APP_PACKAGES, ...TYPEORM_PACKAGES]);
+      dir = await appFolder('app-with-typeorm', [
+        ...APP_PACKAGES,
+        ...TYPEORM_PACKAGES,
+        ...TYPES_PACKAGES,
+      ]);
     });
 
-    for (const file of ['app.cjs', 'app.mjs']) {
-      it(`boots ${file}, runs the migrations and answers a back-channel logout`, async () => {
-        const database = join(dir, `${file}.sqlite`);
-        const url = await startApp(dir, file, { STORE: 'typeorm', SQLITE_FILE: database });
-        await expectBackChannelLogout(url);
-        const db = new DataSource({ type: 'better-sqlite3', database, readonly: true });
-        await db.initialize();
-        try {
-          const rows: Array<{ name: string }> = await db.query(
-            "select name from sqlite_master where type = 'table'",
-          );
-          expect(rows.map((row) => row.name)).toEqual(
-            expect.arrayContaining(['oidc_sessions', 'migrations']),
-          );
-        } finally {
-          await db.destroy();
+    it(
+      'type-checks an app of the three entries, declarations included (node10 and nodenext)',
+      async () => {
+        for (const moduleResolution of ['node10', 'nodenext'] as const) {
+          await typeCheck(dir, ['root', 'passport', 'typeorm'], {
+            moduleResolution,
+            skipLibCheck: false,
+          });
         }
-      });
+      },
+      TYPE_CHECK_TIMEOUT,
+    );
+
+    for (const file of ['app.cjs', 'app.mjs']) {
+      it(
+        `boots ${file}, runs the migrations and answers a back-channel logout`,
+        async () => {
+          const database = join(dir, `${file}.sqlite`);
+          const url = await startApp(dir, file, { STORE: 'typeorm', SQLITE_FILE: database });
+          await expectBackChannelLogout(url);
+          const db = new DataSource({ type: 'better-sqlite3', database, readonly: true });
+          await db.initialize();
+          try {
+            const rows: Array<{ name: string }> = await db.query(
+              "select name from sqlite_master where type = 'table'",
+            );
+            expect(rows.map((row) => row.name)).toEqual(
+              expect.arrayContaining(['oidc_sessions', 'migrations']),
+            );
+          } finally {
+            await db.destroy();
+          }
+        },
+        APP_TIMEOUT,
+      );
     }
   });
 });

@@ -4,6 +4,7 @@
 # the ^11 major of every @nestjs package in package.json's devDependencies (nothing is saved), prove the
 # major, and run the e2e project against it. The repo itself is not touched.
 # Usage: bash .ci/nest11.sh [REPORT.json]   (after `npm ci`; the services must be up, as .ci/run leaves them)
+# NEST11_VITEST_ARGS='test/e2e/some.e2e-spec.ts' runs only those tests.
 # Without REPORT it writes one to a temp dir and prints its own `N passed, N failed` line.
 set -euo pipefail
 
@@ -22,6 +23,8 @@ export OIDC_LOGOUT_TEST_POSTGRES="${OIDC_LOGOUT_TEST_POSTGRES:-1}"
 export OIDC_LOGOUT_TEST_MARIADB="${OIDC_LOGOUT_TEST_MARIADB:-1}"
 INSTALL_TIMEOUT=900
 TEST_TIMEOUT=1500
+# Extra arguments for vitest (e.g. a file filter when trying the script on a few tests).
+read -r -a vitest_args <<<"${NEST11_VITEST_ARGS:-}"
 
 finish() {
   local rc=$1
@@ -42,7 +45,11 @@ trap 'rm -rf "$WORK"' EXIT
 copy="$WORK/main"
 mkdir "$copy"
 echo "nest11: copying the tree to $copy"
-tar -C "$ROOT" --exclude=./.git -cf - . | tar -C "$copy" -xf -
+tar -C "$ROOT" --exclude=./.git --exclude=./node_modules -cf - . | tar -C "$copy" -xf -
+# node_modules may be a link (a worktree's): copy what it points to, so that the install below never
+# writes through the link; the links inside it are kept.
+mkdir "$copy/node_modules"
+tar -C "$(realpath node_modules)" -cf - . | tar -C "$copy/node_modules" -xf -
 # Keep ../shared reachable from the copy, as it is from the repo.
 if [ -d "$ROOT/../shared" ]; then ln -s "$(cd "$ROOT/../shared" && pwd)" "$WORK/shared"; fi
 cd "$copy"
@@ -92,6 +99,6 @@ else
 fi
 echo "nest11: ${e2e[*]}"
 rc=0
-timeout -k 30 "$TEST_TIMEOUT" "${e2e[@]}" "${extra[@]}" \
+timeout -k 30 "$TEST_TIMEOUT" "${e2e[@]}" "${extra[@]}" "${vitest_args[@]}" \
   --reporter=default --reporter=json --outputFile.json="$report" </dev/null || rc=$?
 finish "$rc"

@@ -48,8 +48,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { DataSource } from 'typeorm';
+import { hashSessionId } from '../lib/repositories/session-id-hash';
 import {
-  hashSessionId,
   InMemoryOidcSessionRepository,
   OidcLogoutModule,
   OidcSessionRepository,

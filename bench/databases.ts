@@ -13,7 +13,8 @@
  */
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { hashSessionId, OIDC_LOGOUT_ENTITIES } from '../lib';
+import { hashSessionId } from '../lib/repositories/session-id-hash';
+import { OIDC_LOGOUT_ENTITIES } from '../lib/typeorm';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
 

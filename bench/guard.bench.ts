@@ -39,8 +39,8 @@ import { createHmac } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
+import { hashSessionId } from '../lib/repositories/session-id-hash';
 import {
-  hashSessionId,
   InMemoryOidcSessionRepository,
   OidcLogoutModule,
   OidcSessionGuard,

@@ -34,8 +34,8 @@ import {
 import { NestFactory } from '@nestjs/core';
 import { GuardsConsumer } from '@nestjs/core/guards/guards-consumer';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
+import { hashSessionId } from '../lib/repositories/session-id-hash';
 import {
-  hashSessionId,
   InMemoryOidcSessionRepository,
   OidcLogoutModule,
   OidcSessionGuard,

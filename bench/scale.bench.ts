@@ -18,7 +18,8 @@ import { Module, type INestApplicationContext, type Type } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core';
 import { performance } from 'node:perf_hooks';
 import type { DataSource } from 'typeorm';
-import { LogoutService, OidcLogoutModule, TypeOrmOidcSessionRepository } from '../lib';
+import { LogoutService, OidcLogoutModule } from '../lib';
+import { TypeOrmOidcSessionRepository } from '../lib/typeorm';
 import {
   countSessions,
   explainLogoutLookups,

@@ -1,15 +1,13 @@
 /**
  * nest-oidc-logout: OpenID Connect single sign-out for NestJS.
  *
- * Everything public is exported from here; deep imports are not supported.
+ * The root entry holds what an application uses every day; it loads neither `typeorm` nor passport.
+ * The TypeORM store is in `nest-oidc-logout/typeorm`, the login in `nest-oidc-logout/passport`.
+ * Deep imports are not supported.
  *
  * @packageDocumentation
  */
 export { OidcLogoutModule } from './oidc-logout.module';
-export {
-  OIDC_LOGOUT_MODULE_OPTIONS,
-  type OidcLogoutModuleExtras,
-} from './oidc-logout.module-definition';
 export type {
   OidcBackChannelOptions,
   OidcClientRegistration,
@@ -17,13 +15,10 @@ export type {
   OidcLogoutModuleOptions,
   OidcLogoutRoutes,
 } from './interfaces/oidc-logout-module-options.interface';
-export type { OidcLogoutCriteria, OidcSessionInfo } from './interfaces/oidc-session-info.interface';
-export type { RecordLoginOptions, RevokeTarget } from './interfaces/revoke-target.interface';
 export { LogoutService } from './services/logout.service';
-/** RP-Initiated Logout 1.0: the options and result of `LogoutService.logout` and `endSessionUrl`. */
+export type { RecordLoginOptions, RevokeTarget } from './interfaces/revoke-target.interface';
 export type {
   OidcEndSessionUrlOptions,
-  OidcRpLogoutMethod,
   OidcRpLogoutOptions,
   OidcRpLogoutResult,
 } from './interfaces/rp-initiated-logout.interface';
@@ -36,55 +31,20 @@ export type {
   OidcLogoutChannel,
   OidcRevocationEvent,
 } from './interfaces/oidc-revocation-event.interface';
-export { LogoutTokenError, type LogoutTokenRejection } from './tokens/logout-token.error';
-export type { VerifiedLogoutTokenClaims } from './tokens/logout-token.rules';
-export type { SessionRequest } from './services/request-session';
 export { OidcSessionGuard } from './guards/oidc-session.guard';
 export { SkipOidcSession } from './guards/skip-oidc-session.decorator';
+export type { SessionRequest } from './services/request-session';
+export type { OidcLogoutCriteria, OidcSessionInfo } from './interfaces/oidc-session-info.interface';
 export {
   LogoutEventStoreFullError,
   OidcSessionRepository,
 } from './repositories/oidc-session.repository';
+export { InMemoryOidcSessionRepository } from './repositories/in-memory-oidc-session.repository';
+// OidcLogoutEventStore and InMemoryOidcLogoutEventStore are added here at merge.
 export {
-  InMemoryOidcSessionRepository,
-  type InMemoryOidcSessionRepositoryOptions,
-} from './repositories/in-memory-oidc-session.repository';
-export {
-  TypeOrmOidcSessionRepository,
-  type TypeOrmOidcSessionRepositoryOptions,
-} from './repositories/typeorm/typeorm-oidc-session.repository';
-export type { StatementBatchLimits } from './repositories/typeorm/statement-batcher';
-export type { SessionLookupCacheOptions } from './repositories/typeorm/session-lookup-cache';
-export { OidcSessionEntity } from './repositories/typeorm/oidc-session.entity';
-export { OidcLogoutEventEntity } from './repositories/typeorm/oidc-logout-event.entity';
-export { OIDC_LOGOUT_ENTITIES } from './repositories/typeorm/oidc-logout-entities';
-export { CreateOidcLogoutEventsTable1763800000000 } from './repositories/typeorm/create-oidc-logout-events-table.migration';
-export { SidDigestsAndBinaryKeys1764000000000 } from './repositories/typeorm/sid-digests-and-binary-keys.migration';
-export {
-  CreateOidcSessionsTable1763700000000,
-  OIDC_LOGOUT_MIGRATIONS,
-} from './repositories/typeorm/create-oidc-sessions-table.migration';
-export { hashSessionId, hashSid } from './repositories/session-id-hash';
-export {
-  OIDC_LOGOUT_ERROR_STATUS,
   OidcLogoutError,
   OidcLogoutOptionsError,
   OidcSessionRepositoryError,
-  type OidcLogoutErrorBody,
   type OidcLogoutErrorCode,
 } from './errors/oidc-logout.error';
-// Login with @nestjs/passport + passport-openidconnect (optional peer dependencies, loaded lazily).
-export { createOidcLoginStrategyProvider } from './login/oidc-login.strategy';
-export { OidcLoginGuard, type OidcLoginGuardInstance } from './login/oidc-login.guard';
-export type {
-  OidcLogin,
-  OidcLoginStrategyOptions,
-  OidcLoginUser,
-} from './login/oidc-login.options';
-export type { OidcTokenEndpointAuthMethod } from './login/token-request';
-// The login strategy's options from a factory, a class or a provider (belongs to the passport entry).
-export { createOidcLoginStrategyProviderAsync } from './login/oidc-login.strategy';
-export type {
-  OidcLoginStrategyAsyncOptions,
-  OidcLoginStrategyOptionsFactory,
-} from './login/oidc-login.options';
+export { LogoutTokenError } from './tokens/logout-token.error';

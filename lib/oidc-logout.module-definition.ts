@@ -18,7 +18,10 @@ const definition = new ConfigurableModuleBuilder<OidcLogoutModuleOptions>({
   }))
   .build();
 
-/** The base class of `OidcLogoutModule`, with `forRoot` and `forRootAsync`. @internal */
+/**
+ * The base class of `OidcLogoutModule`, with `forRoot` and `forRootAsync`. Not exported by the package's
+ * entries, but declared in its types: `OidcLogoutModule` extends it.
+ */
 export const ConfigurableModuleClass = definition.ConfigurableModuleClass;
 
 /**

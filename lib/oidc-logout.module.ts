@@ -92,6 +92,7 @@ import { OidcSessionCleanupService } from './services/oidc-session-cleanup.servi
   ],
 })
 export class OidcLogoutModule extends ConfigurableModuleClass implements NestModule {
+  /** Nest constructs it (its parameters are internal types). @internal */
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS)
     private readonly resolvedOptions: ResolvedOidcLogoutOptions,

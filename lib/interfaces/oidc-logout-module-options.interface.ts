@@ -66,11 +66,11 @@ export interface OidcClientRegistration {
   /** The client id registered at the OP (the `aud` of its tokens). */
   clientId: string;
   /**
-   * The client secret registered at the OP. Needed by the passport login
-   * (`createOidcLoginStrategyProvider`) to authenticate at the token endpoint (`client_secret_basic`
-   * or `client_secret_post`; without it the login is a public client, `none`, with PKCE), and to
-   * verify ID and logout tokens the OP signs with HS256/384/512. Logout alone, with asymmetric
-   * signatures (RS256, ES256, ...), does not use it.
+   * The client secret issued by the OP, for a confidential client. The login
+   * (`nest-oidc-logout/passport`) authenticates with it at the token endpoint
+   * (`client_secret_basic` or `client_secret_post`); without it the login is a public client (PKCE).
+   * It is also the key that verifies ID and logout tokens the OP signs with HS256/384/512 (an HS
+   * algorithm in `algorithms` requires it). Never logged.
    */
   clientSecret?: string;
   /** The post-logout redirect URI registered at the OP: absolute, no fragment. */

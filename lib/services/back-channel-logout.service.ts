@@ -44,6 +44,7 @@ export class BackChannelLogoutService {
     { verify: LogoutTokenVerifier; version: number }
   >();
 
+  /** Nest constructs it (its parameters are internal types). @internal */
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
     private readonly logoutService: LogoutService,

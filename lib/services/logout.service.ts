@@ -82,6 +82,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
    */
   private longestRecordTtlMs: number;
 
+  /** Nest constructs it (its parameters are internal types). @internal */
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
     /** The app's `OidcSessionRepository` behind the library's checks and time bound. */
@@ -388,7 +389,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     return this.options.loginUrl;
   }
 
-  /** The registration with that id. @throws OidcLogoutError `ERR_UNKNOWN_REGISTRATION`. */
+  /** The registration with that id. @throws OidcLogoutError `ERR_UNKNOWN_REGISTRATION`. @internal */
   getRegistration(registrationId: string): ResolvedClientRegistration {
     return registrationById(this.options.clients, registrationId);
   }

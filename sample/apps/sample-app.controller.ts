@@ -1,6 +1,7 @@
 import { Controller, Get, Header, Inject, Req, Res, UseGuards, type Type } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { OidcLoginGuard, SkipOidcSession, type OidcLoginUser } from '../../lib';
+import { OidcLoginGuard, type OidcLoginUser } from '../../lib/passport';
+import { SkipOidcSession } from '../../lib';
 import { LogoutEventLog } from './logout-event-log';
 import { SAMPLE_APP_SETTINGS, type SampleAppSettings } from './sample-app.settings';
 import { homePage, signedOutPage } from './sample-pages';

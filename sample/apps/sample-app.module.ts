@@ -3,12 +3,9 @@ import { APP_GUARD } from '@nestjs/core';
 import { PassportSerializer } from '@nestjs/passport';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import {
-  createOidcLoginStrategyProvider,
-  OIDC_LOGOUT_ENTITIES,
-  OidcLogoutModule,
-  type OidcLoginUser,
-} from '../../lib';
+import { createOidcLoginStrategyProvider, type OidcLoginUser } from '../../lib/passport';
+import { OIDC_LOGOUT_ENTITIES } from '../../lib/typeorm';
+import { OidcLogoutModule } from '../../lib';
 import { LogoutEventLog } from './logout-event-log';
 import { createSampleAppController } from './sample-app.controller';
 import {

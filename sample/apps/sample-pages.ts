@@ -1,4 +1,4 @@
-import type { OidcLoginUser } from '../../lib';
+import type { OidcLoginUser } from '../../lib/passport';
 import { escapeHtml } from '../html';
 import { describeLogout, type LogoutEventEntry } from './logout-event-log';
 import type { SampleAppSettings } from './sample-app.settings';

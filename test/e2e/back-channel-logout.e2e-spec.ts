@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashSid, type OidcRevocationEvent } from '../../lib';
+import { hashSid } from '../../lib/repositories/session-id-hash';
+import type { OidcRevocationEvent } from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { isActive, logIn } from '../fixtures/login';

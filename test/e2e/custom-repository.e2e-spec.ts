@@ -4,12 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  OidcLogoutModule,
-  OIDC_LOGOUT_ENTITIES,
-  OidcSessionRepository,
-  type OidcLogoutModuleOptions,
-} from '../../lib';
+import { OidcLogoutModule, OidcSessionRepository, type OidcLogoutModuleOptions } from '../../lib';
+import { OIDC_LOGOUT_ENTITIES } from '../../lib/typeorm';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { logIn } from '../fixtures/login';

@@ -2,7 +2,8 @@ import { decodeJwt } from 'jose';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { hashSessionId, OidcSessionRepository, type OidcRevocationEvent } from '../../lib';
+import { hashSessionId } from '../../lib/repositories/session-id-hash';
+import { OidcSessionRepository, type OidcRevocationEvent } from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import {
   createFastifyTestApp,

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OidcSessionEntity, TypeOrmOidcSessionRepository } from '../../lib';
+import { OidcSessionEntity, TypeOrmOidcSessionRepository } from '../../lib/typeorm';
 import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/services/pending-logouts';
 import {
   proxiedDataSource,

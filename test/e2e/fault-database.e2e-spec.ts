@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashSid, OidcSessionEntity, TypeOrmOidcSessionRepository } from '../../lib';
+import { hashSid } from '../../lib/repositories/session-id-hash';
+import { OidcSessionEntity, TypeOrmOidcSessionRepository } from '../../lib/typeorm';
 import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/services/pending-logouts';
 import {
   proxiedDataSource,

@@ -13,10 +13,9 @@ import {
   BackChannelLogoutService,
   InMemoryOidcSessionRepository,
   LogoutService,
-  OidcLogoutEventEntity,
-  OidcSessionEntity,
   type OidcLogoutModuleOptions,
 } from '../../lib';
+import { OidcLogoutEventEntity, OidcSessionEntity } from '../../lib/typeorm';
 import { LOGOUT_TOMBSTONE_TTL_SECONDS } from '../../lib/oidc-logout.constants';
 import { OidcSessionCleanupService } from '../../lib/services/oidc-session-cleanup.service';
 import {

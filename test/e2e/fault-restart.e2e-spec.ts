@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OidcLogoutEventEntity, OidcSessionEntity } from '../../lib';
+import { OidcLogoutEventEntity, OidcSessionEntity } from '../../lib/typeorm';
 import {
   startAppInstance,
   type AppInstance,

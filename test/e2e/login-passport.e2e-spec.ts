@@ -22,13 +22,14 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createOidcLoginStrategyProvider,
   createOidcLoginStrategyProviderAsync,
-  hashSessionId,
-  hashSid,
   OidcLoginGuard,
+  type OidcLoginUser,
+} from '../../lib/passport';
+import { hashSessionId, hashSid } from '../../lib/repositories/session-id-hash';
+import {
   OidcLogoutModule,
   OidcSessionGuard,
   OidcSessionRepository,
-  type OidcLoginUser,
   type OidcSessionInfo,
 } from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';

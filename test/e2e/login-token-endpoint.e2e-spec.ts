@@ -19,14 +19,9 @@ import type { Request } from 'express';
 import session from 'express-session';
 import passport from 'passport';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  createOidcLoginStrategyProvider,
-  hashSessionId,
-  LogoutService,
-  OidcLoginGuard,
-  OidcLogoutModule,
-  OidcSessionGuard,
-} from '../../lib';
+import { createOidcLoginStrategyProvider, OidcLoginGuard } from '../../lib/passport';
+import { hashSessionId } from '../../lib/repositories/session-id-hash';
+import { LogoutService, OidcLogoutModule, OidcSessionGuard } from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { CookieJar } from '../fixtures/real-op';
 import { RecordingRepository } from '../fixtures/recording-repository';

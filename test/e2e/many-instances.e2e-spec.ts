@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashSid, OidcSessionEntity } from '../../lib';
+import { hashSid } from '../../lib/repositories/session-id-hash';
+import { OidcSessionEntity } from '../../lib/typeorm';
 import {
   startAppInstance,
   type AppInstance,

@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   OIDC_LOGOUT_ENTITIES,
   OIDC_LOGOUT_MIGRATIONS,
-  OidcLogoutOptionsError,
   TypeOrmOidcSessionRepository,
-} from '../../lib';
+} from '../../lib/typeorm';
+import { OidcLogoutOptionsError } from '../../lib';
 import { announceDatabase, databaseUrl, testNamespace } from '../fixtures/databases';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';

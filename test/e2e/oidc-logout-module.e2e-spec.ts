@@ -9,14 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   InMemoryOidcSessionRepository,
   LogoutService,
-  OIDC_LOGOUT_ENTITIES,
   OidcLogoutModule,
   OidcLogoutOptionsError,
   OidcSessionGuard,
   OidcSessionRepository,
-  TypeOrmOidcSessionRepository,
   type OidcLogoutModuleOptions,
 } from '../../lib';
+import { OIDC_LOGOUT_ENTITIES, TypeOrmOidcSessionRepository } from '../../lib/typeorm';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { logIn } from '../fixtures/login';

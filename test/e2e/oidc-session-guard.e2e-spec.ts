@@ -1,7 +1,7 @@
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashSessionId, hashSid } from '../../lib';
+import { hashSessionId, hashSid } from '../../lib/repositories/session-id-hash';
 import { announceDatabase, createTestDataSource, type DatabaseKind } from '../fixtures/databases';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OidcSessionEntity } from '../../lib';
+import { OidcSessionEntity } from '../../lib/typeorm';
 import {
   startAppInstance,
   type AppInstance,

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, type DataSourceOptions, type Logger as TypeOrmLogger } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OidcSessionEntity } from '../../lib';
+import { OidcSessionEntity } from '../../lib/typeorm';
 import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/services/pending-logouts';
 import {
   announceDatabase,

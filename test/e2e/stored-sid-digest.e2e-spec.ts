@@ -8,14 +8,9 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  hashSid,
-  OIDC_LOGOUT_MIGRATIONS,
-  TypeOrmOidcSessionRepository,
-  type OidcLogoutCriteria,
-  type OidcRevocationEvent,
-  type OidcSessionInfo,
-} from '../../lib';
+import { hashSid } from '../../lib/repositories/session-id-hash';
+import { OIDC_LOGOUT_MIGRATIONS, TypeOrmOidcSessionRepository } from '../../lib/typeorm';
+import type { OidcLogoutCriteria, OidcRevocationEvent, OidcSessionInfo } from '../../lib';
 import {
   announceDatabase,
   createTestDataSource,

@@ -3,7 +3,7 @@ import { OidcSessionRepositoryError } from '../errors/oidc-logout.error';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import { InMemoryOidcSessionRepository } from '../repositories/in-memory-oidc-session.repository';
 import { hashSessionId, hashSid } from '../repositories/session-id-hash';
-import { sidTombstoneKey, subTombstoneKey } from '../services/logout-event-keys';
+import { sidTombstoneKey, subTombstoneKey } from '../logout-events/logout-event-keys';
 import type { SessionRequest } from '../services/request-session';
 import { markLoginRecorded } from './login-in-progress';
 import { SessionIdFollower } from './session-id-follower';

@@ -4,7 +4,7 @@ import { CheckedSessionRepository } from '../repositories/checked-session-reposi
 import { hashSessionId } from '../repositories/session-id-hash';
 import { sessionIdOf, type SessionRequest } from '../services/request-session';
 import { clearLoginRecorded, recordedLogin, type RecordedLogin } from './login-in-progress';
-import { recordEndedByLogout } from '../services/login-tombstones';
+import { recordEndedByLogout } from '../logout-events/login-tombstones';
 import { LOGIN_STATE_KEY_PREFIX } from './oidc-login-state.store';
 
 type RegenerateCallback = (error?: unknown) => void;

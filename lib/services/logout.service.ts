@@ -36,11 +36,11 @@ import { assertLogoutEventMethodsPaired } from '../repositories/oidc-session.rep
 import { hashSessionId, hashSid } from '../repositories/session-id-hash';
 import { verifyIdToken } from '../tokens/id-token.verifier';
 import { buildEndSessionUrl, endSessionForm, type EndSessionParameters } from './end-session-url';
-import { endedByLogout } from './login-tombstones';
-import { logoutTokenKey, sidTombstoneKey, subTombstoneKey } from './logout-event-keys';
+import { endedByLogout } from '../logout-events/login-tombstones';
+import { logoutTokenKey, sidTombstoneKey, subTombstoneKey } from '../logout-events/logout-event-keys';
 import { appendSetCookie, newLogoutState, stateCookie, stateCookiePath } from './logout-state';
 import { OidcDiscoveryService } from './oidc-discovery.service';
-import { PendingLogouts, type PendingOperation } from './pending-logouts';
+import { PendingLogouts, type PendingOperation } from '../logout-events/pending-logouts';
 import { RevocationListeners, type OidcRevocationListener } from './revocation-listeners';
 import { clearSidOf } from './session-sid';
 import {

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OidcSessionEntity, TypeOrmOidcSessionRepository } from '../../lib';
-import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/services/pending-logouts';
+import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/logout-events/pending-logouts';
 import {
   proxiedDataSource,
   startDatabaseProxy,

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSid, OidcSessionEntity, TypeOrmOidcSessionRepository } from '../../lib';
-import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/services/pending-logouts';
+import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/logout-events/pending-logouts';
 import {
   proxiedDataSource,
   startDatabaseProxy,

@@ -2,7 +2,7 @@ import { decodeJwt } from 'jose';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import type { CheckedSessionRepository } from '../repositories/checked-session-repository';
 import { sidTombstoneKey, subTombstoneKey } from './logout-event-keys';
-import { clearSidOf } from './session-sid';
+import { clearSidOf } from '../services/session-sid';
 
 /**
  * Whether a logout tombstone says the OP ended this login's session (or all the user's sessions)

@@ -37,7 +37,11 @@ import { hashSessionId, hashSid } from '../repositories/session-id-hash';
 import { verifyIdToken } from '../tokens/id-token.verifier';
 import { buildEndSessionUrl, endSessionForm, type EndSessionParameters } from './end-session-url';
 import { endedByLogout } from '../logout-events/login-tombstones';
-import { logoutTokenKey, sidTombstoneKey, subTombstoneKey } from '../logout-events/logout-event-keys';
+import {
+  logoutTokenKey,
+  sidTombstoneKey,
+  subTombstoneKey,
+} from '../logout-events/logout-event-keys';
 import { appendSetCookie, newLogoutState, stateCookie, stateCookiePath } from './logout-state';
 import { OidcDiscoveryService } from './oidc-discovery.service';
 import { PendingLogouts, type PendingOperation } from '../logout-events/pending-logouts';

@@ -41,10 +41,21 @@ export type { VerifiedLogoutTokenClaims } from './tokens/logout-token.rules';
 export type { SessionRequest } from './services/request-session';
 export { OidcSessionGuard } from './guards/oidc-session.guard';
 export { SkipOidcSession } from './guards/skip-oidc-session.decorator';
+export { OidcSessionRepository } from './repositories/oidc-session.repository';
 export {
-  LogoutEventStoreFullError,
-  OidcSessionRepository,
-} from './repositories/oidc-session.repository';
+  OidcLogoutEventStore,
+  type OidcLogoutEventBegin,
+  type OidcLogoutEventOutcome,
+} from './logout-events/oidc-logout-event.store';
+export { LogoutEventStoreFullError } from './logout-events/bounded-logout-event-store';
+export {
+  InMemoryOidcLogoutEventStore,
+  type InMemoryOidcLogoutEventStoreOptions,
+} from './logout-events/in-memory-oidc-logout-event.store';
+export {
+  TypeOrmOidcLogoutEventStore,
+  type TypeOrmOidcLogoutEventStoreOptions,
+} from './logout-events/typeorm/typeorm-oidc-logout-event.store';
 export {
   InMemoryOidcSessionRepository,
   type InMemoryOidcSessionRepositoryOptions,

@@ -184,6 +184,8 @@ export class TypeOrmOidcLogoutEventStore extends OidcLogoutEventStore {
   /** The statements, built once; `undefined` for the generic dialect. */
   private sql(): LogoutEventSql | undefined {
     if (this.statements) return this.statements;
+    // Not yet (or no longer) initialized: the runner refuses the call with a store failure.
+    if (!this.runner.dataSource.isInitialized) return undefined;
     const upsert = this.upsertDialect();
     if (upsert === 'generic') return undefined;
     const driver = this.runner.dataSource.driver;

@@ -30,7 +30,7 @@ export async function createOidcLogoutEventStore(
   if (custom !== undefined) return createStore(moduleRef, custom);
   const dataSource = defaultDataSource(options.dataSource, appDataSource);
   if (dataSource) {
-    const { TypeOrmOidcLogoutEventStore } = loadTypeOrmStores();
+    const { TypeOrmOidcLogoutEventStore } = await loadTypeOrmStores();
     const batching = options.typeOrmRepository?.batching;
     const store = new TypeOrmOidcLogoutEventStore(
       dataSource,

@@ -39,7 +39,7 @@ export async function createOidcSessionRepository(
   if (custom !== undefined) return createStore(moduleRef, custom);
   const dataSource = defaultDataSource(options.dataSource, appDataSource);
   if (dataSource) {
-    const { TypeOrmOidcSessionRepository } = loadTypeOrmStores();
+    const { TypeOrmOidcSessionRepository } = await loadTypeOrmStores();
     const repository = new TypeOrmOidcSessionRepository(dataSource, options.typeOrmRepository);
     await repository.init();
     return repository;

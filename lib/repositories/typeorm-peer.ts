@@ -25,16 +25,14 @@ export function appDataSourceToken(): unknown {
 const NO_TYPEORM = Symbol('nest-oidc-logout: typeorm is not installed');
 
 /** The library's TypeORM stores, loaded on first use. @internal */
-export function loadTypeOrmStores(): {
+export async function loadTypeOrmStores(): Promise<{
   TypeOrmOidcSessionRepository: typeof SessionRepositoryModule.TypeOrmOidcSessionRepository;
   TypeOrmOidcLogoutEventStore: typeof EventStoreModule.TypeOrmOidcLogoutEventStore;
-} {
-  /* eslint-disable @typescript-eslint/no-require-imports -- deliberately lazy: optional peer */
-  const sessions =
-    require('./typeorm/typeorm-oidc-session.repository') as typeof SessionRepositoryModule;
-  const events =
-    require('../logout-events/typeorm/typeorm-oidc-logout-event.store') as typeof EventStoreModule;
-  /* eslint-enable @typescript-eslint/no-require-imports */
+}> {
+  const [sessions, events] = await Promise.all([
+    import('./typeorm/typeorm-oidc-session.repository.js'),
+    import('../logout-events/typeorm/typeorm-oidc-logout-event.store.js'),
+  ]);
   return {
     TypeOrmOidcSessionRepository: sessions.TypeOrmOidcSessionRepository,
     TypeOrmOidcLogoutEventStore: events.TypeOrmOidcLogoutEventStore,

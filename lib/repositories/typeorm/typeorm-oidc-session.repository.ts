@@ -126,6 +126,8 @@ export interface TypeOrmOidcSessionRepositoryOptions {
  */
 export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   private initialization: Promise<void> | undefined;
+  /** MariaDB: a logout's removal is one `DELETE ... RETURNING` (MySQL: a locking transaction). */
+  private deleteReturning = false;
   /** How the repository talks to its DataSource. */
   private readonly runner: TypeOrmRunner;
   /** The SQL of the hot paths, built on first use (DIRECT_SQL_DRIVERS only). */
@@ -290,6 +292,11 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
         return rows.filter((row) => Number(row.expires_at) > now).map(rawToInfo);
       });
     }
+    if (this.deleteReturning) {
+      return await this.runner.run('remove the sessions of a logout', () =>
+        this.removeReturning(criteria),
+      );
+    }
     return await this.runner.runInTransaction(
       'remove the sessions of a logout',
       async (manager) => {
@@ -334,10 +341,46 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
     });
   }
 
+  /**
+   * MariaDB: the rows a logout names, deleted and returned by one statement. The comparisons are
+   * exact (`BINARY`: case, accents and trailing spaces count) beside the ones the indexes serve.
+   */
+  private async removeReturning(criteria: OidcLogoutCriteria): Promise<OidcSessionInfo[]> {
+    const { issuer, clientId, sid, sub } = criteria;
+    const q = (name: string) => this.dataSource.driver.escape(name);
+    const conditions: string[] = [];
+    const values: string[] = [];
+    for (const [column, value] of [
+      ['issuer', issuer],
+      ['client_id', clientId],
+      ['sid', sid],
+      ['sub', sub],
+    ] as const) {
+      if (!value) continue;
+      conditions.push(`${q(column)} = ? AND BINARY ${q(column)} = BINARY ?`);
+      values.push(value, value);
+    }
+    const columns = SESSION_COLUMNS.map(q).join(', ');
+    const rows = await this.runner.records<RawSessionRow>(
+      `DELETE FROM ${this.runner.tableName(OidcSessionEntity)} WHERE ${conditions.join(' AND ')} RETURNING ${columns}`,
+      values,
+    );
+    const now = Date.now();
+    // Expired matches are deleted too, but they were already absent: not reported.
+    return rows.filter((row) => Number(row.expires_at) > now).map(rawToInfo);
+  }
+
   private async initialize(): Promise<void> {
     await initializeStoreTables(this.runner, 'OIDC session repository', [
       { name: 'OidcSessionEntity', table: 'oidc_sessions', entity: OidcSessionEntity },
     ]);
+    if (READ_ONLY_PROBE_DRIVERS.has(this.driverType)) {
+      // MariaDB (whatever the driver's name) has DELETE ... RETURNING; MySQL has not.
+      const [row] = await this.runner.run('check its server', (manager) =>
+        manager.query<{ version?: unknown }[]>('SELECT VERSION() AS version'),
+      );
+      this.deleteReturning = /mariadb/i.test(String(row?.version));
+    }
     const cache = this.cache;
     if (cache && !this.feed) {
       this.feed = new PostgresRemovalFeed(this.dataSource.driver, {

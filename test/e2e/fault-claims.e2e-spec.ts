@@ -11,7 +11,11 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OidcSessionEntity, TypeOrmOidcSessionRepository } from '../../lib';
+import {
+  OidcSessionEntity,
+  TypeOrmOidcLogoutEventStore,
+  TypeOrmOidcSessionRepository,
+} from '../../lib';
 import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/logout-events/pending-logouts';
 import {
   proxiedDataSource,
@@ -75,8 +79,11 @@ for (const kind of KINDS) {
           batching ? { batching } : {},
         );
         await repository.init();
+        // The logout events on the same DataSource, as the module's default would put them.
+        const events = new TypeOrmOidcLogoutEventStore(dataSource, batching ? { batching } : {});
+        await events.init();
         const app = await startTestApp({
-          oidc: { clients: clients(), sessionRepository: repository },
+          oidc: { clients: clients(), sessionRepository: repository, logoutEventStore: events },
         });
         apps.push(app);
         return app;

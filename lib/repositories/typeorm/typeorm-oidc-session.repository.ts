@@ -361,10 +361,18 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
       values.push(value, value);
     }
     const columns = SESSION_COLUMNS.map(q).join(', ');
-    const rows = await this.runner.records<RawSessionRow>(
-      `DELETE FROM ${this.runner.tableName(OidcSessionEntity)} WHERE ${conditions.join(' AND ')} RETURNING ${columns}`,
-      values,
-    );
+    const sql = `DELETE FROM ${this.runner.tableName(OidcSessionEntity)} WHERE ${conditions.join(' AND ')} RETURNING ${columns}`;
+    let rows: RawSessionRow[];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        rows = await this.runner.records<RawSessionRow>(sql, values);
+        break;
+      } catch (error) {
+        // A deadlock with concurrent logins (InnoDB's next-key locks): the statement runs again.
+        if (attempt < MAX_ATTEMPTS && isRetryable(error)) continue;
+        throw error;
+      }
+    }
     const now = Date.now();
     // Expired matches are deleted too, but they were already absent: not reported.
     return rows.filter((row) => Number(row.expires_at) > now).map(rawToInfo);

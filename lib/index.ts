@@ -35,12 +35,18 @@ export { OidcSessionGuard } from './guards/oidc-session.guard';
 export { SkipOidcSession } from './guards/skip-oidc-session.decorator';
 export type { SessionRequest } from './services/request-session';
 export type { OidcLogoutCriteria, OidcSessionInfo } from './interfaces/oidc-session-info.interface';
-export {
-  LogoutEventStoreFullError,
-  OidcSessionRepository,
-} from './repositories/oidc-session.repository';
+export { OidcSessionRepository } from './repositories/oidc-session.repository';
 export { InMemoryOidcSessionRepository } from './repositories/in-memory-oidc-session.repository';
-// OidcLogoutEventStore and InMemoryOidcLogoutEventStore are added here at merge.
+export {
+  OidcLogoutEventStore,
+  type OidcLogoutEventBegin,
+  type OidcLogoutEventOutcome,
+} from './logout-events/oidc-logout-event.store';
+export { LogoutEventStoreFullError } from './logout-events/bounded-logout-event-store';
+export {
+  InMemoryOidcLogoutEventStore,
+  type InMemoryOidcLogoutEventStoreOptions,
+} from './logout-events/in-memory-oidc-logout-event.store';
 export {
   OidcLogoutError,
   OidcLogoutOptionsError,

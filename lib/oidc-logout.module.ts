@@ -39,6 +39,11 @@ import {
   oidcSessionRepositoryProvider,
 } from './repositories/oidc-session-repository.provider';
 import { OidcSessionRepository } from './repositories/oidc-session.repository';
+import {
+  checkedLogoutEventStoreProvider,
+  oidcLogoutEventStoreProvider,
+} from './logout-events/oidc-logout-event-store.provider';
+import { OidcLogoutEventStore } from './logout-events/oidc-logout-event.store';
 import { BackChannelLogoutService } from './services/back-channel-logout.service';
 import { LogoutService } from './services/logout.service';
 import { OidcDiscoveryService } from './services/oidc-discovery.service';
@@ -68,6 +73,8 @@ import { OidcSessionCleanupService } from './services/oidc-session-cleanup.servi
     },
     oidcSessionRepositoryProvider,
     checkedSessionRepositoryProvider,
+    oidcLogoutEventStoreProvider,
+    checkedLogoutEventStoreProvider,
     OidcDiscoveryService,
     OidcSessionCleanupService,
     LogoutService,
@@ -85,6 +92,7 @@ import { OidcSessionCleanupService } from './services/oidc-session-cleanup.servi
     BackChannelLogoutService,
     OidcSessionGuard,
     OidcSessionRepository,
+    OidcLogoutEventStore,
     // For the login strategy and guard (lib/login), declared in the application's modules.
     OidcDiscoveryService,
     SessionIdFollower,

@@ -11,7 +11,10 @@ export {
 } from './repositories/typeorm/typeorm-oidc-session.repository';
 export type { StatementBatchLimits } from './repositories/typeorm/statement-batcher';
 export type { SessionLookupCacheOptions } from './repositories/typeorm/session-lookup-cache';
-// TypeOrmOidcLogoutEventStore (and its option type) is added here at merge.
+export {
+  TypeOrmOidcLogoutEventStore,
+  type TypeOrmOidcLogoutEventStoreOptions,
+} from './logout-events/typeorm/typeorm-oidc-logout-event.store';
 export { OidcSessionEntity } from './repositories/typeorm/oidc-session.entity';
 export { OidcLogoutEventEntity } from './repositories/typeorm/oidc-logout-event.entity';
 export { OIDC_LOGOUT_ENTITIES } from './repositories/typeorm/oidc-logout-entities';

@@ -12,7 +12,7 @@ import { Reflector } from '@nestjs/core';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
 import { sessionHadLogin } from '../login/session-login-mark';
 import { SKIP_OIDC_SESSION_KEY } from '../oidc-logout.constants';
-import { LogoutService } from '../services/logout.service';
+import { IS_ACTIVE_NOW, LogoutService } from '../services/logout.service';
 import { destroySession, sessionIdOf, type SessionRequest } from '../services/request-session';
 
 /** The refusal of a session that held a recorded login, since ended (revoked, expired, replaced). */
@@ -66,7 +66,7 @@ export class OidcSessionGuard implements CanActivate {
       const sessionId = this.getClientSessionId(request);
       if (sessionId === undefined) return this.#refuse(context, request, false);
       try {
-        active = this.logoutService.isActive(sessionId);
+        active = this.logoutService[IS_ACTIVE_NOW](sessionId);
       } catch (error) {
         // A store that throws rather than rejects is just as unavailable.
         return Promise.reject(this.#storeUnavailable(error));

@@ -1,3 +1,4 @@
+import type { OidcLogoutEventStore } from '../logout-events/oidc-logout-event.store';
 import type { Type } from '@nestjs/common';
 import type { KeyObject } from 'node:crypto';
 import type { CryptoKey, JWK } from 'jose';
@@ -128,6 +129,14 @@ export interface OidcLogoutModuleOptions {
    * when there is one, otherwise {@link InMemoryOidcSessionRepository} (with a startup warning).
    */
   sessionRepository?: Type<OidcSessionRepository> | OidcSessionRepository;
+  /**
+   * The logout-event store (replay claims of logout tokens, tombstones): an instance, or a class
+   * that Nest instantiates with injection. Every app instance must share it, as it shares the
+   * session store. Default: `TypeOrmOidcLogoutEventStore` on `dataSource` or on the app's TypeORM
+   * DataSource when there is one (also with a custom `sessionRepository`), otherwise
+   * {@link InMemoryOidcLogoutEventStore} (with a startup warning: one process only).
+   */
+  logoutEventStore?: Type<OidcLogoutEventStore> | OidcLogoutEventStore;
   /**
    * A TypeORM DataSource for the default repository, when the app's own (from `@nestjs/typeorm`) is not
    * the one to use. It must list `OIDC_LOGOUT_ENTITIES` (the session and logout-event entities).

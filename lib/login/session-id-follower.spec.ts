@@ -1,9 +1,15 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { InMemoryOidcLogoutEventStore } from '../logout-events/in-memory-oidc-logout-event.store';
+import {
+  inMemoryEvents,
+  logoutEventCalls,
+  type LogoutEventCalls,
+} from '../../test/repository/logout-event-calls';
 import { OidcSessionRepositoryError } from '../errors/oidc-logout.error';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import { InMemoryOidcSessionRepository } from '../repositories/in-memory-oidc-session.repository';
 import { hashSessionId, hashSid } from '../repositories/session-id-hash';
-import { sidTombstoneKey, subTombstoneKey } from '../services/logout-event-keys';
+import { sidTombstoneKey, subTombstoneKey } from '../logout-events/logout-event-keys';
 import type { SessionRequest } from '../services/request-session';
 import { markLoginRecorded } from './login-in-progress';
 import { SessionIdFollower } from './session-id-follower';
@@ -82,14 +88,21 @@ function record(sessionId: string): OidcSessionInfo {
 
 describe('SessionIdFollower', () => {
   let repository: InMemoryOidcSessionRepository;
+  let events: LogoutEventCalls;
   let follower: SessionIdFollower;
 
-  beforeEach(() => {
+  /** A follower on fresh in-memory stores. */
+  function fresh(): void {
     repository = new InMemoryOidcSessionRepository();
+    const store = new InMemoryOidcLogoutEventStore();
+    events = logoutEventCalls(store);
     follower = new SessionIdFollower(
       new CheckedSessionRepository(repository, { timeoutMs: 1_000 }),
+      inMemoryEvents(store),
     );
-  });
+  }
+
+  beforeEach(fresh);
 
   const find = (id: string) => repository.findByClientSessionId(hashSessionId(id));
 
@@ -183,7 +196,7 @@ describe('SessionIdFollower', () => {
       const req = request();
       await repository.save(record('sid-0'));
       // The logout wrote its tombstone, and its removal found the record under neither id.
-      await repository.saveLogoutTombstone(
+      await events.saveLogoutTombstone(
         tombstone,
         Math.floor(Date.now() / 1000),
         new Date(Date.now() + 60_000),
@@ -193,10 +206,7 @@ describe('SessionIdFollower', () => {
       await expect(regenerate(req)).rejects.toMatchObject({ code: 'ERR_SESSION_ENDED' });
       expect(await find('sid-0')).toBeUndefined();
       expect(await find('sid-1')).toBeUndefined();
-      repository = new InMemoryOidcSessionRepository();
-      follower = new SessionIdFollower(
-        new CheckedSessionRepository(repository, { timeoutMs: 1_000 }),
-      );
+      fresh();
     }
   });
 

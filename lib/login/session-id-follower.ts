@@ -1,10 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { OidcLogoutError, OidcSessionRepositoryError } from '../errors/oidc-logout.error';
+import { CheckedLogoutEventStore } from '../logout-events/checked-logout-event-store';
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 import { hashSessionId } from '../repositories/session-id-hash';
 import { sessionIdOf, type SessionRequest } from '../services/request-session';
 import { clearLoginRecorded, recordedLogin, type RecordedLogin } from './login-in-progress';
-import { recordEndedByLogout } from '../services/login-tombstones';
+import { recordEndedByLogout } from '../logout-events/login-tombstones';
 import { LOGIN_STATE_KEY_PREFIX } from './oidc-login-state.store';
 import { carrySessionLoginMark } from './session-login-mark';
 
@@ -43,7 +44,10 @@ const FOLLOWING = Symbol('nest-oidc-logout:session-id-follower');
 export class SessionIdFollower {
   private readonly logger = new Logger('OidcLogout');
 
-  constructor(private readonly repository: CheckedSessionRepository) {}
+  constructor(
+    private readonly repository: CheckedSessionRepository,
+    private readonly events: CheckedLogoutEventStore,
+  ) {}
 
   /**
    * Makes the request's session follow id changes. When the session middleware has not run yet (it is
@@ -107,7 +111,7 @@ export class SessionIdFollower {
         await this.repository.removeByClientSessionId(to);
         return;
       }
-      if (await recordEndedByLogout(this.repository, record)) {
+      if (await recordEndedByLogout(this.events, record)) {
         await this.repository.removeByClientSessionId(to);
         throw new OidcLogoutError(
           'ERR_SESSION_ENDED',

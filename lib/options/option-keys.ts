@@ -14,6 +14,7 @@ export const MODULE_KEYS = [
   'loginUrl',
   'rpLogoutMethod',
   'sessionRepository',
+  'logoutEventStore',
   'dataSource',
   'typeOrmRepository',
   'clockToleranceSeconds',

@@ -1,3 +1,4 @@
+import type { OidcLogoutEventStore } from '../logout-events/oidc-logout-event.store';
 import type { Type } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import type {
@@ -32,6 +33,7 @@ export interface ResolvedOidcLogoutOptions {
   loginUrl?: string;
   rpLogoutMethod: OidcRpLogoutMethod;
   sessionRepository?: Type<OidcSessionRepository> | OidcSessionRepository;
+  logoutEventStore?: Type<OidcLogoutEventStore> | OidcLogoutEventStore;
   dataSource?: DataSource;
   typeOrmRepository?: TypeOrmOidcSessionRepositoryOptions;
   clockToleranceSeconds: number;

@@ -1,4 +1,5 @@
 import { isAbsolute } from 'node:path';
+import { OidcLogoutEventStore } from '../logout-events/oidc-logout-event.store';
 import { OidcSessionRepository } from '../repositories/oidc-session.repository';
 import {
   Problems,
@@ -9,7 +10,6 @@ import {
   isPlainObject,
 } from './option-checks';
 import type { ResolvedOidcLogoutOptions } from './resolved-oidc-logout-options';
-
 import { MODULE_KEYS } from './option-keys';
 import { validateClients } from './validate-clients';
 import { validateNumbers } from './validate-numbers';
@@ -24,8 +24,22 @@ const REPOSITORY_METHODS = [
   'removeByLogoutToken',
 ] as const;
 
-function validateRepository(problems: Problems, value: unknown): void {
-  const fix = `extend OidcSessionRepository and implement ${REPOSITORY_METHODS.join(', ')}, then pass the class or an instance`;
+/** A store option: the contract it implements, by its option's key. */
+const STORES = {
+  sessionRepository: { contract: OidcSessionRepository, methods: REPOSITORY_METHODS },
+  logoutEventStore: {
+    contract: OidcLogoutEventStore,
+    methods: ['begin', 'complete', 'findTombstones'],
+  },
+} as const;
+
+function validateRepository(
+  problems: Problems,
+  value: unknown,
+  key: keyof typeof STORES = 'sessionRepository',
+): void {
+  const { contract, methods } = STORES[key];
+  const fix = `extend ${contract.name} and implement ${methods.join(', ')}, then pass the class or an instance`;
   let target: unknown = value;
   let what = 'an object';
   if (typeof value === 'function') {
@@ -34,24 +48,24 @@ function validateRepository(problems: Problems, value: unknown): void {
   }
   if (typeof target !== 'object' || target === null) {
     problems.add(
-      'sessionRepository',
-      'must be a class or an instance implementing OidcSessionRepository',
+      key,
+      `must be a class or an instance implementing ${contract.name}`,
       describeValue(value),
       fix,
     );
     return;
   }
   // A subclass may implement the methods as arrow-function fields, absent from its prototype.
-  if (target instanceof OidcSessionRepository) {
+  if (target instanceof contract) {
     return;
   }
-  const missing = REPOSITORY_METHODS.filter(
+  const missing = (methods as readonly string[]).filter(
     (method) => typeof (target as Record<string, unknown>)[method] !== 'function',
   );
   if (missing.length > 0) {
     problems.add(
-      'sessionRepository',
-      `is ${what} without the method(s) ${missing.join(', ')} of OidcSessionRepository`,
+      key,
+      `is ${what} without the method(s) ${missing.join(', ')} of ${contract.name}`,
       describeValue(value),
       fix,
     );
@@ -158,6 +172,10 @@ export function validateOidcLogoutOptions(
   if (dataSource !== undefined) {
     validateDataSource(problems, dataSource);
   }
+  const { logoutEventStore } = raw;
+  if (logoutEventStore !== undefined) {
+    validateRepository(problems, logoutEventStore, 'logoutEventStore');
+  }
   if (sessionRepository !== undefined && dataSource !== undefined) {
     problems.add(
       'sessionRepository',
@@ -199,6 +217,9 @@ export function validateOidcLogoutOptions(
   }
   if (dataSource !== undefined) {
     resolved.dataSource = dataSource as ResolvedOidcLogoutOptions['dataSource'];
+  }
+  if (logoutEventStore !== undefined) {
+    resolved.logoutEventStore = logoutEventStore as ResolvedOidcLogoutOptions['logoutEventStore'];
   }
   if (typeOrmRepository !== undefined) {
     resolved.typeOrmRepository = typeOrmRepository;

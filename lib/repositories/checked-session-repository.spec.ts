@@ -6,7 +6,8 @@ import type {
 } from '../interfaces/oidc-session-info.interface';
 import { CheckedSessionRepository, recordRefusal } from './checked-session-repository';
 import { InMemoryOidcSessionRepository } from './in-memory-oidc-session.repository';
-import { OidcSessionRepository } from './oidc-session.repository';
+import { EXPIRE_ENTRIES } from '../logout-events/oidc-logout-event.store';
+import { EXISTS_NOW, OidcSessionRepository } from './oidc-session.repository';
 
 const NOW = 1_800_000_000_000;
 
@@ -92,10 +93,21 @@ describe('CheckedSessionRepository', () => {
     const store = checked(raw);
     expect(store.existsByClientSessionId('h1')).toBe(true);
     expect(store.existsByClientSessionId('h2')).toBe(false);
+    // The in-memory store's internal fast path, checked as any answer.
+    const fastPath = raw as unknown as Record<typeof EXISTS_NOW, (id: string) => unknown>;
     for (const answer of [1, 'true', null, {}, Promise.resolve(1)]) {
-      raw.existsByClientSessionId = () => answer as boolean;
+      fastPath[EXISTS_NOW] = () => answer;
       expect(await store.existsByClientSessionId('h1')).toBe(false);
     }
+  });
+
+  it("a custom store's own existence check is asked, and live only for exactly true", async () => {
+    const raw = new Scripted();
+    const answers: unknown[] = [true, 1, 'true', null];
+    raw.existsByClientSessionId = () => Promise.resolve(answers.shift() as boolean);
+    const store = checked(raw);
+    expect(await store.existsByClientSessionId('h1')).toBe(true);
+    for (let i = 0; i < 3; i++) expect(await store.existsByClientSessionId('h1')).toBe(false);
   });
 
   it('a store that does not answer: rejects ERR_REPOSITORY_UNAVAILABLE after timeoutMs', async () => {
@@ -150,29 +162,17 @@ describe('CheckedSessionRepository', () => {
   it("the library's own arguments are checked before the store is asked: a TypeError, not a store failure", async () => {
     const raw = new Scripted();
     const asked: string[] = [];
-    raw.saveLogoutTombstone = () => {
-      asked.push('saveLogoutTombstone');
-      return Promise.resolve();
+    raw.remove = () => {
+      asked.push('removeByLogoutToken');
+      return Promise.resolve([]);
     };
-    raw.claimLogoutEvent = () => {
-      asked.push('claimLogoutEvent');
-      return Promise.resolve(true);
-    };
-    const store = checked(raw);
-    await expect(store.saveLogoutTombstone('k', 1.5, new Date(NOW + 1))).rejects.toBeInstanceOf(
-      TypeError,
-    );
-    await expect(store.claimLogoutEvent('', new Date(NOW + 1))).rejects.toBeInstanceOf(TypeError);
-    await expect(store.claimLogoutEvent('k', new Date(Number.NaN))).rejects.toBeInstanceOf(
-      TypeError,
-    );
     await expect(
-      store.removeByLogoutToken({ issuer: 'https://op.example', clientId: 'app' }),
+      checked(raw).removeByLogoutToken({ issuer: 'https://op.example', clientId: 'app' }),
     ).rejects.toBeInstanceOf(TypeError);
     expect(asked).toEqual([]);
     // What the store itself throws, whatever its class, is the store's failure.
-    raw.claimLogoutEvent = () => Promise.reject(new TypeError('fetch failed'));
-    await expect(store.claimLogoutEvent('k', new Date(NOW + 1))).rejects.toMatchObject({
+    raw.remove = () => Promise.reject(new TypeError('fetch failed'));
+    await expect(checked(raw).removeByLogoutToken(criteria)).rejects.toMatchObject({
       code: 'ERR_REPOSITORY_UNAVAILABLE',
     });
   });
@@ -183,24 +183,7 @@ describe('CheckedSessionRepository', () => {
     expect(await checked(raw).removeByLogoutToken(criteria)).toEqual([record()]);
   });
 
-  it('a claim that is not a boolean is a store failure; a completion that hangs is one too', async () => {
-    const raw = new Scripted();
-    raw.claimLogoutEvent = () => Promise.resolve('yes' as unknown as boolean);
-    await expect(checked(raw).claimLogoutEvent('k', new Date(NOW + 1))).rejects.toMatchObject({
-      code: 'ERR_REPOSITORY_UNAVAILABLE',
-    });
-    const completed: string[] = [];
-    raw.completeLogoutEvent = (key) => {
-      completed.push(key);
-      return new Promise<void>(() => undefined);
-    };
-    await expect(checked(raw, 20).completeLogoutEvent('k')).rejects.toMatchObject({
-      code: 'ERR_REPOSITORY_UNAVAILABLE',
-    });
-    expect(completed).toEqual(['k']);
-  });
-
-  it('a repository object that does not extend the contract gets its optional defaults', async () => {
+  it('a repository object that does not extend the contract asks its lookup for existence', async () => {
     const inner = new InMemoryOidcSessionRepository({ now: () => NOW });
     const duck = {
       save: (info: OidcSessionInfo) => inner.save(info),
@@ -209,13 +192,25 @@ describe('CheckedSessionRepository', () => {
       removeByLogoutToken: (c: OidcLogoutCriteria) => inner.removeByLogoutToken(c),
     } as unknown as OidcSessionRepository;
     const store = checked(duck);
-    expect(await store.claimLogoutEvent('k', new Date(Date.now() + 60_000))).toBe(true);
-    // Claimed, not applied: applied again.
-    expect(await store.claimLogoutEvent('k', new Date(Date.now() + 60_000))).toBe(true);
-    await store.completeLogoutEvent('k');
-    expect(await store.claimLogoutEvent('k', new Date(Date.now() + 60_000))).toBe(false);
+    expect(await store.existsByClientSessionId('h1')).toBe(false);
     await store.save(record());
     expect(await store.existsByClientSessionId('h1')).toBe(true);
+    // A custom store expires its own records: the cleanup asks it nothing.
+    expect(await store.expireEntries(new Date(NOW + 120_000))).toBe(0);
+    expect(await store.existsByClientSessionId('h1')).toBe(true);
+  });
+
+  it("expires the library's own stores' records through their internal hook, checked", async () => {
+    const raw = new InMemoryOidcSessionRepository({ now: () => NOW });
+    await raw.save(record());
+    const store = checked(raw);
+    expect(await store.expireEntries(new Date(NOW + 60_000))).toBe(1);
+    await expect(store.expireEntries(new Date(Number.NaN))).rejects.toBeInstanceOf(TypeError);
+    (raw as unknown as Record<typeof EXPIRE_ENTRIES, () => unknown>)[EXPIRE_ENTRIES] = () =>
+      Promise.resolve('many');
+    await expect(store.expireEntries(new Date(NOW))).rejects.toMatchObject({
+      code: 'ERR_REPOSITORY_UNAVAILABLE',
+    });
   });
 
   it('recordRefusal names what is wrong, never a value', () => {

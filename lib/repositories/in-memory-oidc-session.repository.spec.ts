@@ -2,7 +2,10 @@ import { Logger } from '@nestjs/common';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import { InMemoryOidcSessionRepository } from './in-memory-oidc-session.repository';
-import { LogoutEventStoreFullError } from './oidc-session.repository';
+import { LogoutEventStoreFullError } from '../logout-events/bounded-logout-event-store';
+import { InMemoryOidcLogoutEventStore } from '../logout-events/in-memory-oidc-logout-event.store';
+import { expireEntries, logoutEventCalls } from '../../test/repository/logout-event-calls';
+import { EXISTS_NOW } from './oidc-session.repository';
 
 const T0 = 1_763_700_000_000;
 const MINUTE = 60_000;
@@ -141,10 +144,10 @@ describe('InMemoryOidcSessionRepository bounds', () => {
     const repository = new InMemoryOidcSessionRepository({ now });
     await repository.save(session('a', { expiresAt: new Date(T0 + MINUTE) }));
     await repository.save(session('b', { expiresAt: new Date(T0 + 2 * MINUTE) }));
-    expect(await repository.removeExpired(new Date(T0))).toBe(0);
-    expect(await repository.removeExpired(new Date(T0 + MINUTE))).toBe(1);
+    expect(await expireEntries(repository, new Date(T0))).toBe(0);
+    expect(await expireEntries(repository, new Date(T0 + MINUTE))).toBe(1);
     expect(repository.size).toBe(1);
-    expect(await repository.removeExpired(new Date(T0 + 10 * MINUTE))).toBe(1);
+    expect(await expireEntries(repository, new Date(T0 + 10 * MINUTE))).toBe(1);
     expect(repository.size).toBe(0);
   });
 
@@ -186,18 +189,18 @@ describe('InMemoryOidcSessionRepository records', () => {
     clock = T0;
   });
 
-  it('existsByClientSessionId answers with a boolean at once, following the clock', async () => {
+  it('its internal existence check answers with a boolean at once, following the clock', async () => {
     const repository = new InMemoryOidcSessionRepository({ now });
     await repository.save(session('a', { expiresAt: new Date(T0 + MINUTE) }));
-    expect(repository.existsByClientSessionId('a')).toBe(true);
-    expect(repository.existsByClientSessionId('b')).toBe(false);
+    expect(repository[EXISTS_NOW]('a')).toBe(true);
+    expect(repository[EXISTS_NOW]('b')).toBe(false);
     clock = T0 + MINUTE - 1;
-    expect(repository.existsByClientSessionId('a')).toBe(true);
+    expect(repository[EXISTS_NOW]('a')).toBe(true);
     clock = T0 + MINUTE;
-    expect(repository.existsByClientSessionId('a')).toBe(false);
+    expect(repository[EXISTS_NOW]('a')).toBe(false);
     clock = T0;
     await repository.removeByClientSessionId('a');
-    expect(repository.existsByClientSessionId('a')).toBe(false);
+    expect(repository[EXISTS_NOW]('a')).toBe(false);
   });
 
   it('round-trips createdAt exactly, whatever the lifetime (kept as its distance to expiresAt)', async () => {
@@ -236,15 +239,15 @@ describe('InMemoryOidcSessionRepository records', () => {
       );
     }
     for (const [i, expiresAt] of instants.entries()) {
-      expect(repository.existsByClientSessionId(`e${i}`)).toBe(true);
+      expect(repository[EXISTS_NOW](`e${i}`)).toBe(true);
       const found = await repository.findByClientSessionId(`e${i}`);
       expect(found?.expiresAt.getTime()).toBe(expiresAt);
       expect(found?.createdAt.getTime()).toBe(expiresAt);
     }
     clock = 0;
-    expect(await repository.removeExpired(new Date(0))).toBe(3);
-    expect(repository.existsByClientSessionId('e5')).toBe(true);
-    expect(repository.existsByClientSessionId('e6')).toBe(false);
+    expect(await expireEntries(repository, new Date(0))).toBe(3);
+    expect(repository[EXISTS_NOW]('e5')).toBe(true);
+    expect(repository[EXISTS_NOW]('e6')).toBe(false);
   });
 
   it('records of several registrations keep their own registrationId, issuer and clientId', async () => {
@@ -276,7 +279,7 @@ describe('InMemoryOidcSessionRepository records', () => {
   });
 });
 
-describe('InMemoryOidcSessionRepository logout events', () => {
+describe('InMemoryOidcLogoutEventStore beside the in-memory session repository', () => {
   let clock: number;
   let warn: MockInstance<Logger['warn']>;
   const now = () => clock;
@@ -293,24 +296,25 @@ describe('InMemoryOidcSessionRepository logout events', () => {
 
   it('are bounded by maxEntries, separately from the sessions: full of live ones, a new one is refused, none forgotten', async () => {
     const repository = new InMemoryOidcSessionRepository({ maxEntries: 3, now });
+    const events = logoutEventCalls(new InMemoryOidcLogoutEventStore({ maxEntries: 3, now }));
     for (const id of ['a', 'b', 'c']) await repository.save(session(id));
     for (const key of ['k1', 'k2', 'k3']) {
-      expect(await repository.claimLogoutEvent(key, at(MINUTE))).toBe(true);
-      await repository.completeLogoutEvent(key);
+      expect(await events.claimLogoutEvent(key, at(MINUTE))).toBe(true);
+      await events.completeLogoutEvent(key);
     }
     expect(repository.size).toBe(3);
     expect(warn).not.toHaveBeenCalled();
-    await expect(repository.saveLogoutTombstone('t1', 5, at(MINUTE))).rejects.toThrow(
+    await expect(events.saveLogoutTombstone('t1', 5, at(MINUTE))).rejects.toThrow(
       LogoutEventStoreFullError,
     );
-    await expect(repository.claimLogoutEvent('k4', at(MINUTE))).rejects.toThrow(
+    await expect(events.claimLogoutEvent('k4', at(MINUTE))).rejects.toThrow(
       LogoutEventStoreFullError,
     );
     // No claim was forgotten (a replay of any is still recognised), no session was touched.
     for (const key of ['k1', 'k2', 'k3']) {
-      expect(await repository.claimLogoutEvent(key, at(MINUTE))).toBe(false);
+      expect(await events.claimLogoutEvent(key, at(MINUTE))).toBe(false);
     }
-    expect(await repository.findLogoutTombstones(['t1'])).toEqual(new Map());
+    expect(await events.findLogoutTombstones(['t1'])).toEqual(new Map());
     expect(repository.size).toBe(3);
     expect(await repository.findByClientSessionId('a')).toBeDefined();
     expect(warn).toHaveBeenCalledTimes(1);
@@ -320,51 +324,56 @@ describe('InMemoryOidcSessionRepository logout events', () => {
   });
 
   it('drop expired events to make room, without warning', async () => {
-    const repository = new InMemoryOidcSessionRepository({ maxEntries: 3, now });
-    await repository.claimLogoutEvent('live', at(10 * MINUTE));
-    await repository.completeLogoutEvent('live');
-    await repository.claimLogoutEvent('soon-1', at(MINUTE));
-    await repository.saveLogoutTombstone('soon-2', 1, at(MINUTE));
+    const events = logoutEventCalls(new InMemoryOidcLogoutEventStore({ maxEntries: 3, now }));
+    await events.claimLogoutEvent('live', at(10 * MINUTE));
+    await events.completeLogoutEvent('live');
+    await events.claimLogoutEvent('soon-1', at(MINUTE));
+    await events.saveLogoutTombstone('soon-2', 1, at(MINUTE));
     clock = T0 + MINUTE;
-    await repository.claimLogoutEvent('new-1', at(10 * MINUTE));
-    await repository.completeLogoutEvent('new-1');
-    await repository.claimLogoutEvent('new-2', at(10 * MINUTE));
+    await events.claimLogoutEvent('new-1', at(10 * MINUTE));
+    await events.completeLogoutEvent('new-1');
+    await events.claimLogoutEvent('new-2', at(10 * MINUTE));
     expect(warn).not.toHaveBeenCalled();
-    expect(await repository.claimLogoutEvent('live', at(10 * MINUTE))).toBe(false);
-    expect(await repository.claimLogoutEvent('new-1', at(10 * MINUTE))).toBe(false);
+    expect(await events.claimLogoutEvent('live', at(10 * MINUTE))).toBe(false);
+    expect(await events.claimLogoutEvent('new-1', at(10 * MINUTE))).toBe(false);
     // Claimed, not applied: still to apply.
-    expect(await repository.claimLogoutEvent('new-2', at(10 * MINUTE))).toBe(true);
+    expect(await events.claimLogoutEvent('new-2', at(10 * MINUTE))).toBe(true);
   });
 
   it('follow the injected clock', async () => {
-    const repository = new InMemoryOidcSessionRepository({ now });
-    await repository.claimLogoutEvent('jti', at(MINUTE));
-    await repository.completeLogoutEvent('jti');
-    await repository.saveLogoutTombstone('sid', 9, at(MINUTE));
+    const store = new InMemoryOidcLogoutEventStore({ now });
+    const events = logoutEventCalls(store);
+    await events.claimLogoutEvent('jti', at(MINUTE));
+    await events.completeLogoutEvent('jti');
+    await events.saveLogoutTombstone('sid', 9, at(MINUTE));
     clock = T0 + MINUTE - 1;
-    expect(await repository.claimLogoutEvent('jti', at(2 * MINUTE))).toBe(false);
-    expect(await repository.findLogoutTombstones(['sid'])).toEqual(new Map([['sid', 9]]));
+    expect(await events.claimLogoutEvent('jti', at(2 * MINUTE))).toBe(false);
+    expect(await events.findLogoutTombstones(['sid'])).toEqual(new Map([['sid', 9]]));
     clock = T0 + MINUTE;
-    expect(await repository.findLogoutTombstones(['sid'])).toEqual(new Map());
-    expect(await repository.claimLogoutEvent('jti', at(2 * MINUTE))).toBe(true);
+    expect(await events.findLogoutTombstones(['sid'])).toEqual(new Map());
+    expect(await events.claimLogoutEvent('jti', at(2 * MINUTE))).toBe(true);
   });
 
-  it('removeExpired counts expired sessions and events together', async () => {
+  it('the expiry hooks count expired sessions and events, each its own', async () => {
     const repository = new InMemoryOidcSessionRepository({ now });
+    const store = new InMemoryOidcLogoutEventStore({ now });
+    const events = logoutEventCalls(store);
     await repository.save(session('a', { expiresAt: at(MINUTE) }));
-    await repository.claimLogoutEvent('jti', at(MINUTE));
-    await repository.saveLogoutTombstone('sid', 1, at(MINUTE));
-    await repository.saveLogoutTombstone('live', 1, at(2 * MINUTE));
-    expect(await repository.removeExpired(at(MINUTE))).toBe(3);
-    expect(await repository.removeExpired(at(2 * MINUTE))).toBe(1);
+    await events.claimLogoutEvent('jti', at(MINUTE));
+    await events.saveLogoutTombstone('sid', 1, at(MINUTE));
+    await events.saveLogoutTombstone('live', 1, at(2 * MINUTE));
+    expect(await expireEntries(repository, at(MINUTE))).toBe(1);
+    expect(await events.removeExpired(at(MINUTE))).toBe(2);
+    expect(await events.removeExpired(at(2 * MINUTE))).toBe(1);
   });
 
-  it('clear() drops the events too', async () => {
-    const repository = new InMemoryOidcSessionRepository({ now });
-    await repository.claimLogoutEvent('jti', at(MINUTE));
-    await repository.saveLogoutTombstone('sid', 1, at(MINUTE));
-    repository.clear();
-    expect(await repository.claimLogoutEvent('jti', at(MINUTE))).toBe(true);
-    expect(await repository.findLogoutTombstones(['sid'])).toEqual(new Map());
+  it('clear() drops the events', async () => {
+    const store = new InMemoryOidcLogoutEventStore({ now });
+    const events = logoutEventCalls(store);
+    await events.claimLogoutEvent('jti', at(MINUTE));
+    await events.saveLogoutTombstone('sid', 1, at(MINUTE));
+    store.clear();
+    expect(await events.claimLogoutEvent('jti', at(MINUTE))).toBe(true);
+    expect(await events.findLogoutTombstones(['sid'])).toEqual(new Map());
   });
 });

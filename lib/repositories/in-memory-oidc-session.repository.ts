@@ -3,15 +3,8 @@ import type {
   OidcLogoutCriteria,
   OidcSessionInfo,
 } from '../interfaces/oidc-session-info.interface';
-import {
-  asError,
-  assertEpochSeconds,
-  assertLogoutCriteria,
-  assertLogoutEventKey,
-  assertValidDate,
-  BoundedLogoutEventStore,
-  OidcSessionRepository,
-} from './oidc-session.repository';
+import { asError, assertValidDate, EXPIRE_ENTRIES } from '../logout-events/oidc-logout-event.store';
+import { assertLogoutCriteria, EXISTS_NOW, OidcSessionRepository } from './oidc-session.repository';
 
 /**
  * Options of {@link InMemoryOidcSessionRepository}.
@@ -22,10 +15,6 @@ export interface InMemoryOidcSessionRepositoryOptions {
   /**
    * Most records kept. When a new record would exceed it, expired records are dropped first, then the
    * oldest-inserted live ones (their users are then treated as logged out). Default `10000`.
-   *
-   * The logout events (token claims and tombstones) are bounded by the same number, separately;
-   * they are never evicted while live: when every one is, a new one is refused (a
-   * `LogoutEventStoreFullError`: the back-channel logout is answered 400 and kept for a retry).
    */
   maxEntries?: number;
   /** Clock in epoch milliseconds; injectable for tests. Default `Date.now`. */
@@ -128,9 +117,8 @@ class IssuerKeyIndex {
 /**
  * A bounded, single-process {@link OidcSessionRepository}. Revocations are not shared between app
  * instances and records do not survive a restart: use {@link TypeOrmOidcSessionRepository} in
- * production. Lookups by `(issuer, sid)` and `(issuer, sub)` are indexed. Logout events (claims of
- * logout tokens and tombstones) are kept in a second map, bounded by `maxEntries` too, which
- * refuses new events rather than forget live ones.
+ * production. Lookups by `(issuer, sid)` and `(issuer, sub)` are indexed. Logout events live in
+ * {@link InMemoryOidcLogoutEventStore}.
  *
  * @publicApi
  */
@@ -147,7 +135,6 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
   /** A lower bound of every stored `expiresAt`: no record can be expired before it. */
   private earliestExpiry = Number.POSITIVE_INFINITY;
   private evictionWarned = false;
-  private readonly events: BoundedLogoutEventStore;
 
   constructor(options: InMemoryOidcSessionRepositoryOptions = {}) {
     super();
@@ -159,11 +146,6 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
     }
     this.maxEntries = maxEntries;
     this.now = options.now ?? Date.now;
-    this.events = new BoundedLogoutEventStore({
-      maxEntries,
-      now: this.now,
-      description: 'In-memory OIDC session repository: its logout-event store',
-    });
   }
 
   /** How many records are held, expired ones not yet dropped included. */
@@ -205,8 +187,12 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
     return Promise.resolve();
   }
 
-  /** Answered at once, from the map: no record is built, no promise made. */
-  override existsByClientSessionId(clientSessionId: string): boolean {
+  override existsByClientSessionId(clientSessionId: string): Promise<boolean> {
+    return Promise.resolve(this[EXISTS_NOW](clientSessionId));
+  }
+
+  /** Answered at once, from the map: no record is built, no promise made. @internal */
+  [EXISTS_NOW](clientSessionId: string): boolean {
     const record = this.records.get(clientSessionId);
     return record !== undefined && expiresAtOf(record) > this.now();
   }
@@ -252,60 +238,18 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
     return Promise.resolve(removed);
   }
 
-  override removeExpired(now: Date): Promise<number> {
+  /** Deletes the records expired at `now`; answers how many. @internal */
+  [EXPIRE_ENTRIES](now: Date): Promise<number> {
     try {
       assertValidDate(now, 'now');
     } catch (error) {
       return Promise.reject(asError(error));
     }
-    const time = now.getTime();
-    return Promise.resolve(this.sweepExpired(time) + this.events.removeExpired(time));
+    return Promise.resolve(this.sweepExpired(now.getTime()));
   }
 
-  override claimLogoutEvent(key: string, expiresAt: Date): Promise<boolean> {
-    try {
-      assertLogoutEventKey(key);
-      assertValidDate(expiresAt, 'expiresAt');
-      return Promise.resolve(this.events.claim(key, expiresAt.getTime()));
-    } catch (error) {
-      return Promise.reject(asError(error));
-    }
-  }
-
-  override completeLogoutEvent(key: string): Promise<void> {
-    try {
-      assertLogoutEventKey(key);
-    } catch (error) {
-      return Promise.reject(asError(error));
-    }
-    this.events.complete(key);
-    return Promise.resolve();
-  }
-
-  override saveLogoutTombstone(key: string, issuedAt: number, expiresAt: Date): Promise<void> {
-    try {
-      assertLogoutEventKey(key);
-      assertEpochSeconds(issuedAt);
-      assertValidDate(expiresAt, 'expiresAt');
-      this.events.saveTombstone(key, issuedAt, expiresAt.getTime());
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(asError(error));
-    }
-  }
-
-  override findLogoutTombstones(keys: readonly string[]): Promise<Map<string, number>> {
-    try {
-      for (const key of keys) assertLogoutEventKey(key);
-    } catch (error) {
-      return Promise.reject(asError(error));
-    }
-    return Promise.resolve(this.events.findTombstones(keys));
-  }
-
-  /** Drops every record and every logout event. */
+  /** Drops every record. */
   clear(): void {
-    this.events.clear();
     this.records.clear();
     this.bySid.clear();
     this.bySub.clear();

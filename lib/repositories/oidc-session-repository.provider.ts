@@ -1,17 +1,26 @@
 import { Logger, type FactoryProvider, type Type } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
 import type { ResolvedOidcLogoutOptions } from '../options/resolved-oidc-logout-options';
 import { CheckedSessionRepository } from './checked-session-repository';
 import { InMemoryOidcSessionRepository } from './in-memory-oidc-session.repository';
 import { OidcSessionRepository } from './oidc-session.repository';
-import { TypeOrmOidcSessionRepository } from './typeorm/typeorm-oidc-session.repository';
+import { appDataSourceToken, defaultDataSource, loadTypeOrmStores } from './typeorm-peer';
 
-function isRepositoryClass(
-  value: Type<OidcSessionRepository> | OidcSessionRepository,
-): value is Type<OidcSessionRepository> {
-  return typeof value === 'function';
+/** A store option: a class Nest instantiates with injection, or an instance used as is. @internal */
+export function createStore<T extends object>(
+  moduleRef: ModuleRef,
+  store: Type<T> | T,
+): Promise<T> | T {
+  return typeof store === 'function' ? moduleRef.create(store) : store;
+}
+
+/** The warning of a default store that keeps its entries in this process. @internal */
+export function warnPerProcess(what: string, missing: string): void {
+  new Logger('OidcLogout').warn(
+    `No TypeORM DataSource and no ${missing}: ${what} kept in memory, in this process only (a logout reaching one instance does not end sessions on the others)`,
+  );
 }
 
 /**
@@ -27,25 +36,26 @@ export async function createOidcSessionRepository(
   appDataSource: DataSource | undefined,
 ): Promise<OidcSessionRepository> {
   const custom = options.sessionRepository;
-  if (custom !== undefined) {
-    return isRepositoryClass(custom) ? moduleRef.create(custom) : custom;
-  }
-  const dataSource = options.dataSource ?? appDataSource;
+  if (custom !== undefined) return createStore(moduleRef, custom);
+  const dataSource = defaultDataSource(options.dataSource, appDataSource);
   if (dataSource) {
+    const { TypeOrmOidcSessionRepository } = await loadTypeOrmStores();
     const repository = new TypeOrmOidcSessionRepository(dataSource, options.typeOrmRepository);
     await repository.init();
     return repository;
   }
-  new Logger('OidcLogout').warn(
-    'No TypeORM DataSource and no sessionRepository: OIDC sessions are kept in memory, in this process only (a logout reaching one instance does not end sessions on the others)',
-  );
+  warnPerProcess('OIDC sessions are', 'sessionRepository');
   return new InMemoryOidcSessionRepository({ maxEntries: options.inMemoryMaxEntries });
 }
 
 /** The provider of the {@link OidcSessionRepository} token. @internal */
 export const oidcSessionRepositoryProvider: FactoryProvider<Promise<OidcSessionRepository>> = {
   provide: OidcSessionRepository,
-  inject: [OIDC_LOGOUT_RESOLVED_OPTIONS, ModuleRef, { token: DataSource, optional: true }],
+  inject: [
+    OIDC_LOGOUT_RESOLVED_OPTIONS,
+    ModuleRef,
+    { token: appDataSourceToken() as Type<DataSource>, optional: true },
+  ],
   useFactory: createOidcSessionRepository,
 };
 

@@ -6,13 +6,14 @@ import type {
   ResolvedClientRegistration,
   ResolvedOidcLogoutOptions,
 } from '../options/resolved-oidc-logout-options';
+import type { CheckedLogoutEventStore } from '../logout-events/checked-logout-event-store';
 import type { CheckedSessionRepository } from '../repositories/checked-session-repository';
 import { hashSessionId, hashSid } from '../repositories/session-id-hash';
 import { verifyIdToken, type VerifiedIdToken } from '../tokens/id-token.verifier';
 import { registrationById, registrationForIdToken } from './client-registrations';
-import { endedByLogout } from './login-tombstones';
+import { endedByLogout } from '../logout-events/login-tombstones';
 import type { OidcDiscoveryService } from './oidc-discovery.service';
-import type { PendingOperation } from './pending-logouts';
+import type { PendingOperation } from '../logout-events/pending-logouts';
 import { asRepositoryError } from './repository-error';
 import { sessionIdOf, sessionMaxAgeMs, type SessionRequest } from './request-session';
 
@@ -42,6 +43,8 @@ export class LoginRecording {
   constructor(
     private readonly options: ResolvedOidcLogoutOptions,
     private readonly repository: CheckedSessionRepository,
+    /** Where the logouts that came first left their tombstones. */
+    private readonly events: CheckedLogoutEventStore,
     private readonly discovery: OidcDiscoveryService,
     private readonly hooks: LoginRecordingHooks,
   ) {}
@@ -74,7 +77,7 @@ export class LoginRecording {
       // login callback slow). Logouts write their tombstone before they revoke, and the check comes
       // after the save, so whatever the interleaving either the revocation or this check sees the
       // other.
-      ended = await endedByLogout(this.repository, info, verified.sid, verified.payload.iat);
+      ended = await endedByLogout(this.events, info, verified.sid, verified.payload.iat);
     } catch (error) {
       // The record may be saved (a failed write can have committed) but was not checked.
       await this.forgetLogin(info);

@@ -5,9 +5,14 @@ import type {
 } from '../interfaces/oidc-session-info.interface';
 import { validateOidcLogoutOptions } from '../options/validate-oidc-logout-options';
 import { InMemoryOidcSessionRepository } from '../repositories/in-memory-oidc-session.repository';
-import { OidcSessionRepository } from '../repositories/oidc-session.repository';
+import { CheckedLogoutEventStore } from '../logout-events/checked-logout-event-store';
+import {
+  OidcLogoutEventStore,
+  type OidcLogoutEventOutcome,
+} from '../logout-events/oidc-logout-event.store';
+import { EXISTS_NOW, OidcSessionRepository } from '../repositories/oidc-session.repository';
 import { hashSessionId, hashSid } from '../repositories/session-id-hash';
-import { LogoutService } from './logout.service';
+import { IS_ACTIVE_NOW, LogoutService } from './logout.service';
 import type { OidcDiscoveryService } from './oidc-discovery.service';
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 
@@ -24,7 +29,7 @@ class ReadOnlyRepository extends OidcSessionRepository {
   save(session: OidcSessionInfo): Promise<void> {
     return this.sessions.save(session);
   }
-  override existsByClientSessionId(id: string): boolean | Promise<boolean> {
+  override existsByClientSessionId(id: string): Promise<boolean> {
     return this.answer ?? this.sessions.existsByClientSessionId(id);
   }
   findByClientSessionId(id: string): Promise<OidcSessionInfo | undefined> {
@@ -36,10 +41,17 @@ class ReadOnlyRepository extends OidcSessionRepository {
   removeByLogoutToken(criteria: OidcLogoutCriteria): Promise<OidcSessionInfo[]> {
     return this.sessions.removeByLogoutToken(criteria);
   }
-  override claimLogoutEvent(): Promise<boolean> {
+}
+
+/** Logouts cannot be recorded: every write of the event store fails. */
+class DownEventStore extends OidcLogoutEventStore {
+  begin(): Promise<OidcLogoutEventOutcome> {
     return Promise.reject(new Error('store down'));
   }
-  override completeLogoutEvent(): Promise<void> {
+  complete(): Promise<void> {
+    return Promise.reject(new Error('store down'));
+  }
+  findTombstones(): Promise<Map<string, number>> {
     return Promise.reject(new Error('store down'));
   }
 }
@@ -54,7 +66,10 @@ function setup<R extends OidcSessionRepository>(repository: R) {
     timeoutMs: options.storeTimeoutMs,
     now: () => T0,
   });
-  const service = new LogoutService(options, checked, {} as OidcDiscoveryService);
+  const events = new CheckedLogoutEventStore(new DownEventStore(), {
+    timeoutMs: options.storeTimeoutMs,
+  });
+  const service = new LogoutService(options, checked, {} as OidcDiscoveryService, events);
   services.push(service);
   return { repository, service };
 }
@@ -89,21 +104,24 @@ describe('LogoutService.isActive', () => {
     for (const service of services.splice(0)) service.onApplicationShutdown();
   });
 
-  it('answers with a boolean, at once, when the repository does (in memory)', async () => {
+  it('answers the guard with a boolean, at once, when the repository does (in memory); isActive with a promise', async () => {
     let now = T0;
     const { repository, service } = setup(new InMemoryOidcSessionRepository({ now: () => now }));
     await repository.save(info('alice'));
-    expect(service.isActive('alice')).toBe(true);
-    expect(service.isActive('bob')).toBe(false);
+    expect(service[IS_ACTIVE_NOW]('alice')).toBe(true);
+    expect(service[IS_ACTIVE_NOW]('bob')).toBe(false);
+    const active = service.isActive('alice');
+    expect(active).toBeInstanceOf(Promise);
+    expect(await active).toBe(true);
     now = T0 + HOUR;
-    expect(service.isActive('alice')).toBe(false);
+    expect(service[IS_ACTIVE_NOW]('alice')).toBe(false);
   });
 
   it('answers with a promise when the repository does', async () => {
     const { repository, service } = setup(new ReadOnlyRepository());
     await repository.save(info('alice'));
     repository.answer = Promise.resolve(true);
-    const result = service.isActive('alice');
+    const result = service[IS_ACTIVE_NOW]('alice');
     expect(result).toBeInstanceOf(Promise);
     expect(await result).toBe(true);
   });
@@ -111,12 +129,12 @@ describe('LogoutService.isActive', () => {
   it('a repository that throws gives a rejected promise with a store error, not a throw', async () => {
     const failure = new Error('connection lost');
     const repository = new InMemoryOidcSessionRepository();
-    repository.existsByClientSessionId = () => {
+    (repository as unknown as Record<typeof EXISTS_NOW, () => boolean>)[EXISTS_NOW] = () => {
       throw failure;
     };
     const { service } = setup(repository);
     let result: boolean | Promise<boolean> | undefined;
-    expect(() => (result = service.isActive('alice'))).not.toThrow();
+    expect(() => (result = service[IS_ACTIVE_NOW]('alice'))).not.toThrow();
     await expect(result).rejects.toMatchObject({
       code: 'ERR_REPOSITORY_UNAVAILABLE',
       cause: failure,
@@ -140,8 +158,8 @@ describe('LogoutService.isActive', () => {
     await repository.save(info('bob'));
     let answer!: (exists: boolean) => void;
     repository.answer = new Promise((resolve) => (answer = resolve));
-    const alice = service.isActive('alice');
-    const bob = service.isActive('bob');
+    const alice = service[IS_ACTIVE_NOW]('alice');
+    const bob = service[IS_ACTIVE_NOW]('bob');
     deferLogoutOf(service, 'sid-alice', 'jti-1');
     repository.answer = undefined;
     answer(true);

@@ -1,4 +1,5 @@
 import { generateKeyPair, SignJWT } from 'jose';
+import { inMemoryEvents } from '../../test/repository/logout-event-calls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { validateOidcLogoutOptions } from '../options/validate-oidc-logout-options';
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
@@ -30,7 +31,7 @@ async function setup(sessionTtlSeconds: number) {
   const repository = new CheckedSessionRepository(new InMemoryOidcSessionRepository(), {
     timeoutMs: options.storeTimeoutMs,
   });
-  const service = new LogoutService(options, repository, discovery);
+  const service = new LogoutService(options, repository, discovery, inMemoryEvents());
   services.push(service);
   const idToken = (sub: string, sid: string) =>
     new SignJWT({ sid })

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { inMemoryEvents } from '../../test/repository/logout-event-calls';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
 import type { OidcRevocationEvent } from '../interfaces/oidc-revocation-event.interface';
@@ -80,7 +81,7 @@ function setup(
   const getMetadata = vi.fn(metadata);
   const discovery = { getMetadata } as unknown as OidcDiscoveryService;
   const checked = new CheckedSessionRepository(repository, { timeoutMs: options.storeTimeoutMs });
-  const service = new LogoutService(options, checked, discovery);
+  const service = new LogoutService(options, checked, discovery, inMemoryEvents());
   const events: OidcRevocationEvent[] = [];
   service.onRevocation((event) => {
     events.push(event);

@@ -26,18 +26,31 @@ import type {
   ResolvedClientRegistration,
   ResolvedOidcLogoutOptions,
 } from '../options/resolved-oidc-logout-options';
+import { CheckedLogoutEventStore } from '../logout-events/checked-logout-event-store';
+import type { OidcLogoutEventBegin } from '../logout-events/oidc-logout-event.store';
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
-import { assertLogoutEventMethodsPaired } from '../repositories/oidc-session.repository';
 import { hashSessionId, hashSid } from '../repositories/session-id-hash';
 import { registrationById } from './client-registrations';
 import { LoginRecording } from './login-recording';
-import { logoutTokenKey, sidTombstoneKey, subTombstoneKey } from './logout-event-keys';
+import {
+  logoutTokenKey,
+  sidTombstoneKey,
+  subTombstoneKey,
+} from '../logout-events/logout-event-keys';
 import { OidcDiscoveryService } from './oidc-discovery.service';
-import { PendingLogouts, type PendingOperation } from './pending-logouts';
+import { PendingLogouts, type PendingOperation } from '../logout-events/pending-logouts';
 import { asRepositoryError } from './repository-error';
 import type { SessionRequest } from './request-session';
 import { RevocationListeners, type OidcRevocationListener } from './revocation-listeners';
 import { RpInitiatedLogout } from './rp-initiated-logout';
+
+/**
+ * The internal method of {@link LogoutService} that answers `isActive` synchronously when the store
+ * can (the guard's fast path); no part of the public type.
+ *
+ * @internal
+ */
+export const IS_ACTIVE_NOW = Symbol('nest-oidc-logout.isActiveNow');
 
 /** A verified logout, as {@link LogoutService.applyLogout} applies it. @internal */
 export interface AppliedLogout {
@@ -88,8 +101,9 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     /** The app's `OidcSessionRepository` behind the library's checks and time bound. */
     private readonly repository: CheckedSessionRepository,
     discovery: OidcDiscoveryService,
+    /** The app's `OidcLogoutEventStore` (replay claims, tombstones), checked and bounded alike. */
+    private readonly events: CheckedLogoutEventStore,
   ) {
-    assertLogoutEventMethodsPaired(repository.raw);
     this.longestRecordTtlMs = options.sessionTtlSeconds * 1000;
     this.listeners = new RevocationListeners(options.onRevocation);
     this.pending = new PendingLogouts({
@@ -97,7 +111,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
       journal: options.pendingLogoutJournal,
       registrations: options.clients,
     });
-    this.logins = new LoginRecording(options, repository, discovery, {
+    this.logins = new LoginRecording(options, repository, events, discovery, {
       applyPending: (operation) => this.applyPending(operation),
       keepPending: (key, operation, keepUntil) => this.pending.add(key, operation, keepUntil),
       recordWritten: (ttlMs) => {
@@ -173,17 +187,23 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
   }
 
   /**
-   * Applies a verified logout of one registration: remembers it (replay claim, tombstone), removes
-   * the sessions it names and tells the listeners. With a `jti`, the claim is completed (marked
-   * applied) only once the tombstone and the removal committed: until then a retry or a
+   * Applies a verified logout of one registration: records its replay claim and tombstone (one call
+   * of the event store), removes the sessions it names and tells the listeners. With a `jti`, the
+   * claim is completed (marked applied) once the removal committed: until then a retry or a
    * re-delivery applies the logout again (idempotent), and once it is, a second delivery of the
    * same token to the same registration changes nothing (`replayed: true`).
+   *
+   * The completion runs after the caller's answer (`completion: 'after-answer'`, the default), so
+   * that a back-channel logout costs two store round trips before it is answered; when it fails,
+   * the logout is kept pending and applied again (the claim still claimed), which completes it.
+   * `'now'` awaits it and rejects when it fails (the pending queue's retries).
    *
    * @internal
    */
   async applyLogout(
     registration: ResolvedClientRegistration,
     logout: AppliedLogout,
+    { completion = 'after-answer' }: { completion?: 'now' | 'after-answer' } = {},
   ): Promise<{ replayed: boolean; sessions: OidcSessionInfo[] }> {
     const { issuer, clientId } = registration;
     const nowMs = Date.now();
@@ -191,74 +211,94 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
       logout.jti === undefined ? undefined : logoutTokenKey(issuer, clientId, logout.jti);
     let sessions: OidcSessionInfo[];
     try {
-      if (claimKey !== undefined) {
-        const until = Math.max(logout.jtiExpiresAt?.getTime() ?? 0, nowMs + 60_000);
-        // false only for a claim already applied: anything else (new, or claimed by an
-        // application that failed or is under way) is applied (again).
-        if (!(await this.repository.claimLogoutEvent(claimKey, new Date(until)))) {
-          return { replayed: true, sessions: [] };
-        }
+      const event = logoutEvent(registration, logout, claimKey, nowMs);
+      // 'replay' only for a claim already applied: anything else (new, or claimed by an
+      // application that failed or is under way) is applied (again). The tombstone goes with the
+      // claim, before the removal: a login recorded meanwhile then either is removed below or
+      // finds the tombstone (recordLogin checks after it saves).
+      if (event.claim ?? event.tombstone) {
+        if ((await this.events.begin(event)) === 'replay') return { replayed: true, sessions: [] };
       }
-      sessions = await this.removeWithTombstone(registration, logout, nowMs);
+      sessions = await this.removeSessions(registration, logout);
     } catch (error) {
       // Not applied: the claim stays claimed, so that a retry or the OP's next delivery applies it.
       throw asApplyLogoutError(error);
     }
-    let completion: unknown;
-    if (claimKey !== undefined) {
+    let failed: unknown;
+    if (claimKey !== undefined && completion === 'now') {
       try {
-        await this.repository.completeLogoutEvent(claimKey);
+        await this.events.complete(claimKey);
       } catch (error) {
         // The sessions are removed (the listeners hear of it below), but the claim is not marked
         // applied: the logout is reported as not applied, and a retry completes it.
-        completion = error ?? new Error('completeLogoutEvent failed');
+        failed = error ?? new Error('complete failed');
       }
+    } else if (claimKey !== undefined) {
+      // Told now of sessions removed; of none only once completed (as a retry would be).
+      const tell =
+        sessions.length > 0 ? undefined : () => this.tell(registration, logout, sessions);
+      this.completeAfterAnswer(registration, logout, claimKey, tell);
+      if (tell) return { replayed: false, sessions };
     }
-    // Without listeners (the usual case) there is nobody to build the event for. Not completed:
-    // told only of sessions removed (a retry that removed nothing is told when it completes).
-    if (this.listeners.size > 0 && (completion === undefined || sessions.length > 0)) {
-      const event: OidcRevocationEvent = {
-        channel: logout.channel,
-        registrationId: registration.registrationId,
-        issuer,
-        clientId,
-        sessions,
-        revokeOfflineAccess: logout.revokeOfflineAccess ?? false,
-      };
-      if (logout.sid !== undefined) event.sid = logout.sid;
-      if (logout.sub !== undefined) event.sub = logout.sub;
-      await this.listeners.emit(event);
+    // Not completed: told only of sessions removed (a retry that removed nothing is told when it
+    // completes).
+    if (failed === undefined || sessions.length > 0) {
+      await this.tell(registration, logout, sessions);
     }
-    if (completion !== undefined) throw asRepositoryError(completion);
+    if (failed !== undefined) throw asRepositoryError(failed);
     return { replayed: false, sessions };
   }
 
   /**
-   * Writes the logout's tombstone (unless `logout.tombstone` is `false`), then removes the sessions
-   * it names; resolves the sessions removed.
+   * Marks the claim applied once the caller has answered (the next turn of the event loop). When
+   * the store fails, the logout is kept pending: its retry finds the claim still claimed, applies
+   * the logout again (idempotent) and completes it, as a re-delivery by the OP would.
    */
-  private async removeWithTombstone(
+  private completeAfterAnswer(
     registration: ResolvedClientRegistration,
     logout: AppliedLogout,
-    nowMs: number,
+    claimKey: string,
+    completed?: () => Promise<void>,
+  ): void {
+    setImmediate(() => {
+      this.events
+        .complete(claimKey)
+        .then(completed, () => {
+          this.deferLogout(registration, logout);
+        })
+        // A listener's failure is its own (RevocationListeners logs it): the logout is applied.
+        .catch(() => undefined);
+    });
+  }
+
+  /** Tells the `onRevocation` listeners of an applied logout (nobody to tell: nothing built). */
+  private async tell(
+    registration: ResolvedClientRegistration,
+    logout: AppliedLogout,
+    sessions: OidcSessionInfo[],
+  ): Promise<void> {
+    if (this.listeners.size === 0) return;
+    const event: OidcRevocationEvent = {
+      channel: logout.channel,
+      registrationId: registration.registrationId,
+      issuer: registration.issuer,
+      clientId: registration.clientId,
+      sessions,
+      revokeOfflineAccess: logout.revokeOfflineAccess ?? false,
+    };
+    if (logout.sid !== undefined) event.sid = logout.sid;
+    if (logout.sub !== undefined) event.sub = logout.sub;
+    await this.listeners.emit(event);
+  }
+
+  /** Removes the sessions a logout names; resolves those removed. */
+  private removeSessions(
+    registration: ResolvedClientRegistration,
+    logout: AppliedLogout,
   ): Promise<OidcSessionInfo[]> {
-    const { issuer, clientId } = registration;
-    // The tombstone goes first: a login recorded meanwhile then either is removed below or
-    // finds the tombstone (recordLogin checks after it saves).
-    const tombstoneExpiresAt = new Date(nowMs + LOGOUT_TOMBSTONE_TTL_SECONDS * 1000);
-    const issuedAt = logout.issuedAt ?? Math.floor(nowMs / 1000);
-    if (logout.tombstone === false) {
-      // No tombstone (see AppliedLogout.tombstone).
-    } else if (logout.sid !== undefined) {
-      const key = sidTombstoneKey(issuer, clientId, logout.sid, logout.sub);
-      await this.repository.saveLogoutTombstone(key, issuedAt, tombstoneExpiresAt);
-    } else if (logout.sub !== undefined) {
-      const key = subTombstoneKey(issuer, clientId, logout.sub);
-      await this.repository.saveLogoutTombstone(key, issuedAt, tombstoneExpiresAt);
-    }
     return this.repository.removeByLogoutToken({
-      issuer,
-      clientId,
+      issuer: registration.issuer,
+      clientId: registration.clientId,
       sid: logout.sid === undefined ? undefined : hashSid(logout.sid),
       sub: logout.sub,
     });
@@ -305,11 +345,21 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
 
   /**
    * Whether the application session id has a live login record (as {@link LogoutService.findSession}
-   * tells it). A `boolean` when the repository answers synchronously (the in-memory one does), a
-   * promise otherwise: `await` it. Never throws: when the store fails, it returns a rejected
-   * promise.
+   * tells it). Rejects when the store fails.
    */
-  isActive(clientSessionId: string): boolean | Promise<boolean> {
+  isActive(clientSessionId: string): Promise<boolean> {
+    const active = this[IS_ACTIVE_NOW](clientSessionId);
+    return typeof active === 'boolean' ? Promise.resolve(active) : active;
+  }
+
+  /**
+   * {@link LogoutService.isActive} for the guard: a `boolean` at once when the store answers
+   * synchronously (the in-memory one does), a promise otherwise. Never throws: when the store fails,
+   * it returns a rejected promise.
+   *
+   * @internal
+   */
+  [IS_ACTIVE_NOW](clientSessionId: string): boolean | Promise<boolean> {
     // The guard calls it on every request: no async frame, no record built when the repository can
     // tell existence alone. With logouts pending, the record is needed to match them.
     if (this.pending.size !== 0) return this.findSession(clientSessionId).then(isDefined);
@@ -397,10 +447,11 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
   /** Applies one pending operation; rejects while the store cannot take it. */
   private async applyPending(operation: PendingOperation): Promise<void> {
     if (operation.kind === 'logout') {
-      await this.applyLogout(operation.registration, {
-        channel: 'back-channel',
-        ...operation.logout,
-      });
+      await this.applyLogout(
+        operation.registration,
+        { channel: 'back-channel', ...operation.logout },
+        { completion: 'now' },
+      );
       return;
     }
     const { clientSessionId, createdAt } = operation;
@@ -426,6 +477,40 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
 }
 
 const isDefined = (value: unknown): boolean => value !== undefined;
+
+/**
+ * What a logout records in the event store: its replay claim (with a `jti`, until the token's
+ * acceptable end and at least a minute) and its tombstone (unless `logout.tombstone` is `false`),
+ * keyed by the sid (and sub), else by the sub alone.
+ */
+function logoutEvent(
+  registration: ResolvedClientRegistration,
+  logout: AppliedLogout,
+  claimKey: string | undefined,
+  nowMs: number,
+): OidcLogoutEventBegin {
+  const { issuer, clientId } = registration;
+  const event: OidcLogoutEventBegin = {};
+  if (claimKey !== undefined) {
+    const until = Math.max(logout.jtiExpiresAt?.getTime() ?? 0, nowMs + 60_000);
+    event.claim = { key: claimKey, expiresAt: new Date(until) };
+  }
+  if (logout.tombstone === false) return event;
+  const key =
+    logout.sid !== undefined
+      ? sidTombstoneKey(issuer, clientId, logout.sid, logout.sub)
+      : logout.sub !== undefined
+        ? subTombstoneKey(issuer, clientId, logout.sub)
+        : undefined;
+  if (key !== undefined) {
+    event.tombstone = {
+      key,
+      issuedAt: logout.issuedAt ?? Math.floor(nowMs / 1000),
+      expiresAt: new Date(nowMs + LOGOUT_TOMBSTONE_TTL_SECONDS * 1000),
+    };
+  }
+  return event;
+}
 
 /**
  * A failure of {@link LogoutService.applyLogout}: only the store's own failures are reported as

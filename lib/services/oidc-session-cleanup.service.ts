@@ -8,11 +8,14 @@ import {
 import { OidcLogoutError } from '../errors/oidc-logout.error';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
 import type { ResolvedOidcLogoutOptions } from '../options/resolved-oidc-logout-options';
+import { CheckedLogoutEventStore } from '../logout-events/checked-logout-event-store';
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 
 /**
- * Deletes expired session records every `cleanupIntervalSeconds`. Expired records are never
- * honoured anyway; this only keeps the store from growing. The timer does not keep the process alive.
+ * Deletes expired session records and logout events every `cleanupIntervalSeconds`, through the
+ * internal hook of the library's own stores (a custom store expires its own entries). Expired
+ * entries are never honoured anyway; this only keeps the stores from growing. The timer does not
+ * keep the process alive.
  *
  * @internal
  */
@@ -25,6 +28,7 @@ export class OidcSessionCleanupService implements OnApplicationBootstrap, OnAppl
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
     private readonly repository: CheckedSessionRepository,
+    private readonly events: CheckedLogoutEventStore,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -38,10 +42,13 @@ export class OidcSessionCleanupService implements OnApplicationBootstrap, OnAppl
     await this.running;
   }
 
-  /** Runs one cleanup now (never two at once); resolves to the number of records deleted. */
+  /** Runs one cleanup now (never two at once); resolves to the number of entries deleted. */
   cleanup(now = new Date()): Promise<number> {
-    this.running ??= this.repository
-      .removeExpired(now)
+    this.running ??= Promise.all([
+      this.repository.expireEntries(now),
+      this.events.expireEntries(now),
+    ])
+      .then(([records, events]) => records + events)
       .catch((error: unknown) => {
         const code = error instanceof OidcLogoutError ? error.code : 'unknown';
         this.logger.warn(`Expired-session cleanup failed (${code}); retrying at the next interval`);

@@ -1,14 +1,23 @@
-import { Injectable, Module } from '@nestjs/common';
+import { Global, Injectable, Logger, Module } from '@nestjs/common';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OidcLogoutModule, OidcSessionRepository, type OidcLogoutModuleOptions } from '../../lib';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  InMemoryOidcLogoutEventStore,
+  InMemoryOidcSessionRepository,
+  OidcLogoutModule,
+  OidcSessionRepository,
+  type OidcLogoutCriteria,
+  type OidcLogoutModuleOptions,
+  type OidcSessionInfo,
+} from '../../lib';
 import { OIDC_LOGOUT_ENTITIES } from '../../lib/typeorm';
+import { EXPIRE_ENTRIES } from '../../lib/logout-events/oidc-logout-event.store';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
-import { logIn } from '../fixtures/login';
+import { guardedStatus, logIn, tryLogIn } from '../fixtures/login';
 import { RecordingRepository } from '../fixtures/recording-repository';
 import { startTestApp } from '../fixtures/test-app';
 import { signIdToken } from '../fixtures/tokens';
@@ -50,7 +59,9 @@ async function login(url: string, sid = 'sid-1') {
 describe('a user-supplied session repository', () => {
   it('as an instance in the sessionRepository option', async () => {
     const repository = new RecordingRepository();
-    const app = await startTestApp({ oidc: options({ sessionRepository: repository }) });
+    const app = await startTestApp({
+      oidc: options({ sessionRepository: repository, logoutEventStore: repository.events }),
+    });
     try {
       expect(app.repository).toBe(repository);
       const agent = await login(app.url);
@@ -59,9 +70,10 @@ describe('a user-supplied session repository', () => {
       await agent.get('/private').expect(401);
       expect(repository.calls).toEqual([
         'save',
-        'findLogoutTombstones',
+        'findTombstones',
         'find',
-        'saveLogoutTombstone',
+        // The tombstone (and, with a logout token, its claim): one call, then the removal.
+        'begin',
         'removeByLogoutToken',
         'find',
         // The guard destroys the ended local session; a destroyed session leaves no record.
@@ -85,11 +97,8 @@ describe('a user-supplied session repository', () => {
       expect((app.repository as InjectedRepository).config.prefix).toBe('sessions:');
       const agent = await login(app.url);
       await agent.get('/private').expect(200);
-      expect((app.repository as InjectedRepository).calls).toEqual([
-        'save',
-        'findLogoutTombstones',
-        'find',
-      ]);
+      // The logout events go to the default event store (in memory here: no DataSource).
+      expect((app.repository as InjectedRepository).calls).toEqual(['save', 'find']);
     } finally {
       await app.close();
     }
@@ -105,27 +114,118 @@ describe('a user-supplied session repository', () => {
       expect(app.repository).toBe(repository);
       const agent = await login(app.url);
       await agent.get('/private').expect(200);
-      expect(repository.calls).toEqual(['save', 'findLogoutTombstones', 'find']);
+      expect(repository.calls).toEqual(['save', 'find']);
     } finally {
       await app.close();
     }
   });
 
-  it('the module calls removeExpired every cleanupIntervalSeconds', async () => {
+  it("every cleanupIntervalSeconds the module expires the library's own stores, never asks a custom one", async () => {
     const repository = new RecordingRepository();
+    const expire = vi.spyOn(InMemoryOidcLogoutEventStore.prototype, EXPIRE_ENTRIES);
     const app = await startTestApp({
       oidc: options({ sessionRepository: repository, cleanupIntervalSeconds: 1 }),
     });
     try {
       await new Promise((resolve) => setTimeout(resolve, 2_300));
-      expect(repository.calls.filter((c) => c === 'removeExpired').length).toBeGreaterThanOrEqual(
-        2,
-      );
+      expect(expire.mock.calls.length).toBeGreaterThanOrEqual(2);
+      // A custom store expires its own records: the cleanup asks it nothing.
+      expect(repository.calls).toEqual([]);
     } finally {
+      expire.mockRestore();
       await app.close();
     }
   });
+
+  it('with the per-process event store (no DataSource), the startup warns, as for the in-memory session store', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn');
+    const app = await startTestApp({
+      oidc: options({ sessionRepository: new RecordingRepository() }),
+    });
+    try {
+      const warnings = warn.mock.calls.map(([message]) => String(message));
+      expect(warnings).toContainEqual(
+        expect.stringMatching(
+          /No TypeORM DataSource and no logoutEventStore: logout events \(replay claims, tombstones\) are kept in memory, in this process only/,
+        ),
+      );
+    } finally {
+      warn.mockRestore();
+      await app.close();
+    }
+  });
+
+  it("a custom repository with only the four methods, on two instances: the logout events are shared through the app's DataSource", async () => {
+    // One session store both instances share (a Redis, say), and one SQLite database, each
+    // instance with its own DataSource on it, as two processes would have.
+    const sessions = new FourMethodRepository();
+    const file = join(mkdtempSync(join(tmpdir(), 'oidc-logout-')), 'shared.sqlite');
+    const dataSources = [0, 1].map(
+      () =>
+        new DataSource({
+          type: 'better-sqlite3',
+          database: file,
+          entities: [...OIDC_LOGOUT_ENTITIES],
+          synchronize: true,
+        }),
+    );
+    const apps: Awaited<ReturnType<typeof startTestApp>>[] = [];
+    try {
+      for (const dataSource of dataSources) {
+        await dataSource.initialize();
+        apps.push(
+          await startTestApp({
+            imports: [appDataSourceModule(dataSource)],
+            oidc: options({ sessionRepository: sessions }),
+          }),
+        );
+      }
+      const [a, b] = apps as [(typeof apps)[0], (typeof apps)[0]];
+      // The OP ended sid-shared through instance A (its tombstone is in the database)...
+      await a.logoutService.revoke({ registrationId: 'main', sid: 'sid-shared' });
+      // ...so a late login of that OP session recorded by instance B is refused there.
+      const idToken = await signIdToken(keys, {
+        iss: op.issuer,
+        aud: 'app',
+        sub: 'user',
+        sid: 'sid-shared',
+        iat: Math.floor(Date.now() / 1000) - 5,
+      });
+      const { agent, response } = await tryLogIn(b.url, idToken);
+      expect(response.status).not.toBe(200);
+      expect(await guardedStatus(agent)).toBe(401);
+    } finally {
+      for (const app of apps) await app.close();
+      for (const dataSource of dataSources)
+        if (dataSource.isInitialized) await dataSource.destroy();
+    }
+  });
 });
+
+/** The app's own DataSource, as `TypeOrmModule.forRoot` provides it (global). */
+function appDataSourceModule(dataSource: DataSource) {
+  @Global()
+  @Module({ providers: [{ provide: DataSource, useValue: dataSource }], exports: [DataSource] })
+  class AppDataSourceModule {}
+  return AppDataSourceModule;
+}
+
+/** The smallest custom session store: the four abstract methods, nothing else. */
+class FourMethodRepository extends OidcSessionRepository {
+  private readonly inner = new InMemoryOidcSessionRepository();
+  save(info: OidcSessionInfo) {
+    return this.inner.save(info);
+  }
+  findByClientSessionId(id: string) {
+    return this.inner.findByClientSessionId(id);
+  }
+  removeByClientSessionId(id: string) {
+    return this.inner.removeByClientSessionId(id);
+  }
+  removeByLogoutToken(criteria: OidcLogoutCriteria) {
+    return this.inner.removeByLogoutToken(criteria);
+  }
+}
 
 describe('the guard fails closed when the session store cannot answer', () => {
   it('answers 503, never 200, with a store that rejects', async () => {

@@ -11,8 +11,13 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OidcSessionEntity, TypeOrmOidcSessionRepository } from '../../lib/typeorm';
-import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/services/pending-logouts';
+
+import {
+  OidcSessionEntity,
+  TypeOrmOidcLogoutEventStore,
+  TypeOrmOidcSessionRepository,
+} from '../../lib/typeorm';
+import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/logout-events/pending-logouts';
 import {
   proxiedDataSource,
   startDatabaseProxy,
@@ -75,8 +80,11 @@ for (const kind of KINDS) {
           batching ? { batching } : {},
         );
         await repository.init();
+        // The logout events on the same DataSource, as the module's default would put them.
+        const events = new TypeOrmOidcLogoutEventStore(dataSource, batching ? { batching } : {});
+        await events.init();
         const app = await startTestApp({
-          oidc: { clients: clients(), sessionRepository: repository },
+          oidc: { clients: clients(), sessionRepository: repository, logoutEventStore: events },
         });
         apps.push(app);
         return app;
@@ -178,8 +186,13 @@ for (const kind of KINDS) {
         } finally {
           await release({ killWaiters: true });
         }
-        // Nothing was removed.
-        for (const sub of subs) expect(await records(sub)).toBe(2);
+        // Nothing was removed: the removal's transaction died with its connection. On MariaDB the
+        // removal is one DELETE ... RETURNING, which the server may still run once the lock is
+        // released (its client gone): removed then, the safe side; the kept logout changes nothing.
+        for (const sub of subs) {
+          if (kind === 'mariadb') expect([0, 2]).toContain(await records(sub));
+          else expect(await records(sub)).toBe(2);
+        }
       }
 
       it('the instance that kept the logout applies it once the database is back: never taken for a replay', async () => {
@@ -206,7 +219,10 @@ for (const kind of KINDS) {
         apps.splice(apps.indexOf(appA), 1);
 
         proxy.restore();
-        expect(await privateStatus(appB.url, bobB as string)).toBe(200); // not applied anywhere yet
+        // Not applied anywhere yet (on MariaDB the cut DELETE ... RETURNING may have run: removed).
+        const before = await privateStatus(appB.url, bobB as string);
+        if (kind === 'mariadb') expect([200, 401]).toContain(before);
+        else expect(before).toBe(200);
         const redelivered = await postLogoutToken(appB.url, REGISTRATION, token);
         expect(redelivered.status).toBe(200);
         expect(await records(sub)).toBe(0);

@@ -7,9 +7,14 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OidcSessionInfo } from '../../lib';
 import { hashSid } from '../../lib/repositories/session-id-hash';
-import { OidcSessionEntity, TypeOrmOidcSessionRepository } from '../../lib/typeorm';
-import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/services/pending-logouts';
+import {
+  OidcSessionEntity,
+  TypeOrmOidcLogoutEventStore,
+  TypeOrmOidcSessionRepository,
+} from '../../lib/typeorm';
+import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/logout-events/pending-logouts';
 import {
   proxiedDataSource,
   startDatabaseProxy,
@@ -47,11 +52,11 @@ async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<
 class CuttableRepository extends TypeOrmOidcSessionRepository {
   cutAfterSave?: TcpProxy;
 
-  override async findLogoutTombstones(keys: readonly string[]): Promise<Map<string, number>> {
+  override async save(info: OidcSessionInfo): Promise<void> {
+    await super.save(info);
     // recordLogin saves, then looks for tombstones: the database dies in between.
     this.cutAfterSave?.cut();
     this.cutAfterSave = undefined;
-    return super.findLogoutTombstones(keys);
   }
 }
 
@@ -77,7 +82,12 @@ for (const kind of KINDS) {
         const clients = [{ registrationId: REGISTRATION, issuer: op.issuer, clientId: CLIENT_ID }];
         repositoryA = new CuttableRepository(proxied[0] as DataSource);
         await repositoryA.init();
-        appA = await startTestApp({ oidc: { clients, sessionRepository: repositoryA } });
+        // Instance A's logout events on the same (proxied) database, as the module's default would.
+        const eventsA = new TypeOrmOidcLogoutEventStore(proxied[0] as DataSource);
+        await eventsA.init();
+        appA = await startTestApp({
+          oidc: { clients, sessionRepository: repositoryA, logoutEventStore: eventsA },
+        });
         appB = await startTestApp({ oidc: { clients, dataSource: proxied[1] } });
       });
 

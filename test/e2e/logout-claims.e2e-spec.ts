@@ -1,19 +1,16 @@
 /**
  * Replay protection of back-channel logout tokens, over HTTP on a real Nest app: the replay key is
  * (issuer, client, jti), so one token addressed to two registrations of one OP ends the session at
- * each; the per-process store refuses a new claim rather than forget a live one; and a custom
- * repository must implement the claim's two steps together.
+ * each; the per-process store refuses a new claim rather than forget a live one; and a claim whose
+ * completion fails after the answer is kept and completed by the retry.
  */
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  InMemoryOidcLogoutEventStore,
   InMemoryOidcSessionRepository,
-  OidcLogoutOptionsError,
-  OidcSessionRepository,
-  type OidcLogoutCriteria,
   type OidcRevocationEvent,
-  type OidcSessionInfo,
 } from '../../lib';
 import { hashSessionId } from '../../lib/repositories/session-id-hash';
 import {
@@ -128,11 +125,12 @@ describe('the per-process logout-event store, full of live entries', () => {
 
   beforeAll(async () => {
     // Six entries: three logouts (a claim and a tombstone each) fill it.
-    repository = new InMemoryOidcSessionRepository({ maxEntries: 6 });
+    repository = new InMemoryOidcSessionRepository();
     app = await startTestApp({
       oidc: {
         clients: [{ registrationId: 'main', issuer: op.issuer, clientId: 'app' }],
         sessionRepository: repository,
+        logoutEventStore: new InMemoryOidcLogoutEventStore({ maxEntries: 6 }),
       },
     });
     app.logoutService.onRevocation((event) => {
@@ -182,59 +180,6 @@ describe('the per-process logout-event store, full of live entries', () => {
   });
 });
 
-describe('a custom repository that implements only one step of the claim', () => {
-  const clients = () => [{ registrationId: 'main', issuer: op.issuer, clientId: 'app' }];
-
-  /** A user's own store (Redis, DynamoDB, ...): here, sessions in memory. */
-  class CustomRepository extends OidcSessionRepository {
-    private readonly inner = new InMemoryOidcSessionRepository();
-    save(info: OidcSessionInfo) {
-      return this.inner.save(info);
-    }
-    findByClientSessionId(id: string) {
-      return this.inner.findByClientSessionId(id);
-    }
-    removeByClientSessionId(id: string) {
-      return this.inner.removeByClientSessionId(id);
-    }
-    removeByLogoutToken(criteria: OidcLogoutCriteria) {
-      return this.inner.removeByLogoutToken(criteria);
-    }
-  }
-  /** Claims in its shared store, but would leave completions to the per-process default. */
-  class ClaimWithoutCompletion extends CustomRepository {
-    override claimLogoutEvent(): Promise<boolean> {
-      return Promise.resolve(true);
-    }
-  }
-  /** The reverse: completes in its store what the per-process default claimed. */
-  class CompletionWithoutClaim extends CustomRepository {
-    override completeLogoutEvent(): Promise<void> {
-      return Promise.resolve();
-    }
-  }
-
-  it('is refused at startup, with a message that says what to implement', async () => {
-    for (const [repository, overridden, missing] of [
-      [new ClaimWithoutCompletion(), 'claimLogoutEvent', 'completeLogoutEvent'],
-      [new CompletionWithoutClaim(), 'completeLogoutEvent', 'claimLogoutEvent'],
-    ] as const) {
-      const started = startTestApp({ oidc: { clients: clients(), sessionRepository: repository } });
-      await expect(started).rejects.toThrow(OidcLogoutOptionsError);
-      await expect(started).rejects.toThrow(
-        `${repository.constructor.name} overrides ${overridden} but not ${missing}`,
-      );
-    }
-    // Both (RecordingRepository), or neither (the per-process defaults): it starts.
-    for (const repository of [new RecordingRepository(), new CustomRepository()]) {
-      const app = await startTestApp({
-        oidc: { clients: clients(), sessionRepository: repository },
-      });
-      await app.close();
-    }
-  });
-});
-
 describe('the claim cannot be marked applied after the removal (the store fails in between)', () => {
   let app: TestApp;
   const repository = new RecordingRepository();
@@ -245,6 +190,7 @@ describe('the claim cannot be marked applied after the removal (the store fails 
       oidc: {
         clients: [{ registrationId: 'main', issuer: op.issuer, clientId: 'app' }],
         sessionRepository: repository,
+        logoutEventStore: repository.events,
       },
     });
     app.logoutService.onRevocation((event) => {
@@ -253,24 +199,27 @@ describe('the claim cannot be marked applied after the removal (the store fails 
   });
   afterAll(async () => app?.close());
 
-  it('400 and kept; the sessions are removed and the listeners told; the retry marks it applied, then a delivery is a replay', async () => {
+  it('answered, then kept; the sessions are removed and the listeners told; the retry marks it applied, then a delivery is a replay', async () => {
     const who = { sub: `user-${randomUUID()}`, sid: `sid-${randomUUID()}` };
     const cookie = await loginAt(
       app.url,
       await signIdToken(keys, { iss: op.issuer, aud: 'app', ...who }),
     );
     const token = await signLogoutToken(keys, { issuer: op.issuer, clientId: 'app', ...who });
-    repository.failing.add('completeLogoutEvent');
+    repository.failing.add('complete');
+    // The completion runs after the answer: the logout is applied (200), and its failed
+    // completion kept pending (the claim still claimed), as a store failure is.
     const kept = await postLogoutToken(app.url, 'main', token);
-    expect(kept.status).toBe(400);
-    expect(kept.body).toEqual(KEPT);
+    expect(kept.status).toBe(200);
     expect(await privateStatus(app.url, cookie)).toBe(401);
     expect(events.map((event) => event.sessions.length)).toEqual([1]);
 
-    // The OP delivers it again while the store still fails: still not a replay.
-    expect((await postLogoutToken(app.url, 'main', token)).status).toBe(400);
-    const completionsBefore = () =>
-      repository.calls.filter((call) => call === 'completeLogoutEvent').length;
+    // The OP delivers it again while the store still fails: still not a replay (applied again,
+    // nothing left to remove, not announced until completed).
+    expect((await postLogoutToken(app.url, 'main', token)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(events.map((event) => event.sessions.length)).toEqual([1]);
+    const completionsBefore = () => repository.calls.filter((call) => call === 'complete').length;
     const failed = completionsBefore();
     repository.failing.clear();
     // Once the store answers, the kept logout is applied again (nothing left to remove) and marked.
@@ -283,12 +232,10 @@ describe('the claim cannot be marked applied after the removal (the store fails 
     expect(events.map((event) => event.sessions.length)).toEqual([1, 0]);
     const replay = await postLogoutToken(app.url, 'main', token);
     expect(replay.status).toBe(200);
-    const completions = repository.calls.filter((call) => call === 'completeLogoutEvent').length;
+    const completions = repository.calls.filter((call) => call === 'complete').length;
     expect((await postLogoutToken(app.url, 'main', token)).status).toBe(200);
     // A replay: neither completed again nor announced again.
-    expect(repository.calls.filter((call) => call === 'completeLogoutEvent')).toHaveLength(
-      completions,
-    );
+    expect(repository.calls.filter((call) => call === 'complete')).toHaveLength(completions);
     // The listeners heard of the removed session once, and of the completed retry (nothing left).
     expect(events.map((event) => event.sessions.length)).toEqual([1, 0]);
   });

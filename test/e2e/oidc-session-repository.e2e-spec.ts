@@ -25,7 +25,13 @@ import {
   DATABASE_KINDS,
   destroyTestDataSource,
 } from '../fixtures/databases';
-import { describeOidcSessionRepositoryContract } from '../repository/oidc-session-repository.contract';
+import { InMemoryOidcLogoutEventStore } from '../../lib/logout-events/in-memory-oidc-logout-event.store';
+import { TypeOrmOidcLogoutEventStore } from '../../lib/logout-events/typeorm/typeorm-oidc-logout-event.store';
+import { expireEntries, logoutEventCalls } from '../repository/logout-event-calls';
+import {
+  describeOidcLogoutEventStoreContract,
+  describeOidcSessionRepositoryContract,
+} from '../repository/oidc-session-repository.contract';
 
 describeOidcSessionRepositoryContract('in-memory', () =>
   Promise.resolve({
@@ -43,38 +49,33 @@ describeOidcSessionRepositoryContract('in-memory with an injected clock', () => 
   });
 });
 
-/**
- * Only the four abstract methods, delegated to an in-memory repository: the logout-event methods are
- * the base class's per-process defaults, and removeExpired adds theirs as the TSDoc says.
- */
-class SessionsOnlyRepository extends OidcSessionRepository {
-  private readonly sessions = new InMemoryOidcSessionRepository();
-  save(info: OidcSessionInfo) {
-    return this.sessions.save(info);
-  }
-  findByClientSessionId(id: string) {
-    return this.sessions.findByClientSessionId(id);
-  }
-  removeByClientSessionId(id: string) {
-    return this.sessions.removeByClientSessionId(id);
-  }
-  removeByLogoutToken(criteria: Parameters<OidcSessionRepository['removeByLogoutToken']>[0]) {
-    return this.sessions.removeByLogoutToken(criteria);
-  }
-  override async removeExpired(now: Date): Promise<number> {
-    return (await this.sessions.removeExpired(now)) + (await super.removeExpired(now));
-  }
-}
-
-describeOidcSessionRepositoryContract('the base class defaults for logout events', () =>
-  Promise.resolve({ repository: new SessionsOnlyRepository(), close: () => Promise.resolve() }),
+describeOidcLogoutEventStoreContract('in-memory', () =>
+  Promise.resolve({ store: new InMemoryOidcLogoutEventStore(), close: () => Promise.resolve() }),
 );
 
-/** The portable tombstone upsert (a locking transaction), used for drivers without an upsert. */
-class GenericUpsertRepository extends TypeOrmOidcSessionRepository {
+describeOidcLogoutEventStoreContract('in-memory with an injected clock', () => {
+  const now = () => 1_763_700_000_000;
+  return Promise.resolve({
+    store: new InMemoryOidcLogoutEventStore({ now, maxEntries: 5_000 }),
+    close: () => Promise.resolve(),
+    now,
+  });
+});
+
+/** The portable writes (a locking transaction), used for drivers without an upsert. */
+class GenericUpsertEventStore extends TypeOrmOidcLogoutEventStore {
   protected override upsertDialect() {
     return 'generic' as const;
   }
+}
+
+/** Both TypeORM stores on one DataSource, initialized. */
+async function typeOrmStores(dataSource: DataSource) {
+  const repository = new TypeOrmOidcSessionRepository(dataSource);
+  const store = new TypeOrmOidcLogoutEventStore(dataSource);
+  await repository.init();
+  await store.init();
+  return { repository, store, events: logoutEventCalls(store) };
 }
 
 const EVENT_KEY = 'test:event-key';
@@ -94,13 +95,16 @@ function sampleSession(overrides: Partial<OidcSessionInfo> = {}): OidcSessionInf
   };
 }
 
-/** Each repository method called once, for the fail-closed checks. */
-function everyMethod(repository: TypeOrmOidcSessionRepository, info: OidcSessionInfo) {
+/** Each method of both stores called once, for the fail-closed checks. */
+function everyMethod(
+  repository: TypeOrmOidcSessionRepository,
+  store: TypeOrmOidcLogoutEventStore,
+  info: OidcSessionInfo,
+) {
   return {
     save: () => repository.save(info),
     findByClientSessionId: () => repository.findByClientSessionId(info.clientSessionId),
-    existsByClientSessionId: () =>
-      Promise.resolve(repository.existsByClientSessionId(info.clientSessionId)),
+    existsByClientSessionId: () => repository.existsByClientSessionId(info.clientSessionId),
     removeByClientSessionId: () => repository.removeByClientSessionId(info.clientSessionId),
     removeByLogoutToken: () =>
       repository.removeByLogoutToken({
@@ -108,22 +112,38 @@ function everyMethod(repository: TypeOrmOidcSessionRepository, info: OidcSession
         clientId: info.clientId,
         sid: info.sid!,
       }),
-    removeExpired: () => repository.removeExpired(new Date()),
-    claimLogoutEvent: () => repository.claimLogoutEvent(EVENT_KEY, new Date(Date.now() + 60_000)),
-    completeLogoutEvent: () => repository.completeLogoutEvent(EVENT_KEY),
-    saveLogoutTombstone: () =>
-      repository.saveLogoutTombstone(EVENT_KEY, 1_763_700_000, new Date(Date.now() + 60_000)),
-    findLogoutTombstones: () => repository.findLogoutTombstones([EVENT_KEY]),
+    expireEntries: () => expireEntries(repository, new Date()),
+    begin: () =>
+      store.begin({
+        claim: { key: EVENT_KEY, expiresAt: new Date(Date.now() + 60_000) },
+        tombstone: {
+          key: EVENT_KEY,
+          issuedAt: 1_763_700_000,
+          expiresAt: new Date(Date.now() + 60_000),
+        },
+      }),
+    complete: () => store.complete(EVENT_KEY),
+    findTombstones: () => store.findTombstones([EVENT_KEY]),
+    expireEvents: () => expireEntries(store, new Date()),
   };
 }
 
 async function expectFailsClosed(
   repository: TypeOrmOidcSessionRepository,
+  store: TypeOrmOidcLogoutEventStore,
   info: OidcSessionInfo,
 ): Promise<void> {
-  const methods = everyMethod(repository, info);
+  const methods = everyMethod(repository, store, info);
   expect(Object.keys(methods).sort()).toEqual(
-    [...publicMethodsOf(OidcSessionRepository.prototype), 'save'].sort(),
+    [
+      ...publicMethodsOf(OidcSessionRepository.prototype),
+      'save',
+      'begin',
+      'complete',
+      'findTombstones',
+      'expireEntries',
+      'expireEvents',
+    ].sort(),
   );
   for (const [method, call] of Object.entries(methods)) {
     const error: unknown = await call().then(
@@ -194,13 +214,23 @@ for (const kind of DATABASE_KINDS) {
       },
     );
 
-    describeOidcSessionRepositoryContract(
-      `TypeORM ${kind}, portable tombstone upsert (drivers without one)`,
+    describeOidcLogoutEventStoreContract(
+      `TypeORM ${kind}, schema from OIDC_LOGOUT_MIGRATIONS (synchronize: false)`,
+      async () => {
+        const dataSource = await createTestDataSource(kind, { migrations: true });
+        const store = new TypeOrmOidcLogoutEventStore(dataSource);
+        await store.init();
+        return { store, close: () => destroyTestDataSource(dataSource) };
+      },
+    );
+
+    describeOidcLogoutEventStoreContract(
+      `TypeORM ${kind}, portable writes (drivers without an upsert)`,
       async () => {
         const dataSource = await createTestDataSource(kind, { synchronize: true });
-        const repository = new GenericUpsertRepository(dataSource);
-        await repository.init();
-        return { repository, close: () => destroyTestDataSource(dataSource) };
+        const store = new GenericUpsertEventStore(dataSource);
+        await store.init();
+        return { store, close: () => destroyTestDataSource(dataSource) };
       },
     );
 
@@ -287,15 +317,19 @@ for (const kind of DATABASE_KINDS) {
 
       it('stores logout events as hashed keys, their kind and numbers', async () => {
         const dataSource = await open(kind, { migrations: true });
-        const repository = new TypeOrmOidcSessionRepository(dataSource);
-        await repository.init();
+        const { store } = await typeOrmStores(dataSource);
         const claimUntil = 4_102_444_800_123;
-        await repository.claimLogoutEvent('bcl:Secret-Jti', new Date(claimUntil));
-        await repository.saveLogoutTombstone(
-          'sid:Secret-Sid',
-          1_763_700_000,
-          new Date(claimUntil + 1),
-        );
+        // One statement writes both rows.
+        expect(
+          await store.begin({
+            claim: { key: 'bcl:Secret-Jti', expiresAt: new Date(claimUntil) },
+            tombstone: {
+              key: 'sid:Secret-Sid',
+              issuedAt: 1_763_700_000,
+              expiresAt: new Date(claimUntil + 1),
+            },
+          }),
+        ).toBe('apply');
         const rows: { event_key: string; kind: string; issued_at: unknown; expires_at: unknown }[] =
           await dataSource.query(
             'SELECT event_key, kind, issued_at, expires_at FROM oidc_logout_events ORDER BY expires_at',
@@ -314,7 +348,7 @@ for (const kind of DATABASE_KINDS) {
         const entity = await dataSource.getRepository(OidcLogoutEventEntity).find();
         expect(entity.map((e) => typeof e.expiresAt)).toEqual(['number', 'number']);
         // Completed: the same row, its kind 'applied' (the key stays in the claims' namespace).
-        await repository.completeLogoutEvent('bcl:Secret-Jti');
+        await store.complete('bcl:Secret-Jti');
         const after: { event_key: string; kind: string }[] = await dataSource.query(
           'SELECT event_key, kind FROM oidc_logout_events ORDER BY expires_at',
         );
@@ -324,15 +358,14 @@ for (const kind of DATABASE_KINDS) {
         ]);
       });
 
-      it('findLogoutTombstones([]) asks nothing of the database', async () => {
+      it('findTombstones([]) asks nothing of the database', async () => {
         const dataSource = await open(kind, { migrations: true });
-        const repository = new TypeOrmOidcSessionRepository(dataSource);
-        await repository.init();
+        const { store } = await typeOrmStores(dataSource);
         const createQueryRunner = vi.spyOn(dataSource, 'createQueryRunner');
         try {
-          expect(await repository.findLogoutTombstones([])).toEqual(new Map());
+          expect(await store.findTombstones([])).toEqual(new Map());
           expect(createQueryRunner).not.toHaveBeenCalled();
-          await repository.findLogoutTombstones(['x']);
+          await store.findTombstones(['x']);
           expect(createQueryRunner).toHaveBeenCalled();
         } finally {
           createQueryRunner.mockRestore();
@@ -475,11 +508,13 @@ for (const kind of DATABASE_KINDS) {
       it('two DataSources on the same database share claims and tombstones: claimed until completed by either, then a replay for both', async () => {
         const first = await open(kind, { migrations: true });
         const second = new DataSource(first.options);
-        const instanceA = new TypeOrmOidcSessionRepository(first);
-        const instanceB = new TypeOrmOidcSessionRepository(second);
+        const storeA = new TypeOrmOidcLogoutEventStore(first);
+        const storeB = new TypeOrmOidcLogoutEventStore(second);
+        const instanceA = logoutEventCalls(storeA);
+        const instanceB = logoutEventCalls(storeB);
         try {
-          await instanceA.init();
-          await instanceB.init();
+          await storeA.init();
+          await storeB.init();
           const until = new Date(Date.now() + 60_000);
           const results = await Promise.all(
             Array.from({ length: 40 }, (_, i) =>
@@ -531,14 +566,15 @@ for (const kind of DATABASE_KINDS) {
         expect(error).toBeInstanceOf(OidcLogoutOptionsError);
         expect((error as OidcLogoutOptionsError).code).toBe('ERR_INVALID_OPTIONS');
         expect((error as Error).message).toMatch(
-          /does not know OidcSessionEntity and OidcLogoutEventEntity: add OIDC_LOGOUT_ENTITIES \(OidcSessionEntity and OidcLogoutEventEntity\) to the DataSource's `entities`/,
+          /does not know OidcSessionEntity: add OIDC_LOGOUT_ENTITIES \(OidcSessionEntity and OidcLogoutEventEntity\) to the DataSource's `entities`/,
         );
         expect((error as Error).message).toMatch(/autoLoadEntities/);
       });
 
-      it('init() on a DataSource that lists only OidcSessionEntity names the missing entity', async () => {
+      it('the event store on a DataSource that lists only OidcSessionEntity names the missing entity', async () => {
         const dataSource = await open(kind, { entities: [OidcSessionEntity] });
-        const error: unknown = await new TypeOrmOidcSessionRepository(dataSource)
+        await new TypeOrmOidcSessionRepository(dataSource).init();
+        const error: unknown = await new TypeOrmOidcLogoutEventStore(dataSource)
           .init()
           .catch((e: unknown) => e);
         expect(error).toBeInstanceOf(OidcLogoutOptionsError);
@@ -558,8 +594,11 @@ for (const kind of DATABASE_KINDS) {
         } finally {
           await queryRunner.release();
         }
+        // The session repository needs only its own table; the event store says what is missing.
         const repository = new TypeOrmOidcSessionRepository(old);
-        const error: unknown = await repository.init().catch((e: unknown) => e);
+        await repository.init();
+        const store = new TypeOrmOidcLogoutEventStore(old);
+        const error: unknown = await store.init().catch((e: unknown) => e);
         expect(error).toBeInstanceOf(OidcLogoutOptionsError);
         expect((error as Error).message).toMatch(
           /The table 'oidc_logout_events' of OidcLogoutEventEntity does not exist: run OIDC_LOGOUT_MIGRATIONS/,
@@ -569,12 +608,12 @@ for (const kind of DATABASE_KINDS) {
           'CreateOidcLogoutEventsTable1763800000000',
           'SidDigestsAndBinaryKeys1764000000000',
         ]);
-        await repository.init();
+        await store.init();
         const info = sampleSession();
         await repository.save(info);
-        expect(await repository.claimLogoutEvent(EVENT_KEY, new Date(Date.now() + 60_000))).toBe(
-          true,
-        );
+        expect(
+          await logoutEventCalls(store).claimLogoutEvent(EVENT_KEY, new Date(Date.now() + 60_000)),
+        ).toBe(true);
         expect(await repository.findByClientSessionId(info.clientSessionId)).toStrictEqual(info);
       });
 
@@ -589,30 +628,32 @@ for (const kind of DATABASE_KINDS) {
 
       it('fails closed before its DataSource is initialized', async () => {
         const dataSource = await open(kind, { migrations: true });
-        const repository = new TypeOrmOidcSessionRepository(new DataSource(dataSource.options));
-        await expectFailsClosed(repository, sampleSession());
+        const idle = new DataSource(dataSource.options);
+        await expectFailsClosed(
+          new TypeOrmOidcSessionRepository(idle),
+          new TypeOrmOidcLogoutEventStore(idle),
+          sampleSession(),
+        );
       });
 
       it('fails closed on a destroyed DataSource: every method rejects, none says "absent"', async () => {
         const dataSource = await open(kind, { migrations: true });
-        const repository = new TypeOrmOidcSessionRepository(dataSource);
-        await repository.init();
+        const { repository, store } = await typeOrmStores(dataSource);
         const info = sampleSession();
         await repository.save(info);
         await dataSource.destroy();
-        await expectFailsClosed(repository, info);
+        await expectFailsClosed(repository, store, info);
       });
 
       it('wraps database errors in OidcSessionRepositoryError without leaking ids or tokens', async () => {
         const dataSource = await open(kind, { migrations: true });
-        const repository = new TypeOrmOidcSessionRepository(dataSource);
-        await repository.init();
+        const { repository, store } = await typeOrmStores(dataSource);
         const info = sampleSession();
         await repository.save(info);
         for (const table of ['oidc_sessions', 'oidc_logout_events']) {
           await dataSource.query(`DROP TABLE ${dataSource.driver.escape(table)}`);
         }
-        await expectFailsClosed(repository, info);
+        await expectFailsClosed(repository, store, info);
         const error = (await repository.save(info).catch((e: unknown) => e)) as Error;
         expect(error.message).toMatch(/^OIDC session repository could not save the session \(/);
         expect(error.cause).toBeInstanceOf(Error);
@@ -624,17 +665,19 @@ for (const kind of DATABASE_KINDS) {
 
       it('logout-event methods fail closed when their table is gone, without leaking keys', async () => {
         const dataSource = await open(kind, { migrations: true });
-        const repository = new TypeOrmOidcSessionRepository(dataSource);
-        await repository.init();
+        const { store } = await typeOrmStores(dataSource);
         const key = 'bcl:secret-jti-value';
         await dataSource.query(`DROP TABLE ${dataSource.driver.escape('oidc_logout_events')}`);
         const until = new Date(Date.now() + 60_000);
         const calls = {
-          'claim a logout event': () => repository.claimLogoutEvent(key, until),
-          'complete a logout event': () => repository.completeLogoutEvent(key),
-          'save a logout tombstone': () => repository.saveLogoutTombstone(key, 1, until),
-          'look up logout tombstones': () => repository.findLogoutTombstones([key]),
-          'remove expired sessions and logout events': () => repository.removeExpired(new Date()),
+          'record a logout event': () =>
+            store.begin({
+              claim: { key, expiresAt: until },
+              tombstone: { key, issuedAt: 1, expiresAt: until },
+            }),
+          'complete a logout event': () => store.complete(key),
+          'look up logout tombstones': () => store.findTombstones([key]),
+          'remove expired logout events': () => expireEntries(store, new Date()),
         };
         for (const [operation, call] of Object.entries(calls)) {
           const error = (await call().then(
@@ -643,16 +686,16 @@ for (const kind of DATABASE_KINDS) {
           )) as Error;
           expect(error, operation).toBeInstanceOf(OidcSessionRepositoryError);
           expect(error.message).toMatch(
-            new RegExp(`^OIDC session repository could not ${operation} \\(`),
+            new RegExp(`^OIDC logout-event store could not ${operation} \\(`),
           );
           expect(error.cause).toBeInstanceOf(Error);
           expect(inspect(error, { depth: 10 })).not.toContain('secret-jti-value');
         }
         // The generic upsert fails closed too.
-        const generic = new GenericUpsertRepository(dataSource);
-        await expect(generic.saveLogoutTombstone(key, 1, until)).rejects.toBeInstanceOf(
-          OidcSessionRepositoryError,
-        );
+        const generic = new GenericUpsertEventStore(dataSource);
+        await expect(
+          generic.begin({ tombstone: { key, issuedAt: 1, expiresAt: until } }),
+        ).rejects.toBeInstanceOf(OidcSessionRepositoryError);
       });
     });
   });

@@ -7,7 +7,9 @@ import type {
   OidcSessionInfo,
 } from '../../lib/interfaces/oidc-session-info.interface';
 import { InMemoryOidcSessionRepository } from '../../lib/repositories/in-memory-oidc-session.repository';
-import type { OidcSessionRepository } from '../../lib/repositories/oidc-session.repository';
+import { InMemoryOidcLogoutEventStore } from '../../lib/logout-events/in-memory-oidc-logout-event.store';
+import { TypeOrmOidcLogoutEventStore } from '../../lib/logout-events/typeorm/typeorm-oidc-logout-event.store';
+import { logoutEventCalls, type LogoutEventCalls } from '../repository/logout-event-calls';
 import { TypeOrmOidcSessionRepository } from '../../lib/repositories/typeorm/typeorm-oidc-session.repository';
 import {
   announceDatabase,
@@ -58,6 +60,9 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
   let dataSource: DataSource;
   let batched: TypeOrmOidcSessionRepository;
   let reference: InMemoryOidcSessionRepository;
+  /** The logout-event stores, batched on PostgreSQL and in memory, through the claim calls. */
+  let batchedEvents: LogoutEventCalls;
+  let referenceEvents: LogoutEventCalls;
   /** Statements run since the last `statements()` (one query runner per statement). */
   let statements: () => number;
 
@@ -68,6 +73,12 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
     });
     await batched.init();
     reference = new InMemoryOidcSessionRepository();
+    const eventStore = new TypeOrmOidcLogoutEventStore(dataSource, {
+      batching: { maxConcurrent: 1, maxSize: 100 },
+    });
+    await eventStore.init();
+    batchedEvents = logoutEventCalls(eventStore);
+    referenceEvents = logoutEventCalls(new InMemoryOidcLogoutEventStore());
     const spy = vi.spyOn(dataSource, 'createQueryRunner');
     statements = () => {
       const count = spy.mock.calls.length;
@@ -176,7 +187,7 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
   it('concurrent claims answer each what it answers in sequence: apply unless the claim is live and applied', async () => {
     const soon = () => new Date(Date.now() + 50);
     const later = () => new Date(Date.now() + HOUR);
-    for (const repository of [batched, reference] as OidcSessionRepository[]) {
+    for (const repository of [batchedEvents, referenceEvents]) {
       await repository.claimLogoutEvent('applied', later());
       await repository.completeLogoutEvent('applied');
       await repository.claimLogoutEvent('claimed', later());
@@ -187,10 +198,12 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
     const keys = ['first', 'applied', 'expiring', 'a', 'b', 'a', 'claimed', 'expiring', 'b', 'd'];
     const until = later();
     statements();
-    const answers = await Promise.all(keys.map((key) => batched.claimLogoutEvent(key, until)));
+    const answers = await Promise.all(
+      keys.map((key) => batchedEvents.claimLogoutEvent(key, until)),
+    );
     const used = statements();
     const expected = await inSequence(
-      keys.map((key) => () => reference.claimLogoutEvent(key, until)),
+      keys.map((key) => () => referenceEvents.claimLogoutEvent(key, until)),
     );
     expect(answers).toEqual(expected);
     expect(answers).toEqual([true, false, true, true, true, true, true, true, true, true]);
@@ -198,9 +211,11 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
 
     // Completions share a statement too; then every key is a replay.
     const distinct = [...new Set(keys)];
-    await Promise.all(distinct.map((key) => batched.completeLogoutEvent(key)));
+    await Promise.all(distinct.map((key) => batchedEvents.completeLogoutEvent(key)));
     expect(statements()).toBe(2);
-    const replays = await Promise.all(keys.map((key) => batched.claimLogoutEvent(key, until)));
+    const replays = await Promise.all(
+      keys.map((key) => batchedEvents.claimLogoutEvent(key, until)),
+    );
     expect(replays).toEqual(keys.map(() => false));
   });
 
@@ -225,7 +240,9 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
       return runner;
     });
     const keys = ['j1', 'j2', 'j3', 'j4', 'j5'];
-    const answers = await Promise.all(keys.map((key) => batched.claimLogoutEvent(key, until)));
+    const answers = await Promise.all(
+      keys.map((key) => batchedEvents.claimLogoutEvent(key, until)),
+    );
     expect(lost).toBe(1);
     // Not applied yet by anyone: each caller applies it (none is taken for a replay).
     expect(answers).toEqual(keys.map(() => true));
@@ -241,21 +258,23 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
       ['k1', 200],
       ['k2', 40],
     ] as const;
-    await batched.saveLogoutTombstone('k3', 9, until); // a live tombstone with a larger issuedAt
-    await reference.saveLogoutTombstone('k3', 9, until);
+    await batchedEvents.saveLogoutTombstone('k3', 9, until); // a live tombstone with a larger issuedAt
+    await referenceEvents.saveLogoutTombstone('k3', 9, until);
     statements();
-    await Promise.all(writes.map(([key, iat]) => batched.saveLogoutTombstone(key, iat, until)));
+    await Promise.all(
+      writes.map(([key, iat]) => batchedEvents.saveLogoutTombstone(key, iat, until)),
+    );
     expect(statements()).toBe(2);
     await inSequence(
       writes.map(
         ([key, iat]) =>
           () =>
-            reference.saveLogoutTombstone(key, iat, until),
+            referenceEvents.saveLogoutTombstone(key, iat, until),
       ),
     );
     const keys = ['k1', 'k2', 'k3', 'k4'];
-    const found = await batched.findLogoutTombstones(keys);
-    expect(found).toEqual(await reference.findLogoutTombstones(keys));
+    const found = await batchedEvents.findLogoutTombstones(keys);
+    expect(found).toEqual(await referenceEvents.findLogoutTombstones(keys));
     expect(Object.fromEntries(found)).toEqual({ k1: 300, k2: 50, k3: 9 });
   });
 

@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InMemoryOidcSessionRepository } from '../../lib';
+import {
+  InMemoryOidcLogoutEventStore,
+  type OidcLogoutEventBegin,
+  type OidcLogoutEventOutcome,
+} from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { isActive, tryLogIn } from '../fixtures/login';
@@ -235,16 +239,16 @@ describe('ID tokens at login', () => {
 
 describe('whatever the store itself throws is a store failure, never a lost logout', () => {
   /**
-   * The in-memory repository, failing its tombstone writes with a TypeError while `failing` is set:
+   * The in-memory event store, failing its claim and tombstone writes with a TypeError while `failing` is set:
    * what a store client reports for a network failure (`fetch` throws a TypeError). The library's
    * own arguments are checked before the store is called (the checked store), so an error from the
    * store is the store's: the logout must be kept, not dropped as a bad request.
    */
-  class ThrowingRepository extends InMemoryOidcSessionRepository {
+  class ThrowingRepository extends InMemoryOidcLogoutEventStore {
     failing = true;
-    override saveLogoutTombstone(key: string, issuedAt: number, expiresAt: Date): Promise<void> {
+    override begin(event: OidcLogoutEventBegin): Promise<OidcLogoutEventOutcome> {
       if (this.failing) return Promise.reject(new TypeError('fetch failed'));
-      return super.saveLogoutTombstone(key, issuedAt, expiresAt);
+      return super.begin(event);
     }
   }
 
@@ -252,7 +256,7 @@ describe('whatever the store itself throws is a store failure, never a lost logo
   let throwing: TestApp;
   beforeAll(async () => {
     throwing = await startTestApp({
-      oidc: { clients: [{ ...CLIENT, issuer: op.issuer }], sessionRepository: repository },
+      oidc: { clients: [{ ...CLIENT, issuer: op.issuer }], logoutEventStore: repository },
     });
   });
   afterAll(async () => {

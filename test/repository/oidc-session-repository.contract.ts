@@ -1,7 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OidcSessionInfo } from '../../lib/interfaces/oidc-session-info.interface';
 import type { OidcSessionRepository } from '../../lib/repositories/oidc-session.repository';
+import type { OidcLogoutEventStore } from '../../lib/logout-events/oidc-logout-event.store';
 import { hashSessionId } from '../../lib/repositories/session-id-hash';
+import { expireEntries, logoutEventCalls, type LogoutEventCalls } from './logout-event-calls';
 
 /** What a contract run needs from an implementation under test. */
 export interface OidcSessionRepositoryFixture {
@@ -246,7 +248,7 @@ export function describeOidcSessionRepositoryContract(
     });
 
     describe('expiry', () => {
-      it('never returns an expired record, and removeExpired deletes exactly the expired ones', async () => {
+      it('never returns an expired record, and its expiry hook deletes exactly the expired ones', async () => {
         const t = now();
         const expired = [
           session({ expiresAt: new Date(t - HOUR) }),
@@ -259,20 +261,20 @@ export function describeOidcSessionRepositoryContract(
           expect(await repository.findByClientSessionId(info.clientSessionId)).toBeUndefined();
         }
         expect(await remaining()).toEqual(ids(live));
-        expect(await repository.removeExpired(new Date(now()))).toBe(expired.length);
+        expect(await expireEntries(repository, new Date(now()))).toBe(expired.length);
         expect(await remaining()).toEqual(ids(live));
-        expect(await repository.removeExpired(new Date(now()))).toBe(0);
+        expect(await expireEntries(repository, new Date(now()))).toBe(0);
         for (const info of live) {
           expect(await repository.findByClientSessionId(info.clientSessionId)).toStrictEqual(info);
         }
       });
 
-      it('removeExpired(now) includes a record expiring exactly at now, not one a ms later', async () => {
+      it('the expiry hook includes a record expiring exactly at now, not one a ms later', async () => {
         const t = now() + HOUR;
         const atNow = session({ expiresAt: new Date(t) });
         const later = session({ expiresAt: new Date(t + 1) });
         await save(atNow, later);
-        expect(await repository.removeExpired(new Date(t))).toBe(1);
+        expect(await expireEntries(repository, new Date(t))).toBe(1);
         expect(await remaining()).toEqual([later.clientSessionId]);
       });
 
@@ -280,7 +282,7 @@ export function describeOidcSessionRepositoryContract(
         const expired = session({ expiresAt: new Date(now() - 1000) });
         await save(expired);
         expect(await repository.removeByClientSessionId(expired.clientSessionId)).toBeUndefined();
-        expect(await repository.removeExpired(new Date(now()))).toBe(0);
+        expect(await expireEntries(repository, new Date(now()))).toBe(0);
       });
 
       it('removeByLogoutToken deletes expired matches but returns only the live ones', async () => {
@@ -290,7 +292,7 @@ export function describeOidcSessionRepositoryContract(
         expect(
           await repository.removeByLogoutToken({ issuer: ISS, clientId: CLIENT, sid: 'sid-1' }),
         ).toStrictEqual([live]);
-        expect(await repository.removeExpired(new Date(now()))).toBe(0);
+        expect(await expireEntries(repository, new Date(now()))).toBe(0);
         expect(await remaining()).toEqual([]);
       });
     });
@@ -547,8 +549,46 @@ export function describeOidcSessionRepositoryContract(
         expect(await remaining()).toEqual([]);
       });
     });
+  });
+}
 
-    describe('logout events: claims (replay protection) and tombstones', () => {
+/** What an event-store contract run needs from an implementation under test. */
+export interface OidcLogoutEventStoreFixture {
+  store: OidcLogoutEventStore;
+  /** Releases everything the fixture holds (database connections, files). */
+  close(): Promise<void>;
+  /** The clock the store uses, in epoch ms. Default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * The behaviour every {@link OidcLogoutEventStore} must have (see its TSDoc), through the calls of
+ * {@link logoutEventCalls} (a claim alone, a tombstone alone) and `begin` with both. Run it from a
+ * spec file with a factory that returns a fresh, empty store each time.
+ */
+export function describeOidcLogoutEventStoreContract(
+  name: string,
+  factory: () => Promise<OidcLogoutEventStoreFixture>,
+): void {
+  describe(`OidcLogoutEventStore contract: ${name}`, () => {
+    let fixture: OidcLogoutEventStoreFixture;
+    let store: OidcLogoutEventStore;
+    let events: LogoutEventCalls;
+    let now: () => number;
+    const HOUR = 3_600_000;
+
+    beforeEach(async () => {
+      fixture = await factory();
+      store = fixture.store;
+      events = logoutEventCalls(store);
+      now = fixture.now ?? Date.now;
+    });
+
+    afterEach(async () => {
+      await fixture.close();
+    });
+
+    describe('claims (replay protection) and tombstones', () => {
       /** A key shaped like the library's: a prefix and a hash. */
       const key = (label: string) => `test:${hashSessionId(label)}`;
       const at = (offset: number) => new Date(now() + offset);
@@ -556,56 +596,56 @@ export function describeOidcSessionRepositoryContract(
 
       it('a claim resolves true until it is completed, then false while it lives', async () => {
         const k = key('jti-1');
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(true);
         // Claimed, not applied (a failed or concurrent application): apply it again.
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
-        await repository.completeLogoutEvent(k);
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
-        expect(await repository.claimLogoutEvent(k, at(2 * HOUR))).toBe(false);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        await events.completeLogoutEvent(k);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(false);
+        expect(await events.claimLogoutEvent(k, at(2 * HOUR))).toBe(false);
         // Completing again changes nothing.
-        await repository.completeLogoutEvent(k);
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
+        await events.completeLogoutEvent(k);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(false);
       });
 
       it('completing touches no other key; completing an unknown key stores nothing', async () => {
         const k = key('jti-completed');
         const other = key('jti-claimed');
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
-        expect(await repository.claimLogoutEvent(other, at(HOUR))).toBe(true);
-        await repository.completeLogoutEvent(k);
-        await repository.completeLogoutEvent(key('never-claimed'));
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
-        expect(await repository.claimLogoutEvent(other, at(HOUR))).toBe(true);
-        expect(await repository.claimLogoutEvent(key('never-claimed'), at(HOUR))).toBe(true);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        expect(await events.claimLogoutEvent(other, at(HOUR))).toBe(true);
+        await events.completeLogoutEvent(k);
+        await events.completeLogoutEvent(key('never-claimed'));
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(false);
+        expect(await events.claimLogoutEvent(other, at(HOUR))).toBe(true);
+        expect(await events.claimLogoutEvent(key('never-claimed'), at(HOUR))).toBe(true);
         // A completion reaches the claim's namespace only: a tombstone under the key is untouched.
         const shared = key('tomb-and-claim');
-        await repository.saveLogoutTombstone(shared, 7, at(HOUR));
-        await repository.completeLogoutEvent(shared);
-        expect(await repository.findLogoutTombstones([shared])).toEqual(new Map([[shared, 7]]));
-        expect(await repository.claimLogoutEvent(shared, at(HOUR))).toBe(true);
+        await events.saveLogoutTombstone(shared, 7, at(HOUR));
+        await events.completeLogoutEvent(shared);
+        expect(await events.findLogoutTombstones([shared])).toEqual(new Map([[shared, 7]]));
+        expect(await events.claimLogoutEvent(shared, at(HOUR))).toBe(true);
       });
 
       it('a claim still claimed lives until the later of its expiries', async () => {
         const t = now();
         const k = key('jti-extended');
-        expect(await repository.claimLogoutEvent(k, new Date(t + HOUR))).toBe(true);
-        expect(await repository.claimLogoutEvent(k, new Date(t + 2 * HOUR))).toBe(true);
-        expect(await repository.claimLogoutEvent(k, new Date(t + 30 * 60_000))).toBe(true);
-        await repository.completeLogoutEvent(k);
-        expect(await repository.removeExpired(new Date(t + 1.5 * HOUR))).toBe(0);
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
-        expect(await repository.removeExpired(new Date(t + 2 * HOUR))).toBe(1);
+        expect(await events.claimLogoutEvent(k, new Date(t + HOUR))).toBe(true);
+        expect(await events.claimLogoutEvent(k, new Date(t + 2 * HOUR))).toBe(true);
+        expect(await events.claimLogoutEvent(k, new Date(t + 30 * 60_000))).toBe(true);
+        await events.completeLogoutEvent(k);
+        expect(await events.removeExpired(new Date(t + 1.5 * HOUR))).toBe(0);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(false);
+        expect(await events.removeExpired(new Date(t + 2 * HOUR))).toBe(1);
       });
 
       it('an applied claim that expired is taken over, claimed again (not applied)', async () => {
         const k = key('jti-applied-expired');
-        expect(await repository.claimLogoutEvent(k, at(-1))).toBe(true);
-        await repository.completeLogoutEvent(k);
+        expect(await events.claimLogoutEvent(k, at(-1))).toBe(true);
+        await events.completeLogoutEvent(k);
         // Expired: a completion no longer counts.
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
-        await repository.completeLogoutEvent(k);
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        await events.completeLogoutEvent(k);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(false);
       });
 
       it('claims of different keys are independent; keys compare exactly', async () => {
@@ -623,123 +663,121 @@ export function describeOidcSessionRepositoryContract(
           key('x').toUpperCase(),
         ];
         for (const k of variants) {
-          expect(await repository.claimLogoutEvent(k, at(HOUR)), k).toBe(true);
+          expect(await events.claimLogoutEvent(k, at(HOUR)), k).toBe(true);
         }
-        await repository.completeLogoutEvent(variants[0]!);
-        expect(await repository.claimLogoutEvent(variants[0]!, at(HOUR))).toBe(false);
+        await events.completeLogoutEvent(variants[0]!);
+        expect(await events.claimLogoutEvent(variants[0]!, at(HOUR))).toBe(false);
         for (const k of variants.slice(1)) {
-          expect(await repository.claimLogoutEvent(k, at(HOUR)), k).toBe(true);
+          expect(await events.claimLogoutEvent(k, at(HOUR)), k).toBe(true);
         }
-        for (const k of variants) await repository.completeLogoutEvent(k);
+        for (const k of variants) await events.completeLogoutEvent(k);
         for (const k of variants) {
-          expect(await repository.claimLogoutEvent(k, at(HOUR)), k).toBe(false);
+          expect(await events.claimLogoutEvent(k, at(HOUR)), k).toBe(false);
         }
       });
 
       it('an expired claim (expiresAt <= now) can be claimed again', async () => {
         const k = key('jti-expired');
-        expect(await repository.claimLogoutEvent(k, at(-1))).toBe(true);
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
-        await repository.completeLogoutEvent(k);
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
+        expect(await events.claimLogoutEvent(k, at(-1))).toBe(true);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        await events.completeLogoutEvent(k);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(false);
 
         const exactlyNow = key('jti-now');
-        expect(await repository.claimLogoutEvent(exactlyNow, new Date(now()))).toBe(true);
-        await repository.completeLogoutEvent(exactlyNow);
-        expect(await repository.claimLogoutEvent(exactlyNow, at(HOUR))).toBe(true);
-        await repository.completeLogoutEvent(exactlyNow);
-        expect(await repository.claimLogoutEvent(exactlyNow, at(HOUR))).toBe(false);
+        expect(await events.claimLogoutEvent(exactlyNow, new Date(now()))).toBe(true);
+        await events.completeLogoutEvent(exactlyNow);
+        expect(await events.claimLogoutEvent(exactlyNow, at(HOUR))).toBe(true);
+        await events.completeLogoutEvent(exactlyNow);
+        expect(await events.claimLogoutEvent(exactlyNow, at(HOUR))).toBe(false);
       });
 
       it('20 concurrent claims of one key not yet applied all resolve true; once applied, all false', async () => {
         const k = key('jti-race');
         const first = await Promise.all(
-          Array.from({ length: 20 }, () => repository.claimLogoutEvent(k, at(HOUR))),
+          Array.from({ length: 20 }, () => events.claimLogoutEvent(k, at(HOUR))),
         );
         expect(first).toEqual(first.map(() => true));
-        await repository.completeLogoutEvent(k);
+        await events.completeLogoutEvent(k);
         const replays = await Promise.all(
-          Array.from({ length: 20 }, () => repository.claimLogoutEvent(k, at(HOUR))),
+          Array.from({ length: 20 }, () => events.claimLogoutEvent(k, at(HOUR))),
         );
         expect(replays).toEqual(replays.map(() => false));
       });
 
       it('concurrent claims and completions of one key: every claim made after a completion resolved is false', async () => {
         const k = key('jti-race-complete');
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(true);
         await Promise.all([
-          ...Array.from({ length: 10 }, () => repository.claimLogoutEvent(k, at(HOUR))),
-          ...Array.from({ length: 5 }, () => repository.completeLogoutEvent(k)),
+          ...Array.from({ length: 10 }, () => events.claimLogoutEvent(k, at(HOUR))),
+          ...Array.from({ length: 5 }, () => events.completeLogoutEvent(k)),
         ]);
         const after = await Promise.all(
-          Array.from({ length: 10 }, () => repository.claimLogoutEvent(k, at(HOUR))),
+          Array.from({ length: 10 }, () => events.claimLogoutEvent(k, at(HOUR))),
         );
         expect(after).toEqual(after.map(() => false));
       });
 
       it('20 concurrent claims of an expired applied key: all resolve true, and it is claimed again', async () => {
         const k = key('jti-race-expired');
-        expect(await repository.claimLogoutEvent(k, at(-HOUR))).toBe(true);
-        await repository.completeLogoutEvent(k);
+        expect(await events.claimLogoutEvent(k, at(-HOUR))).toBe(true);
+        await events.completeLogoutEvent(k);
         const results = await Promise.all(
-          Array.from({ length: 20 }, () => repository.claimLogoutEvent(k, at(HOUR))),
+          Array.from({ length: 20 }, () => events.claimLogoutEvent(k, at(HOUR))),
         );
         expect(results).toEqual(results.map(() => true));
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
-        await repository.completeLogoutEvent(k);
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        await events.completeLogoutEvent(k);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(false);
       });
 
       it('concurrent claims of 20 different keys all resolve true', async () => {
         const keys = Array.from({ length: 20 }, (_, i) => key(`jti-many-${i}`));
-        const results = await Promise.all(
-          keys.map((k) => repository.claimLogoutEvent(k, at(HOUR))),
-        );
+        const results = await Promise.all(keys.map((k) => events.claimLogoutEvent(k, at(HOUR))));
         expect(results).toEqual(keys.map(() => true));
       });
 
       it('claims and tombstones are separate, even under the same key', async () => {
         const k = key('shared');
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(true);
-        await repository.completeLogoutEvent(k);
-        expect(await repository.findLogoutTombstones([k])).toEqual(new Map());
-        await repository.saveLogoutTombstone(k, 1000, at(HOUR));
-        expect(await repository.findLogoutTombstones([k])).toEqual(new Map([[k, 1000]]));
-        expect(await repository.claimLogoutEvent(k, at(HOUR))).toBe(false);
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(true);
+        await events.completeLogoutEvent(k);
+        expect(await events.findLogoutTombstones([k])).toEqual(new Map());
+        await events.saveLogoutTombstone(k, 1000, at(HOUR));
+        expect(await events.findLogoutTombstones([k])).toEqual(new Map([[k, 1000]]));
+        expect(await events.claimLogoutEvent(k, at(HOUR))).toBe(false);
 
         const other = key('tombstone-first');
-        await repository.saveLogoutTombstone(other, 5, at(HOUR));
-        expect(await repository.claimLogoutEvent(other, at(HOUR))).toBe(true);
-        expect(await repository.findLogoutTombstones([other])).toEqual(new Map([[other, 5]]));
+        await events.saveLogoutTombstone(other, 5, at(HOUR));
+        expect(await events.claimLogoutEvent(other, at(HOUR))).toBe(true);
+        expect(await events.findLogoutTombstones([other])).toEqual(new Map([[other, 5]]));
       });
 
       it('a tombstone upsert keeps the larger issuedAt and the later expiresAt', async () => {
         const t = now();
         const first = key('sid-tomb');
-        await repository.saveLogoutTombstone(first, 1_763_700_200, new Date(t + HOUR));
-        await repository.saveLogoutTombstone(first, 1_763_700_100, new Date(t + 2 * HOUR));
+        await events.saveLogoutTombstone(first, 1_763_700_200, new Date(t + HOUR));
+        await events.saveLogoutTombstone(first, 1_763_700_100, new Date(t + 2 * HOUR));
         const second = key('sub-tomb');
-        await repository.saveLogoutTombstone(second, 1_763_700_100, new Date(t + 2 * HOUR));
-        await repository.saveLogoutTombstone(second, 1_763_700_300, new Date(t + HOUR));
-        expect(await repository.findLogoutTombstones([first, second])).toEqual(
+        await events.saveLogoutTombstone(second, 1_763_700_100, new Date(t + 2 * HOUR));
+        await events.saveLogoutTombstone(second, 1_763_700_300, new Date(t + HOUR));
+        expect(await events.findLogoutTombstones([first, second])).toEqual(
           new Map([
             [first, 1_763_700_200],
             [second, 1_763_700_300],
           ]),
         );
         // Both now expire at t + 2h, not t + 1h.
-        expect(await repository.removeExpired(new Date(t + 1.5 * HOUR))).toBe(0);
-        expect(await repository.removeExpired(new Date(t + 2 * HOUR))).toBe(2);
-        expect(await repository.findLogoutTombstones([first, second])).toEqual(new Map());
+        expect(await events.removeExpired(new Date(t + 1.5 * HOUR))).toBe(0);
+        expect(await events.removeExpired(new Date(t + 2 * HOUR))).toBe(2);
+        expect(await events.findLogoutTombstones([first, second])).toEqual(new Map());
       });
 
       it('an expired tombstone is replaced, not merged', async () => {
         const k = key('old-tomb');
-        await repository.saveLogoutTombstone(k, 9_000_000_000, at(-1000));
-        expect(await repository.findLogoutTombstones([k])).toEqual(new Map());
-        await repository.saveLogoutTombstone(k, 100, at(HOUR));
-        expect(await repository.findLogoutTombstones([k])).toEqual(new Map([[k, 100]]));
-        expect(await repository.removeExpired(new Date(now()))).toBe(0);
+        await events.saveLogoutTombstone(k, 9_000_000_000, at(-1000));
+        expect(await events.findLogoutTombstones([k])).toEqual(new Map());
+        await events.saveLogoutTombstone(k, 100, at(HOUR));
+        expect(await events.findLogoutTombstones([k])).toEqual(new Map([[k, 100]]));
+        expect(await events.removeExpired(new Date(now()))).toBe(0);
       });
 
       it('concurrent saves of one tombstone keep the largest issuedAt and the latest expiry', async () => {
@@ -748,14 +786,12 @@ export function describeOidcSessionRepositoryContract(
         const issued = Array.from({ length: 20 }, (_, i) => 1_763_700_000 + ((i * 7) % 20));
         await Promise.all(
           issued.map((iat, i) =>
-            repository.saveLogoutTombstone(k, iat, new Date(t + HOUR + ((i * 11) % 20))),
+            events.saveLogoutTombstone(k, iat, new Date(t + HOUR + ((i * 11) % 20))),
           ),
         );
-        expect(await repository.findLogoutTombstones([k])).toEqual(
-          new Map([[k, Math.max(...issued)]]),
-        );
-        expect(await repository.removeExpired(new Date(t + HOUR + 18))).toBe(0);
-        expect(await repository.removeExpired(new Date(t + HOUR + 19))).toBe(1);
+        expect(await events.findLogoutTombstones([k])).toEqual(new Map([[k, Math.max(...issued)]]));
+        expect(await events.removeExpired(new Date(t + HOUR + 18))).toBe(0);
+        expect(await events.removeExpired(new Date(t + HOUR + 19))).toBe(1);
       });
 
       it('findLogoutTombstones returns the live ones among the keys asked, and nothing else', async () => {
@@ -766,24 +802,22 @@ export function describeOidcSessionRepositoryContract(
           'unknown',
           'not-asked',
         ].map((label) => key(`tomb-${label}`)) as [string, string, string, string, string];
-        await repository.saveLogoutTombstone(a, 10, at(HOUR));
-        await repository.saveLogoutTombstone(b, 0, at(HOUR));
-        await repository.saveLogoutTombstone(expired, 30, at(-1));
-        await repository.saveLogoutTombstone(notAsked, 40, at(HOUR));
-        expect(await repository.findLogoutTombstones([a, expired, unknown])).toEqual(
+        await events.saveLogoutTombstone(a, 10, at(HOUR));
+        await events.saveLogoutTombstone(b, 0, at(HOUR));
+        await events.saveLogoutTombstone(expired, 30, at(-1));
+        await events.saveLogoutTombstone(notAsked, 40, at(HOUR));
+        expect(await events.findLogoutTombstones([a, expired, unknown])).toEqual(
           new Map([[a, 10]]),
         );
-        expect(await repository.findLogoutTombstones([b, a, a, b])).toEqual(
+        expect(await events.findLogoutTombstones([b, a, a, b])).toEqual(
           new Map([
             [b, 0],
             [a, 10],
           ]),
         );
-        expect(await repository.findLogoutTombstones([a.toUpperCase(), `${a} `])).toEqual(
-          new Map(),
-        );
-        expect(await repository.findLogoutTombstones([])).toEqual(new Map());
-        const found = await repository.findLogoutTombstones([unknown]);
+        expect(await events.findLogoutTombstones([a.toUpperCase(), `${a} `])).toEqual(new Map());
+        expect(await events.findLogoutTombstones([])).toEqual(new Map());
+        const found = await events.findLogoutTombstones([unknown]);
         expect(found).toBeInstanceOf(Map);
         expect(found.size).toBe(0);
       });
@@ -792,17 +826,15 @@ export function describeOidcSessionRepositoryContract(
         const keys = Array.from({ length: 600 }, (_, i) => key(`bulk-${i}`));
         const stored = [keys[0]!, keys[499]!, keys[500]!, keys[599]!];
         for (const [i, k] of stored.entries()) {
-          await repository.saveLogoutTombstone(k, 1_763_700_000 + i, at(HOUR));
+          await events.saveLogoutTombstone(k, 1_763_700_000 + i, at(HOUR));
         }
-        expect(await repository.findLogoutTombstones(keys)).toEqual(
+        expect(await events.findLogoutTombstones(keys)).toEqual(
           new Map(stored.map((k, i) => [k, 1_763_700_000 + i])),
         );
       });
 
-      it('removeExpired deletes expired claims and tombstones with the sessions, counting all', async () => {
+      it('the expiry hook deletes expired claims and tombstones, counting them', async () => {
         const t = now();
-        const liveSession = session();
-        await save(session({ expiresAt: new Date(t - 1) }), liveSession);
         const [oldClaim, oldClaim2, oldTomb, liveClaim, liveTomb] = [
           'old-claim',
           'old-claim-2',
@@ -810,46 +842,96 @@ export function describeOidcSessionRepositoryContract(
           'live-claim',
           'live-tomb',
         ].map(key) as [string, string, string, string, string];
-        await repository.claimLogoutEvent(oldClaim, new Date(t - HOUR));
-        await repository.claimLogoutEvent(oldClaim2, new Date(t));
-        await repository.saveLogoutTombstone(oldTomb, 1, new Date(t - 1));
-        await repository.claimLogoutEvent(liveClaim, new Date(t + HOUR));
-        await repository.completeLogoutEvent(liveClaim);
-        await repository.saveLogoutTombstone(liveTomb, 2, new Date(t + HOUR));
+        await events.claimLogoutEvent(oldClaim, new Date(t - HOUR));
+        await events.claimLogoutEvent(oldClaim2, new Date(t));
+        await events.saveLogoutTombstone(oldTomb, 1, new Date(t - 1));
+        await events.claimLogoutEvent(liveClaim, new Date(t + HOUR));
+        await events.completeLogoutEvent(liveClaim);
+        await events.saveLogoutTombstone(liveTomb, 2, new Date(t + HOUR));
 
-        expect(await repository.removeExpired(new Date(t))).toBe(4);
-        expect(await repository.removeExpired(new Date(t))).toBe(0);
-        expect(await remaining()).toEqual([liveSession.clientSessionId]);
-        expect(await repository.findLogoutTombstones([oldTomb, liveTomb])).toEqual(
+        expect(await events.removeExpired(new Date(t))).toBe(3);
+        expect(await events.removeExpired(new Date(t))).toBe(0);
+        expect(await events.findLogoutTombstones([oldTomb, liveTomb])).toEqual(
           new Map([[liveTomb, 2]]),
         );
-        expect(await repository.claimLogoutEvent(liveClaim, at(HOUR))).toBe(false);
-        expect(await repository.claimLogoutEvent(oldClaim, at(HOUR))).toBe(true);
-        expect(await repository.removeExpired(FAR_FUTURE())).toBe(4);
+        expect(await events.claimLogoutEvent(liveClaim, at(HOUR))).toBe(false);
+        expect(await events.claimLogoutEvent(oldClaim, at(HOUR))).toBe(true);
+        expect(await events.removeExpired(FAR_FUTURE())).toBe(3);
       });
 
       it('rejects invalid keys, issuedAt values and dates with a TypeError, storing nothing', async () => {
         const good = key('good');
         const badKeys = ['', 'k'.repeat(129), 42, undefined, null] as unknown as string[];
         for (const bad of badKeys) {
-          await expect(repository.claimLogoutEvent(bad, at(HOUR))).rejects.toThrow(TypeError);
-          await expect(repository.completeLogoutEvent(bad)).rejects.toThrow(TypeError);
-          await expect(repository.saveLogoutTombstone(bad, 1, at(HOUR))).rejects.toThrow(TypeError);
-          await expect(repository.findLogoutTombstones([good, bad])).rejects.toThrow(TypeError);
+          await expect(events.claimLogoutEvent(bad, at(HOUR))).rejects.toThrow(TypeError);
+          await expect(events.completeLogoutEvent(bad)).rejects.toThrow(TypeError);
+          await expect(events.saveLogoutTombstone(bad, 1, at(HOUR))).rejects.toThrow(TypeError);
+          await expect(events.findLogoutTombstones([good, bad])).rejects.toThrow(TypeError);
         }
         for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, '1']) {
-          await expect(
-            repository.saveLogoutTombstone(good, bad as number, at(HOUR)),
-          ).rejects.toThrow(TypeError);
+          await expect(events.saveLogoutTombstone(good, bad as number, at(HOUR))).rejects.toThrow(
+            TypeError,
+          );
         }
         for (const bad of [new Date(Number.NaN), Date.now(), undefined] as unknown as Date[]) {
-          await expect(repository.claimLogoutEvent(good, bad)).rejects.toThrow(TypeError);
-          await expect(repository.saveLogoutTombstone(good, 1, bad)).rejects.toThrow(TypeError);
+          await expect(events.claimLogoutEvent(good, bad)).rejects.toThrow(TypeError);
+          await expect(events.saveLogoutTombstone(good, 1, bad)).rejects.toThrow(TypeError);
         }
-        await expect(repository.removeExpired(new Date(Number.NaN))).rejects.toThrow(TypeError);
-        expect(await repository.findLogoutTombstones([good])).toEqual(new Map());
-        expect(await repository.claimLogoutEvent(good, at(HOUR))).toBe(true);
-        expect(await repository.removeExpired(FAR_FUTURE())).toBe(1);
+        await expect(events.removeExpired(new Date(Number.NaN))).rejects.toThrow(TypeError);
+        expect(await events.findLogoutTombstones([good])).toEqual(new Map());
+        expect(await events.claimLogoutEvent(good, at(HOUR))).toBe(true);
+        expect(await events.removeExpired(FAR_FUTURE())).toBe(1);
+      });
+    });
+
+    describe('begin: a claim and a tombstone in one call', () => {
+      const key = (label: string) => `test:${hashSessionId(label)}`;
+      const at = (offset: number) => new Date(now() + offset);
+
+      it('applies, records the tombstone, and after completion answers replay (the tombstone kept)', async () => {
+        const claim = { key: key('jti-both'), expiresAt: at(HOUR) };
+        const tombstone = { key: key('sid-both'), issuedAt: 1_763_700_100, expiresAt: at(HOUR) };
+        expect(await store.begin({ claim, tombstone })).toBe('apply');
+        expect(await store.findTombstones([tombstone.key])).toEqual(
+          new Map([[tombstone.key, 1_763_700_100]]),
+        );
+        // Claimed, not applied (a failed or concurrent application): apply it again.
+        expect(await store.begin({ claim, tombstone })).toBe('apply');
+        await store.complete(claim.key);
+        expect(
+          await store.begin({ claim, tombstone: { ...tombstone, issuedAt: 1_763_700_000 } }),
+        ).toBe('replay');
+        // A replay's tombstone keeps the larger issuedAt.
+        expect(await store.findTombstones([tombstone.key])).toEqual(
+          new Map([[tombstone.key, 1_763_700_100]]),
+        );
+        // Only the claim of the same key is a replay; the tombstone alone is always applied.
+        expect(await store.begin({ tombstone })).toBe('apply');
+        expect(await store.begin({ claim: { ...claim, key: key('jti-other') }, tombstone })).toBe(
+          'apply',
+        );
+        expect(await store.begin({})).toBe('apply');
+      });
+
+      it('concurrent begins of one token apply it until one completes', async () => {
+        const claim = { key: key('jti-race'), expiresAt: at(HOUR) };
+        const tombstone = { key: key('sid-race'), issuedAt: 7, expiresAt: at(HOUR) };
+        const outcomes = await Promise.all(
+          Array.from({ length: 8 }, () => store.begin({ claim, tombstone })),
+        );
+        expect(outcomes).toEqual(Array.from({ length: 8 }, () => 'apply'));
+        await store.complete(claim.key);
+        const replays = await Promise.all(
+          Array.from({ length: 4 }, () => store.begin({ claim, tombstone })),
+        );
+        expect(replays).toEqual(Array.from({ length: 4 }, () => 'replay'));
+      });
+
+      it('takes over an expired applied claim: apply again', async () => {
+        const claim = { key: key('jti-expired'), expiresAt: at(-1) };
+        expect(await store.begin({ claim })).toBe('apply');
+        await store.complete(claim.key);
+        expect(await store.begin({ claim: { ...claim, expiresAt: at(HOUR) } })).toBe('apply');
       });
     });
   });

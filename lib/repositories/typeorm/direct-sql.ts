@@ -29,15 +29,6 @@ export interface DirectSql {
   removeById: string;
   /** `$1` issuer, `$2` client id, then the sid and/or sub: deletes the matches, returning them. */
   remove: Record<RemovalShape, string>;
-  /**
-   * `$1` key, `$2` expires at, `$3` and `$4` now: inserts the claim, takes over an expired one, or
-   * keeps a live one still claimed (not applied); returns the key unless it is live and applied.
-   */
-  claim: string;
-  /** `$1` key: marks the claim applied. */
-  complete: string;
-  /** `$1` key, `$2` issued at, `$3` expires at, `$4` and `$5` now: upserts the tombstone. */
-  tombstone: string;
   /** The same operations over arrays (one element per call of a batch); PostgreSQL only. */
   batch?: BatchSql;
 }
@@ -50,12 +41,6 @@ export interface BatchSql {
   exists: string;
   /** `$1` issuers, `$2` client ids, then the sids and/or subs. */
   remove: Record<RemovalShape, string>;
-  /** `$1` keys (distinct), `$2` expiries, `$3` and `$4` now: returns the keys to apply. */
-  claim: string;
-  /** `$1` keys: marks those claims applied. */
-  complete: string;
-  /** `$1` keys (distinct), `$2` issued-ats, `$3` expiries, `$4` now. */
-  tombstone: string;
 }
 
 /** What {@link buildDirectSql} needs of the TypeORM driver. */
@@ -80,12 +65,8 @@ export interface SqlDialect {
   readOnlyProbe?: string;
 }
 
-/**
- * Builds the statements on `sessions` and `events` (escaped, schema-qualified table names). A live
- * tombstone keeps the larger `issued_at` and the later `expires_at`; anything else (an expired row,
- * a claim) is replaced.
- */
-export function buildDirectSql(dialect: SqlDialect, sessions: string, events: string): DirectSql {
+/** Builds the statements on `sessions` (the escaped, schema-qualified table name). */
+export function buildDirectSql(dialect: SqlDialect, sessions: string): DirectSql {
   const q = (name: string) => dialect.escape(name);
   const p = (count: number) => Array.from({ length: count }, (_, i) => dialect.placeholder(i));
   const columns = SESSION_COLUMNS.map(q).join(', ');
@@ -97,12 +78,6 @@ export function buildDirectSql(dialect: SqlDialect, sessions: string, events: st
     'sid',
     'sub',
   ].map(q) as [string, string, string, string, string, string];
-  const [key, kind, issued, expires] = ['event_key', 'kind', 'issued_at', 'expires_at'].map(q) as [
-    string,
-    string,
-    string,
-    string,
-  ];
   const shapeColumns: Record<RemovalShape, string[]> = {
     sid: [sid],
     sub: [sub],
@@ -120,27 +95,7 @@ export function buildDirectSql(dialect: SqlDialect, sessions: string, events: st
     const conditions = [issuer, clientId, ...last].map((column, i) => `${column} = ${params[i]}`);
     return deleting(conditions.join(' AND '));
   };
-  const upsertTombstone = (source: string, now: [string, string]) =>
-    `INSERT INTO ${events} AS e (${key}, ${kind}, ${issued}, ${expires}) ${source} ` +
-    `ON CONFLICT (${key}) DO UPDATE SET ` +
-    `${issued} = CASE WHEN e.${kind} = 'tombstone' AND e.${expires} > ${now[0]} AND e.${issued} > excluded.${issued} THEN e.${issued} ELSE excluded.${issued} END, ` +
-    `${expires} = CASE WHEN e.${kind} = 'tombstone' AND e.${expires} > ${now[1]} AND e.${expires} > excluded.${expires} THEN e.${expires} ELSE excluded.${expires} END, ` +
-    `${kind} = 'tombstone'`;
-  // A live claim still 'claim' (not applied) keeps its state and the later expiry; an expired row
-  // is taken over; a live 'applied' one is left as it is and returns nothing (a replay). Now is
-  // bound twice: SQLite's placeholders are positional.
-  const claimUpsert = (source: string, now: [string, string]) =>
-    `INSERT INTO ${events} AS e (${key}, ${kind}, ${issued}, ${expires}) ${source} ` +
-    `ON CONFLICT (${key}) DO UPDATE SET ` +
-    `${kind} = 'claim', ${issued} = NULL, ` +
-    `${expires} = CASE WHEN e.${expires} > ${now[0]} AND e.${expires} > excluded.${expires} THEN e.${expires} ELSE excluded.${expires} END ` +
-    `WHERE e.${expires} <= ${now[1]} OR e.${kind} = 'claim' RETURNING ${key}`;
-  const completing = (where: string) =>
-    `UPDATE ${events} SET ${kind} = 'applied' WHERE ${where} AND ${kind} = 'claim'`;
-
   const find = p(2);
-  const claim = p(4);
-  const tomb = p(5);
   /**
    * A lookup of `selected` where `where`. With a read-only probe: one row more or less, always at
    * least one (a left join from a one-row table), that carries the probe's value in
@@ -168,15 +123,6 @@ export function buildDirectSql(dialect: SqlDialect, sessions: string, events: st
       sub: removeWhere(shapeColumns.sub),
       sidAndSub: removeWhere(shapeColumns.sidAndSub),
     },
-    claim: claimUpsert(`VALUES (${claim[0]}, 'claim', NULL, ${claim[1]})`, [
-      claim[2] as string,
-      claim[3] as string,
-    ]),
-    complete: completing(`${key} = ${p(1)[0]}`),
-    tombstone: upsertTombstone(`VALUES (${tomb[0]}, 'tombstone', ${tomb[1]}, ${tomb[2]})`, [
-      tomb[3] as string,
-      tomb[4] as string,
-    ]),
   };
   if (!dialect.arrays) return sql;
 
@@ -198,15 +144,6 @@ export function buildDirectSql(dialect: SqlDialect, sessions: string, events: st
       sub: removeBatch(shapeColumns.sub),
       sidAndSub: removeBatch(shapeColumns.sidAndSub),
     },
-    claim: claimUpsert(
-      `SELECT k, 'claim', NULL, x FROM unnest(${claim[0]}::varchar[], ${claim[1]}::bigint[]) AS t(k, x)`,
-      [claim[2] as string, claim[3] as string],
-    ),
-    complete: completing(`${key} = ANY(${p(1)[0]}::varchar[])`),
-    tombstone: upsertTombstone(
-      `SELECT k, 'tombstone', i, x FROM unnest(${tomb[0]}::varchar[], ${tomb[1]}::bigint[], ${tomb[2]}::bigint[]) AS t(k, i, x)`,
-      [tomb[3] as string, tomb[3] as string],
-    ),
   };
   return sql;
 }

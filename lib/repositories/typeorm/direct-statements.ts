@@ -22,42 +22,26 @@ export interface Removal {
   values: readonly string[];
 }
 
-/** A tombstone to upsert. */
-export interface TombstoneRow {
-  eventKey: string;
-  issuedAt: number;
-  expiresAt: number;
-}
-
 interface LiveRow {
   client_session_id: string;
   expires_at: number | string;
 }
 
-interface Claim {
-  eventKey: string;
-  expiresAt: number;
-}
-
 /**
  * The repository's hot paths as single statements ({@link DirectSql}), batched where the database
  * takes arrays (PostgreSQL): concurrent calls of one kind share one statement, so that under load
- * a guard lookup, a claim, a tombstone or a logout's removal costs a fraction of a round trip and
+ * a guard lookup or a logout's removal costs a fraction of a round trip and
  * of a commit. Each call still sees the database as of a statement that started after it was made,
  * and a caller's calls still run in its order: batching changes no result.
  *
  * A batch whose statement fails is run again call by call, so that one call's failure (a value
  * the database refuses) is that call's alone. Every statement gives the same answer when it is run
- * again after it committed (its answer lost): a claim not yet completed is still "apply it", a
- * removal finds nothing more, a tombstone or a completion changes nothing.
+ * again after it committed (its answer lost): a removal finds nothing more.
  */
 export class DirectStatements {
   private readonly finds?: StatementBatcher<string, RawSessionRow | undefined>;
   private readonly existences?: StatementBatcher<string, number | undefined>;
   private readonly removals?: Record<RemovalShape, StatementBatcher<Removal, RawSessionRow[]>>;
-  private readonly claims?: StatementBatcher<Claim, boolean>;
-  private readonly completions?: StatementBatcher<string, void>;
-  private readonly tombstones?: StatementBatcher<TombstoneRow, void>;
 
   constructor(
     private readonly sql: DirectSql,
@@ -86,18 +70,6 @@ export class DirectStatements {
         (inputs) => this.removeMany(batch, shape, inputs),
       );
     this.removals = { sid: removal('sid'), sub: removal('sub'), sidAndSub: removal('sidAndSub') };
-    this.claims = batcher(
-      (claim) => this.claimOne(claim),
-      (claims) => this.claimMany(batch, claims),
-    );
-    this.completions = batcher(
-      (eventKey) => this.completeOne(eventKey),
-      (eventKeys) => this.completeMany(batch, eventKeys),
-    );
-    this.tombstones = batcher(
-      (row) => this.tombstoneOne(row),
-      (rows) => this.tombstoneMany(batch, rows),
-    );
   }
 
   /** The live row of a session id, if any. */
@@ -113,25 +85,6 @@ export class DirectStatements {
   /** Deletes the rows a logout names; answers them (expired ones included). */
   remove(removal: Removal): Promise<RawSessionRow[]> {
     return this.removals ? this.removals[removal.shape].run(removal) : this.removeOne(removal);
-  }
-
-  /**
-   * Claims a logout event's stored key until `expiresAt` (ms): whether to apply it (`false` only
-   * for a live claim already applied).
-   */
-  claim(eventKey: string, expiresAt: number): Promise<boolean> {
-    const claim = { eventKey, expiresAt };
-    return this.claims ? this.claims.run(claim) : this.claimOne(claim);
-  }
-
-  /** Marks a claim applied. */
-  complete(eventKey: string): Promise<void> {
-    return this.completions ? this.completions.run(eventKey) : this.completeOne(eventKey);
-  }
-
-  /** Upserts a tombstone. */
-  tombstone(row: TombstoneRow): Promise<void> {
-    return this.tombstones ? this.tombstones.run(row) : this.tombstoneOne(row);
   }
 
   /** Deletes one session id; answers its row, if it was there. */
@@ -224,82 +177,6 @@ export class DirectStatements {
       if (index >= 0) results[index]?.push(row);
     }
     return results;
-  }
-
-  private claimOne({ eventKey, expiresAt }: Claim): Promise<boolean> {
-    return this.retried(async () => {
-      const now = Date.now();
-      const rows = await this.query(this.sql.claim, [eventKey, expiresAt, now, now]);
-      return rows.length === 1;
-    });
-  }
-
-  /**
-   * One row per distinct key (the latest expiry of its calls); every call naming a key gets the
-   * same answer, as in sequence: a claim that is not applied is applied by each of them. Run again
-   * call by call (the batch failed), a claim the failed statement did write is found still
-   * claimed: the answer is the same.
-   */
-  private async claimMany(batch: BatchSql, claims: readonly Claim[]): Promise<boolean[]> {
-    const latest = new Map<string, number>();
-    for (const { eventKey, expiresAt } of claims) {
-      latest.set(eventKey, Math.max(latest.get(eventKey) ?? expiresAt, expiresAt));
-    }
-    const rows = await this.retried(() => {
-      const now = Date.now();
-      return this.query<Record<string, string>>(batch.claim, [
-        [...latest.keys()],
-        [...latest.values()],
-        now,
-        now,
-      ]);
-    });
-    const toApply = new Set(rows.map((row) => row.event_key));
-    return claims.map((claim) => toApply.has(claim.eventKey));
-  }
-
-  private async completeOne(eventKey: string): Promise<void> {
-    await this.retried(() => this.query(this.sql.complete, [eventKey]));
-  }
-
-  private async completeMany(batch: BatchSql, eventKeys: readonly string[]): Promise<void[]> {
-    await this.retried(() => this.query(batch.complete, [[...new Set(eventKeys)]]));
-    return eventKeys.map(() => undefined);
-  }
-
-  private async tombstoneOne(row: TombstoneRow): Promise<void> {
-    await this.retried(() => {
-      const now = Date.now();
-      return this.query(this.sql.tombstone, [row.eventKey, row.issuedAt, row.expiresAt, now, now]);
-    });
-  }
-
-  /** Repeats of a key merge first (the larger issued-at, the later expiry), as in sequence. */
-  private async tombstoneMany(batch: BatchSql, rows: readonly TombstoneRow[]): Promise<void[]> {
-    const merged = new Map<string, TombstoneRow>();
-    for (const row of rows) {
-      const current = merged.get(row.eventKey);
-      merged.set(
-        row.eventKey,
-        current
-          ? {
-              eventKey: row.eventKey,
-              issuedAt: Math.max(current.issuedAt, row.issuedAt),
-              expiresAt: Math.max(current.expiresAt, row.expiresAt),
-            }
-          : row,
-      );
-    }
-    const distinct = [...merged.values()];
-    await this.retried(() =>
-      this.query(batch.tombstone, [
-        distinct.map((row) => row.eventKey),
-        distinct.map((row) => row.issuedAt),
-        distinct.map((row) => row.expiresAt),
-        Date.now(),
-      ]),
-    );
-    return rows.map(() => undefined);
   }
 
   /** Runs `statement` again while `shouldRetry` says so (a deadlock, a serialization failure). */

@@ -119,6 +119,7 @@ export async function convertMysqlKeyColumns(
   if (!MYSQL_FAMILY_DRIVERS.has(String(driver.options.type))) return;
   for (const [key, columns] of Object.entries(STRING_COLUMNS)) {
     const tablePath = tablePaths[key as keyof typeof STRING_COLUMNS];
+    if (tablePath === undefined) continue; // the other store's table
     const current = await mysqlColumns(query, tablePath);
     const wrong = columns.filter((column) => {
       const found = current.get(column.name);
@@ -173,13 +174,14 @@ async function mysqlColumns(
 export async function checkMysqlKeyColumns(
   dataSource: DataSource,
   query: RunQuery,
-  tablePaths: Record<keyof typeof STRING_COLUMNS, string>,
+  tablePaths: Partial<Record<keyof typeof STRING_COLUMNS, string>>,
 ): Promise<string[]> {
   if (!MYSQL_FAMILY_DRIVERS.has(String(dataSource.options.type))) return [];
   const notBinary: string[] = [];
   const wrongCharset: string[] = [];
   for (const [key, columns] of Object.entries(STRING_COLUMNS)) {
     const tablePath = tablePaths[key as keyof typeof STRING_COLUMNS];
+    if (tablePath === undefined) continue; // the other store's table
     const current = await mysqlColumns(query, tablePath);
     for (const column of columns) {
       if (column.name === 'id_token') continue; // an ASCII JWT, never compared
@@ -213,7 +215,7 @@ export async function checkMysqlKeyColumns(
 export async function prepareStoredTables(
   dataSource: DataSource,
   query: RunQuery,
-  tablePaths: Record<keyof typeof STRING_COLUMNS, string>,
+  tablePaths: Partial<Record<keyof typeof STRING_COLUMNS, string>>,
 ): Promise<void> {
   const logger = new Logger('TypeOrmOidcSessionRepository');
   const notBinary = await checkMysqlKeyColumns(dataSource, query, tablePaths);
@@ -224,6 +226,7 @@ export async function prepareStoredTables(
       fix: 'run OIDC_LOGOUT_MIGRATIONS (SidDigestsAndBinaryKeys1764000000000)',
     });
   }
+  if (tablePaths.oidc_sessions === undefined) return;
   const converted = await hashClearSids(dataSource.driver, query, tablePaths.oidc_sessions);
   if (converted > 0) logger.warn({ event: 'oidc_session_sids_hashed', rows: converted });
 }

@@ -1,8 +1,8 @@
 import { decodeJwt } from 'jose';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
-import type { CheckedSessionRepository } from '../repositories/checked-session-repository';
+import type { CheckedLogoutEventStore } from './checked-logout-event-store';
 import { sidTombstoneKey, subTombstoneKey } from './logout-event-keys';
-import { clearSidOf } from './session-sid';
+import { clearSidOf } from '../services/session-sid';
 
 /**
  * Whether a logout tombstone says the OP ended this login's session (or all the user's sessions)
@@ -16,7 +16,7 @@ import { clearSidOf } from './session-sid';
  * @internal
  */
 export async function endedByLogout(
-  repository: CheckedSessionRepository,
+  events: CheckedLogoutEventStore,
   info: OidcSessionInfo,
   sid: string | undefined,
   idTokenIat: number | undefined,
@@ -28,7 +28,7 @@ export async function endedByLogout(
       ]
     : [];
   const subKey = subTombstoneKey(info.issuer, info.clientId, info.sub);
-  const tombstones = await repository.findLogoutTombstones([...sidKeys, subKey]);
+  const tombstones = await events.findTombstones([...sidKeys, subKey]);
   if (sidKeys.some((key) => tombstones.has(key))) return true;
   const userLoggedOutAt = tombstones.get(subKey);
   return (
@@ -44,7 +44,7 @@ export async function endedByLogout(
  * @internal
  */
 export async function recordEndedByLogout(
-  repository: CheckedSessionRepository,
+  events: CheckedLogoutEventStore,
   record: OidcSessionInfo,
 ): Promise<boolean> {
   const sid = clearSidOf(record);
@@ -55,5 +55,5 @@ export async function recordEndedByLogout(
   } catch {
     return true;
   }
-  return endedByLogout(repository, record, sid, typeof iat === 'number' ? iat : undefined);
+  return endedByLogout(events, record, sid, typeof iat === 'number' ? iat : undefined);
 }

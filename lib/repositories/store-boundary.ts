@@ -1,0 +1,188 @@
+import { Logger } from '@nestjs/common';
+import { OidcLogoutError, OidcSessionRepositoryError } from '../errors/oidc-logout.error';
+import {
+  assertValidDate,
+  EXPIRE_ENTRIES,
+  isExpiringStore,
+} from '../logout-events/oidc-logout-event.store';
+
+/** Why an answer is refused: a short phrase, never a value (it could be an id). @internal */
+export type Refusal = string;
+
+/** Options of a checked store. @internal */
+export interface StoreBoundaryOptions {
+  /** Longest wait for any one answer of the store, in milliseconds (`storeTimeoutMs`). */
+  timeoutMs: number;
+  /** The clock that decides whether a record has expired (epoch ms). Default `Date.now`. */
+  now?: () => number;
+}
+
+/**
+ * What the checked session repository and the checked logout-event store share: every call of the
+ * app's store bounded by `timeoutMs` (a store that never answers is a store that failed,
+ * `ERR_REPOSITORY_UNAVAILABLE`), every failure reported as an `OidcSessionRepositoryError`, and each
+ * kind of malformed answer logged once, without ids.
+ *
+ * @internal
+ */
+export abstract class StoreBoundary<S extends object> {
+  protected readonly logger = new Logger('OidcLogout');
+  protected readonly timeoutMs: number;
+  protected readonly now: () => number;
+  /** The kinds of malformed answer logged already (each once). */
+  private readonly reported = new Set<string>();
+  /** Methods whose last call timed out (logged once until one answers in time again). */
+  private readonly timedOut = new Set<string>();
+
+  constructor(
+    /** The app's store, as provided. */
+    readonly raw: S,
+    options: StoreBoundaryOptions,
+    /** How the logs and errors name the store ("session repository", "logout-event store"). */
+    private readonly storeName: string,
+    /** What the malformed-answer log line tells the app to fix. */
+    private readonly fix: string,
+  ) {
+    this.timeoutMs = options.timeoutMs;
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Deletes the expired entries of the library's own stores (their internal `EXPIRE_ENTRIES`
+   * hook), bounded and checked; resolves how many. A custom store expires its own entries: 0
+   * without asking it.
+   */
+  expireEntries(now: Date): Promise<number> {
+    const refused = ownArguments(() => assertValidDate(now, 'now'));
+    if (refused) return refused;
+    const store = this.raw;
+    if (!isExpiringStore(store)) return Promise.resolve(0);
+    return this.call(
+      'expireEntries',
+      () => store[EXPIRE_ENTRIES](now),
+      (answer) => {
+        if (typeof answer !== 'number' || !Number.isSafeInteger(answer) || answer < 0) {
+          throw this.malformed('expireEntries', 'not a count');
+        }
+        return answer;
+      },
+    );
+  }
+
+  /**
+   * Calls `invoke` on the store, bounded by the timeout, and passes its answer through `check`. A
+   * synchronous throw, a rejection, a timeout and a `check` that throws all reject with an
+   * `OidcSessionRepositoryError` (an `OidcLogoutError` thrown by the store is kept as is).
+   */
+  protected call<T>(
+    method: string,
+    invoke: (store: S) => unknown,
+    check: (answer: unknown) => T,
+  ): Promise<T> {
+    let answer: unknown;
+    try {
+      answer = invoke(this.raw);
+    } catch (error) {
+      return Promise.reject(this.storeFailure(method, error));
+    }
+    const settled = isThenable(answer) ? this.bounded(method, answer) : Promise.resolve(answer);
+    return settled.then(check);
+  }
+
+  /** The answer of `promise`, or a store failure after `timeoutMs`. */
+  protected bounded(method: string, promise: PromiseLike<unknown>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (!this.timedOut.has(method)) {
+          this.timedOut.add(method);
+          this.logger.error({ event: 'oidc_store_timeout', method, timeoutMs: this.timeoutMs });
+        }
+        reject(
+          new OidcSessionRepositoryError(
+            `The ${this.storeName} did not answer ${method} within ${this.timeoutMs} ms (storeTimeoutMs)`,
+          ),
+        );
+      }, this.timeoutMs);
+      timer.unref?.();
+      promise.then(
+        (value) => {
+          clearTimeout(timer);
+          this.timedOut.delete(method);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          this.timedOut.delete(method);
+          reject(this.storeFailure(method, error));
+        },
+      );
+    });
+  }
+
+  /** A malformed answer of a write: logged once, and a store failure. */
+  protected malformed(method: string, refusal: Refusal): OidcSessionRepositoryError {
+    this.report(method, refusal);
+    return new OidcSessionRepositoryError(
+      `The ${this.storeName} answered ${method} with ${refusal}: counted as a store failure`,
+    );
+  }
+
+  /** Logs a kind of malformed answer, once. */
+  protected report(method: string, refusal: Refusal): void {
+    const key = `${method}\u0000${refusal}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    this.logger.error({
+      event: 'oidc_store_malformed_answer',
+      method,
+      answer: refusal,
+      repository: this.raw.constructor.name,
+      fix: this.fix,
+    });
+  }
+
+  /** The store's error as the library reports it (an `OidcLogoutError` is kept as is). */
+  protected storeFailure(method: string, error: unknown): OidcLogoutError {
+    if (error instanceof OidcLogoutError) return error;
+    return new OidcSessionRepositoryError(`The ${this.storeName} failed (${method})`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * The library's own arguments, checked on its side of the boundary before the store is called: a
+ * value the contract forbids is the library's error (a `TypeError`, rejected as is), never the
+ * store's, so that it is not taken for an outage and kept for a retry that can never succeed.
+ * Whatever the store itself throws is a store failure, whatever its class (`fetch` reports a
+ * network failure as a `TypeError`).
+ *
+ * @internal
+ */
+export function ownArguments(check: () => void): Promise<never> | undefined {
+  try {
+    check();
+    return undefined;
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
+  }
+}
+
+/** Whether `value` is a promise-like. @internal */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/** What a value is, for a log line: its kind, never its content. @internal */
+export function describeKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a value of type ${typeof value}`;
+}
+
+/** The answer of a write that answers nothing. @internal */
+export const ignoreAnswer = (): void => undefined;

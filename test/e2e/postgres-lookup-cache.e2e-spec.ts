@@ -6,7 +6,7 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { OidcLogoutOptionsError } from '../../lib/errors/oidc-logout.error';
 import { OidcLogoutModule } from '../../lib/oidc-logout.module';
-import { OidcSessionRepository } from '../../lib/repositories/oidc-session.repository';
+import { EXISTS_NOW, OidcSessionRepository } from '../../lib/repositories/oidc-session.repository';
 import type { OidcSessionInfo } from '../../lib/interfaces/oidc-session-info.interface';
 import { TypeOrmOidcSessionRepository } from '../../lib/repositories/typeorm/typeorm-oidc-session.repository';
 import {
@@ -89,8 +89,8 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository lookupCache on PostgreSQ
     for (let i = 0; i < 30; i++) {
       const info = session(`s${i}`, `sid-${i}`);
       await instanceA.save(info);
-      expect(await instanceB.existsByClientSessionId(info.clientSessionId)).toBe(true);
-      const cached = instanceB.existsByClientSessionId(info.clientSessionId);
+      expect(await instanceB[EXISTS_NOW](info.clientSessionId)).toBe(true);
+      const cached = instanceB[EXISTS_NOW](info.clientSessionId);
       expect(answeredFromMemory(cached)).toBe(true);
       expect(cached).toBe(true);
 
@@ -101,13 +101,10 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository lookupCache on PostgreSQ
       });
       expect(removed.map((r) => r.clientSessionId)).toEqual([info.clientSessionId]);
       const start = performance.now();
-      await until(
-        async () => !(await instanceB.existsByClientSessionId(info.clientSessionId)),
-        'refused at B',
-      );
+      await until(async () => !(await instanceB[EXISTS_NOW](info.clientSessionId)), 'refused at B');
       windows.push(performance.now() - start);
       // Gone for good: B asks the database again (a promise) and gets "absent".
-      const after = instanceB.existsByClientSessionId(info.clientSessionId);
+      const after = instanceB[EXISTS_NOW](info.clientSessionId);
       expect(answeredFromMemory(after)).toBe(false);
       expect(await after).toBe(false);
     }
@@ -121,10 +118,10 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository lookupCache on PostgreSQ
   it('a logout on the same instance is refused at once, before any notification', async () => {
     const info = session('local', 'sid-local');
     await instanceB.save(info);
-    expect(await instanceB.existsByClientSessionId('local')).toBe(true);
-    expect(instanceB.existsByClientSessionId('local')).toBe(true);
+    expect(await instanceB[EXISTS_NOW]('local')).toBe(true);
+    expect(instanceB[EXISTS_NOW]('local')).toBe(true);
     await instanceB.removeByClientSessionId('local');
-    const answer = instanceB.existsByClientSessionId('local');
+    const answer = instanceB[EXISTS_NOW]('local');
     expect(answeredFromMemory(answer)).toBe(false);
     expect(await answer).toBe(false);
   });
@@ -134,26 +131,26 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository lookupCache on PostgreSQ
     const other = session('other', 'sid-other');
     await instanceA.save(info);
     await instanceA.save(other);
-    await instanceB.existsByClientSessionId('feed');
-    expect(instanceB.existsByClientSessionId('feed')).toBe(true);
+    await instanceB[EXISTS_NOW]('feed');
+    expect(instanceB[EXISTS_NOW]('feed')).toBe(true);
 
     const [pid] = await listeners();
     expect(pid).toBeDefined();
     await first.query('SELECT pg_terminate_backend($1)', [pid]);
     await until(async () => {
-      const answer = instanceB.existsByClientSessionId('feed');
+      const answer = instanceB[EXISTS_NOW]('feed');
       await answer;
       return !answeredFromMemory(answer);
     }, 'asking the database');
     // A logout at A that no notification could announce while B's feed was down.
     const withoutNotify = new TypeOrmOidcSessionRepository(first);
     await withoutNotify.removeByLogoutToken({ issuer: ISS, clientId: CLIENT, sid: 'sid-feed' });
-    expect(await instanceB.existsByClientSessionId('feed')).toBe(false);
+    expect(await instanceB[EXISTS_NOW]('feed')).toBe(false);
 
     // Back: B listens again (a new backend) and remembers again.
     await until(async () => {
-      await instanceB.existsByClientSessionId('other');
-      return answeredFromMemory(instanceB.existsByClientSessionId('other'));
+      await instanceB[EXISTS_NOW]('other');
+      return answeredFromMemory(instanceB[EXISTS_NOW]('other'));
     }, 'answering from memory again');
     const now = await listeners();
     expect(now).toHaveLength(1);
@@ -164,7 +161,7 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository lookupCache on PostgreSQ
     expect(await listeners()).toHaveLength(1);
     await instanceB.close();
     await until(async () => (await listeners()).length === 0, 'closed');
-    const answer = instanceB.existsByClientSessionId('anything');
+    const answer = instanceB[EXISTS_NOW]('anything');
     expect(answeredFromMemory(answer)).toBe(false);
     await expect(answer).resolves.toBe(false);
   });
@@ -191,12 +188,12 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository lookupCache on PostgreSQ
     const app = await NestFactory.createApplicationContext(CachingModule, { logger: false });
     let closed = false;
     try {
-      const repository = app.get(OidcSessionRepository);
+      const repository = app.get(OidcSessionRepository) as TypeOrmOidcSessionRepository;
       expect(repository).toBeInstanceOf(TypeOrmOidcSessionRepository);
       expect(await listeners()).toHaveLength(2); // B's, and the module's
       await instanceA.save(session('module', 'sid-module'));
-      expect(await repository.existsByClientSessionId('module')).toBe(true);
-      expect(repository.existsByClientSessionId('module')).toBe(true);
+      expect(await repository[EXISTS_NOW]('module')).toBe(true);
+      expect(repository[EXISTS_NOW]('module')).toBe(true);
       await app.close();
       closed = true;
       await until(async () => (await listeners()).length === 1, 'closed');

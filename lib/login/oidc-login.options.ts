@@ -1,6 +1,6 @@
 import type { InjectionToken, OptionalFactoryDependency, Type } from '@nestjs/common';
-import { OidcLogoutOptionsError } from '../errors/oidc-logout.error';
 import {
+  Problems,
   appendKey,
   describeValue,
   suggestKey,
@@ -154,26 +154,6 @@ export function defaultOidcLoginStrategyName(registrationId: string): string {
 export const LOGIN_OPTIONS_HEADER = 'createOidcLoginStrategyProvider options are invalid:';
 
 /**
- * The problems found in the login strategy's options, written like the module's option errors: one
- * line per problem, `  - <option>: <problem> (got <value>). Fix: <fix>.` @internal
- */
-export class LoginOptionProblems {
-  private readonly lines: string[] = [];
-
-  /** `value` is already rendered (`describeValue`), or `undefined` to print none. */
-  add(key: string, problem: string, value: string | undefined, fix: string): void {
-    const got = value === undefined ? '' : ` (got ${value})`;
-    this.lines.push(`  - ${key}: ${problem}${got}. Fix: ${fix}.`);
-  }
-
-  /** @throws OidcLogoutOptionsError listing every problem, when there is one. */
-  throwIfAny(): void {
-    if (this.lines.length === 0) return;
-    throw new OidcLogoutOptionsError([LOGIN_OPTIONS_HEADER, ...this.lines].join('\n'));
-  }
-}
-
-/**
  * Checks the options of `createOidcLoginStrategyProvider` (when it is called) or of its async form
  * (when its factory has run), listing every problem in one {@link OidcLogoutOptionsError}.
  *
@@ -182,7 +162,8 @@ export class LoginOptionProblems {
 export function resolveOidcLoginStrategyOptions(
   options: OidcLoginStrategyOptions,
 ): ResolvedOidcLoginStrategyOptions {
-  const problems = new LoginOptionProblems();
+  // Written like the module's option errors, under the login strategy's own header.
+  const problems = new Problems(LOGIN_OPTIONS_HEADER);
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     problems.add(
       'options',
@@ -190,7 +171,7 @@ export function resolveOidcLoginStrategyOptions(
       describeValue(options),
       'pass { registrationId, callbackURL }, or use createOidcLoginStrategyProviderAsync for options from a factory',
     );
-    problems.throwIfAny();
+    if (!problems.empty) throw problems.toError();
   }
   const given = options as unknown as Partial<Record<string, unknown>>;
   checkKnownKeys(problems, given);
@@ -198,7 +179,7 @@ export function resolveOidcLoginStrategyOptions(
   checkUrls(problems, given);
   const scopes = checkScope(problems, given.scope);
   checkProtocol(problems, given);
-  problems.throwIfAny();
+  if (!problems.empty) throw problems.toError();
   return {
     registrationId: options.registrationId,
     name: options.name ?? defaultOidcLoginStrategyName(options.registrationId),
@@ -213,7 +194,7 @@ export function resolveOidcLoginStrategyOptions(
 }
 
 /** Unknown keys, with a "did you mean" hint; their values are never printed. */
-function checkKnownKeys(problems: LoginOptionProblems, given: Record<string, unknown>): void {
+function checkKnownKeys(problems: Problems, given: Record<string, unknown>): void {
   const known = [...KNOWN_KEYS];
   for (const key of Object.keys(given)) {
     if (KNOWN_KEYS.has(key)) continue;
@@ -231,7 +212,7 @@ function checkKnownKeys(problems: LoginOptionProblems, given: Record<string, unk
   }
 }
 
-function checkIdentity(problems: LoginOptionProblems, given: Record<string, unknown>): void {
+function checkIdentity(problems: Problems, given: Record<string, unknown>): void {
   const { registrationId, name } = given;
   if (typeof registrationId !== 'string' || registrationId.length === 0) {
     problems.add(
@@ -260,7 +241,7 @@ function checkIdentity(problems: LoginOptionProblems, given: Record<string, unkn
 }
 
 /** The shape of each URL, then the transport rule of every URL the library talks to. */
-function checkUrls(problems: LoginOptionProblems, given: Record<string, unknown>): void {
+function checkUrls(problems: Problems, given: Record<string, unknown>): void {
   if (!isAbsoluteHttpUrl(given.callbackURL)) {
     problems.add(
       'callbackURL',
@@ -292,7 +273,7 @@ function checkUrls(problems: LoginOptionProblems, given: Record<string, unknown>
 }
 
 /** The extra scopes, `openid` and duplicates left out. */
-function checkScope(problems: LoginOptionProblems, scope: unknown): string[] {
+function checkScope(problems: Problems, scope: unknown): string[] {
   const scopes: unknown = typeof scope === 'string' ? scope.split(' ').filter(Boolean) : scope;
   if (scopes === undefined) return [];
   if (
@@ -310,7 +291,7 @@ function checkScope(problems: LoginOptionProblems, scope: unknown): string[] {
   return [...new Set((scopes as string[]).filter((s) => s !== 'openid'))];
 }
 
-function checkProtocol(problems: LoginOptionProblems, given: Record<string, unknown>): void {
+function checkProtocol(problems: Problems, given: Record<string, unknown>): void {
   const { pkce, tokenEndpointAuthMethod } = given;
   if (pkce !== undefined && typeof pkce !== 'boolean') {
     problems.add(

@@ -28,6 +28,9 @@ const HEADER = 'OidcLogoutModule options are invalid:';
 export class Problems {
   private readonly lines: string[] = [];
 
+  /** @param header the error's first line: what was given invalid options. */
+  constructor(private readonly header: string = HEADER) {}
+
   /**
    * @param path the option, e.g. `clients[1].postLogoutRedirectUri`
    * @param problem what is wrong with it
@@ -44,7 +47,7 @@ export class Problems {
   }
 
   toError(): OidcLogoutOptionsError {
-    return new OidcLogoutOptionsError([HEADER, ...this.lines].join('\n'));
+    return new OidcLogoutOptionsError([this.header, ...this.lines].join('\n'));
   }
 }
 

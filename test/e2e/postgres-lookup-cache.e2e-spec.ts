@@ -188,7 +188,9 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository lookupCache on PostgreSQ
     const app = await NestFactory.createApplicationContext(CachingModule, { logger: false });
     let closed = false;
     try {
-      const repository = app.get(OidcSessionRepository) as TypeOrmOidcSessionRepository;
+      const repository = app.get<OidcSessionRepository, TypeOrmOidcSessionRepository>(
+        OidcSessionRepository,
+      );
       expect(repository).toBeInstanceOf(TypeOrmOidcSessionRepository);
       expect(await listeners()).toHaveLength(2); // B's, and the module's
       await instanceA.save(session('module', 'sid-module'));

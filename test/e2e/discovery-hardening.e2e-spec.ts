@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { OidcDiscoveryService } from '../../lib/services/oidc-discovery.service';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { tryLogIn } from '../fixtures/login';
@@ -255,18 +256,30 @@ describe('discovery reads are bounded', () => {
 describe('discovery is refreshed from time to time', () => {
   const HOUR_MS = 3_600_000;
 
-  /** Waits until `check` holds (background refreshes run on their own). */
-  async function eventually(check: () => boolean): Promise<void> {
-    for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(check()).toBe(true);
+  /**
+   * Waits until the OP has served `count` discovery documents and the app has taken the last one in
+   * (a background refresh runs on its own; the OP counts a fetch when it receives it, the app stores
+   * the result, and its time, a moment later: moving the clock in between would date the result
+   * after the move). Bounded: 10 s.
+   */
+  async function fetchedAndSettled(provider: FakeOp, testApp: TestApp, count: number) {
+    const discovery = testApp.app.get(OidcDiscoveryService);
+    const settled = () =>
+      provider.count('discovery') === count &&
+      [...discovery['states'].values()].every((state) => state.pending === undefined);
+    for (let i = 0; i < 500 && !settled(); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(provider.count('discovery')).toBe(count);
+    expect(settled()).toBe(true);
   }
 
   it('fetches it again after the refresh period; a failed refresh keeps the last good metadata and is retried later', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
     const provider = await op();
+    // Slow answers: the refreshes below are still running when the OP has counted them.
+    provider.controls.discoveryDelayMs = 100;
     const testApp = await app(provider.issuer);
     expect((await login(testApp, provider.issuer)).response.status).toBe(200);
-    await eventually(() => provider.count('discovery') === 1);
+    await fetchedAndSettled(provider, testApp, 1);
 
     // Within the period: no new fetch.
     vi.setSystemTime(Date.now() + HOUR_MS / 2);
@@ -276,13 +289,13 @@ describe('discovery is refreshed from time to time', () => {
     // Past it: fetched again, in the background.
     vi.setSystemTime(Date.now() + HOUR_MS);
     expect((await login(testApp, provider.issuer)).response.status).toBe(200);
-    await eventually(() => provider.count('discovery') === 2);
+    await fetchedAndSettled(provider, testApp, 2);
 
     // The OP's discovery fails at the next refresh: logins go on with the last good metadata.
     provider.controls.failDiscovery = 503;
     vi.setSystemTime(Date.now() + HOUR_MS + 1_000);
     expect((await login(testApp, provider.issuer)).response.status).toBe(200);
-    await eventually(() => provider.count('discovery') === 3);
+    await fetchedAndSettled(provider, testApp, 3);
     expect((await login(testApp, provider.issuer)).response.status).toBe(200);
     expect(provider.count('discovery')).toBe(3);
 
@@ -290,7 +303,7 @@ describe('discovery is refreshed from time to time', () => {
     provider.controls.failDiscovery = false;
     vi.setSystemTime(Date.now() + 6_000);
     expect((await login(testApp, provider.issuer)).response.status).toBe(200);
-    await eventually(() => provider.count('discovery') === 4);
+    await fetchedAndSettled(provider, testApp, 4);
     vi.setSystemTime(Date.now() + 6_000);
     expect((await login(testApp, provider.issuer)).response.status).toBe(200);
     expect(provider.count('discovery')).toBe(4);
@@ -313,9 +326,9 @@ describe('discovery is refreshed from time to time', () => {
         .send(`logout_token=${encodeURIComponent(token)}`);
     };
     expect((await post()).status).toBe(200);
-    await eventually(() => provider.count('discovery') === 1);
+    await fetchedAndSettled(provider, testApp, 1);
     vi.setSystemTime(Date.now() + HOUR_MS + 1_000);
     expect((await post()).status).toBe(200);
-    await eventually(() => provider.count('discovery') === 2);
+    await fetchedAndSettled(provider, testApp, 2);
   });
 });

@@ -8,12 +8,12 @@
  *
  * Sessions are seeded in SQL (one `INSERT ... SELECT` over a series), not through the repository:
  * 1,000,000 rows in seconds. Session _i_ has the application session id `bench-app-session-i`
- * (stored as `hashSessionId` of it, computed by the database), OP session `bench-op-session-i` and
- * user `bench-user-i`.
+ * (stored as `hashSessionId` of it, computed by the database), OP session `bench-op-session-i`
+ * (stored as `hashSid` of it, as the library stores every sid) and user `bench-user-i`.
  */
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { hashSessionId } from '../lib/repositories/session-id-hash';
+import { hashSessionId, hashSid } from '../lib/repositories/session-id-hash';
 import { OIDC_LOGOUT_ENTITIES } from '../lib/typeorm';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
@@ -140,31 +140,34 @@ async function insertSessionsSql(
   const range = 'from' in indices ? indices : undefined;
   const list = 'list' in indices ? indices.list : [];
   if (dataSource.options.type === 'postgres') {
-    // hashSessionId in SQL: SHA-256, base64url without padding.
+    // hashSessionId and hashSid in SQL: SHA-256, base64url without padding ('sha256:' before a sid).
+    const digest = (text: string) =>
+      `rtrim(translate(encode(sha256(convert_to(${text}, 'UTF8')), 'base64'), '+/', '-_'), '=')`;
     const source = range ? 'generate_series($7::int, $8::int) AS i' : 'unnest($7::int[]) AS i';
     await dataSource.query(
       `INSERT INTO oidc_sessions (${columns})
-       SELECT rtrim(translate(encode(sha256(convert_to('bench-app-session-' || i, 'UTF8')), 'base64'), '+/', '-_'), '='),
-              $1, $2, $3, 'bench-op-session-' || i, 'bench-user-' || i, $4, $5, $6
+       SELECT ${digest("'bench-app-session-' || i")},
+              $1, $2, $3, 'sha256:' || ${digest("'bench-op-session-' || i")}, 'bench-user-' || i, $4, $5, $6
        FROM ${source}
        ON CONFLICT DO NOTHING`,
       [...values, ...(range ? [range.from, range.to - 1] : [[...list]])],
     );
     return;
   }
-  // SQLite has no SHA-256: the hash is a function of this process, called by the statement. The
+  // SQLite has no SHA-256: the hashes are functions of this process, called by the statement. The
   // series is cast to INTEGER: better-sqlite3 binds a JS number as a REAL ('-5.0', not '-5').
   const db = sqliteHandle(dataSource);
   db.function('bench_session_hash', { deterministic: true }, (i: unknown) =>
     hashSessionId(sessionIdOf(Number(i))),
   );
+  db.function('bench_sid_hash', { deterministic: true }, (i: unknown) => hashSid(sidOf(Number(i))));
   const series = range
     ? 'WITH RECURSIVE series(i) AS (SELECT CAST(? AS INTEGER) UNION ALL SELECT i + 1 FROM series WHERE i + 1 < ?)'
     : 'WITH series(i) AS (SELECT value FROM json_each(?))';
   db.prepare(
     `${series}
      INSERT OR IGNORE INTO oidc_sessions (${columns})
-     SELECT bench_session_hash(i), ?, ?, ?, 'bench-op-session-' || i, 'bench-user-' || i, ?, ?, ?
+     SELECT bench_session_hash(i), ?, ?, ?, bench_sid_hash(i), 'bench-user-' || i, ?, ?, ?
      FROM series`,
   ).run(...(range ? [range.from, range.to] : [JSON.stringify(list)]), ...values);
 }
@@ -202,7 +205,7 @@ export async function explainLogoutLookups(
     bySid: await explain(`issuer = ${p(1)} AND client_id = ${p(2)} AND sid = ${p(3)}`, [
       issuer,
       clientId,
-      sidOf(1),
+      hashSid(sidOf(1)),
     ]),
     bySub: await explain(`issuer = ${p(1)} AND client_id = ${p(2)} AND sub = ${p(3)}`, [
       issuer,

@@ -48,8 +48,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { DataSource } from 'typeorm';
-import { hashSessionId } from '../lib/repositories/session-id-hash';
+import { hashSessionId, hashSid } from '../lib/repositories/session-id-hash';
 import {
+  InMemoryOidcLogoutEventStore,
   InMemoryOidcSessionRepository,
   OidcLogoutModule,
   OidcSessionRepository,
@@ -221,6 +222,8 @@ async function startBenchApp(
     const repository = new InMemoryOidcSessionRepository({ maxEntries: 4 * cfg.sessions });
     await seedMemory(repository, seed, cfg.sessions);
     oidc.sessionRepository = repository;
+    // A claim and a tombstone per token, kept for their lifetime: room for all of them.
+    oidc.logoutEventStore = new InMemoryOidcLogoutEventStore({ maxEntries: 4 * cfg.tokens });
   }
   const verifier: BaselineVerifier = {
     keys: createRemoteJWKSet(new URL(op.jwksUri)),
@@ -256,7 +259,7 @@ async function startBenchApp(
   };
 }
 
-/** Records `count` logins straight through the in-memory repository's `save`. */
+/** Records `count` logins through the in-memory repository's `save`, sids as digests (as stored). */
 async function seedMemory(
   repository: InMemoryOidcSessionRepository,
   seed: SeedRow,
@@ -270,7 +273,7 @@ async function seedMemory(
       registrationId: seed.registrationId,
       issuer: seed.issuer,
       clientId: seed.clientId,
-      sid: sidOf(i),
+      sid: hashSid(sidOf(i)),
       sub: subOf(i),
       idToken: seed.idToken,
       createdAt,

@@ -39,7 +39,7 @@ import { createHmac } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
-import { hashSessionId } from '../lib/repositories/session-id-hash';
+import { hashSessionId, hashSid } from '../lib/repositories/session-id-hash';
 import {
   InMemoryOidcSessionRepository,
   OidcLogoutModule,
@@ -194,7 +194,7 @@ async function startApp(
         registrationId: seed.registrationId,
         issuer: seed.issuer,
         clientId: seed.clientId,
-        sid: sidOf(i),
+        sid: hashSid(sidOf(i)),
         sub: subOf(i),
         idToken: seed.idToken,
         createdAt,

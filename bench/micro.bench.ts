@@ -34,7 +34,7 @@ import {
 import { NestFactory } from '@nestjs/core';
 import { GuardsConsumer } from '@nestjs/core/guards/guards-consumer';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
-import { hashSessionId } from '../lib/repositories/session-id-hash';
+import { hashSessionId, hashSid } from '../lib/repositories/session-id-hash';
 import {
   InMemoryOidcSessionRepository,
   OidcLogoutModule,
@@ -125,7 +125,7 @@ function infoOf(i: number, idToken: string, now: number): OidcSessionInfo {
     registrationId: REGISTRATION_ID,
     issuer: ISSUER,
     clientId: CLIENT_ID,
-    sid: sidOf(i),
+    sid: hashSid(sidOf(i)),
     sub: subOf(i),
     idToken,
     createdAt: new Date(now),
@@ -317,8 +317,8 @@ function sessionStrings(count: number): SessionStrings {
   const strings: SessionStrings = { clientSessionIds: [], sids: [], subs: [] };
   for (let i = 0; i < count; i++) {
     strings.clientSessionIds.push(hashSessionId(sessionIdOf(i)));
-    // Flattened (a template literal may stay a rope of two strings until read).
-    strings.sids.push(sidOf(i).normalize());
+    // As stored (a digest); flattened (a template literal may stay a rope of two strings until read).
+    strings.sids.push(hashSid(sidOf(i)).normalize());
     strings.subs.push(subOf(i).normalize());
   }
   return strings;

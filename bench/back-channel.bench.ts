@@ -54,7 +54,6 @@ import {
   OidcLogoutModule,
   OidcSessionRepository,
   type OidcLogoutModuleOptions,
-  type OidcSessionInfo,
 } from '../lib';
 import type { FakeOp } from '../test/fixtures/fake-op';
 import { listenOnLoopback } from '../test/fixtures/listen';
@@ -64,6 +63,7 @@ import {
   countSessions,
   createBenchDataSource,
   dropBenchDataSource,
+  seedMemorySessions,
   seedSessionsSql,
   sessionIdOf,
   sidOf,
@@ -219,7 +219,7 @@ async function startBenchApp(
   } else {
     // Room for every session and every logout event of the run: no eviction.
     const repository = new InMemoryOidcSessionRepository({ maxEntries: 4 * cfg.sessions });
-    await seedMemory(repository, seed, cfg.sessions);
+    await seedMemorySessions(repository, seed, cfg.sessions);
     oidc.sessionRepository = repository;
   }
   const verifier: BaselineVerifier = {
@@ -254,30 +254,6 @@ async function startBenchApp(
       if (ownDataSource && dataSource) await dropBenchDataSource(dataSource);
     },
   };
-}
-
-/** Records `count` logins straight through the in-memory repository's `save`. */
-async function seedMemory(
-  repository: InMemoryOidcSessionRepository,
-  seed: SeedRow,
-  count: number,
-): Promise<void> {
-  const createdAt = new Date(seed.createdAt);
-  const expiresAt = new Date(seed.expiresAt);
-  for (let i = 0; i < count; i++) {
-    const info: OidcSessionInfo = {
-      clientSessionId: hashSessionId(sessionIdOf(i)),
-      registrationId: seed.registrationId,
-      issuer: seed.issuer,
-      clientId: seed.clientId,
-      sid: sidOf(i),
-      sub: subOf(i),
-      idToken: seed.idToken,
-      createdAt,
-      expiresAt,
-    };
-    await repository.save(info);
-  }
 }
 
 /**

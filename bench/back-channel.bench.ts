@@ -48,14 +48,13 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { DataSource } from 'typeorm';
-import { hashSessionId, hashSid } from '../lib/repositories/session-id-hash';
+import { hashSessionId } from '../lib/repositories/session-id-hash';
 import {
   InMemoryOidcLogoutEventStore,
   InMemoryOidcSessionRepository,
   OidcLogoutModule,
   OidcSessionRepository,
   type OidcLogoutModuleOptions,
-  type OidcSessionInfo,
 } from '../lib';
 import type { FakeOp } from '../test/fixtures/fake-op';
 import { listenOnLoopback } from '../test/fixtures/listen';
@@ -65,6 +64,7 @@ import {
   countSessions,
   createBenchDataSource,
   dropBenchDataSource,
+  seedMemorySessions,
   seedSessionsSql,
   sessionIdOf,
   sidOf,
@@ -220,7 +220,7 @@ async function startBenchApp(
   } else {
     // Room for every session and every logout event of the run: no eviction.
     const repository = new InMemoryOidcSessionRepository({ maxEntries: 4 * cfg.sessions });
-    await seedMemory(repository, seed, cfg.sessions);
+    await seedMemorySessions(repository, seed, cfg.sessions);
     oidc.sessionRepository = repository;
     // A claim and a tombstone per token, kept for their lifetime: room for all of them.
     oidc.logoutEventStore = new InMemoryOidcLogoutEventStore({ maxEntries: 4 * cfg.tokens });
@@ -257,30 +257,6 @@ async function startBenchApp(
       if (ownDataSource && dataSource) await dropBenchDataSource(dataSource);
     },
   };
-}
-
-/** Records `count` logins through the in-memory repository's `save`, sids as digests (as stored). */
-async function seedMemory(
-  repository: InMemoryOidcSessionRepository,
-  seed: SeedRow,
-  count: number,
-): Promise<void> {
-  const createdAt = new Date(seed.createdAt);
-  const expiresAt = new Date(seed.expiresAt);
-  for (let i = 0; i < count; i++) {
-    const info: OidcSessionInfo = {
-      clientSessionId: hashSessionId(sessionIdOf(i)),
-      registrationId: seed.registrationId,
-      issuer: seed.issuer,
-      clientId: seed.clientId,
-      sid: hashSid(sidOf(i)),
-      sub: subOf(i),
-      idToken: seed.idToken,
-      createdAt,
-      expiresAt,
-    };
-    await repository.save(info);
-  }
 }
 
 /**

@@ -9,11 +9,13 @@
  * Sessions are seeded in SQL (one `INSERT ... SELECT` over a series), not through the repository:
  * 1,000,000 rows in seconds. Session _i_ has the application session id `bench-app-session-i`
  * (stored as `hashSessionId` of it, computed by the database), OP session `bench-op-session-i`
- * (stored as `hashSid` of it, as the library stores every sid) and user `bench-user-i`.
+ * (stored as `hashSid` of it, as the library stores every sid) and user `bench-user-i`. An in-memory
+ * repository gets the same sessions through its `save` ({@link seedMemorySessions}).
  */
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { hashSessionId, hashSid } from '../lib/repositories/session-id-hash';
+import type { InMemoryOidcSessionRepository } from '../lib';
 import { OIDC_LOGOUT_ENTITIES } from '../lib/typeorm';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
@@ -170,6 +172,29 @@ async function insertSessionsSql(
      SELECT bench_session_hash(i), ?, ?, ?, bench_sid_hash(i), 'bench-user-' || i, ?, ?, ?
      FROM series`,
   ).run(...(range ? [range.from, range.to] : [JSON.stringify(list)]), ...values);
+}
+
+/** Sessions `0 .. count - 1` saved in `repository`, stored as the SQL seeding stores them. */
+export async function seedMemorySessions(
+  repository: InMemoryOidcSessionRepository,
+  row: SeedRow,
+  count: number,
+): Promise<void> {
+  const createdAt = new Date(row.createdAt);
+  const expiresAt = new Date(row.expiresAt);
+  for (let i = 0; i < count; i++) {
+    await repository.save({
+      clientSessionId: hashSessionId(sessionIdOf(i)),
+      registrationId: row.registrationId,
+      issuer: row.issuer,
+      clientId: row.clientId,
+      sid: hashSid(sidOf(i)),
+      sub: subOf(i),
+      idToken: row.idToken,
+      createdAt,
+      expiresAt,
+    });
+  }
 }
 
 /** Empties `oidc_logout_events` (claims and tombstones of an earlier measurement). */

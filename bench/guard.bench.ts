@@ -39,7 +39,6 @@ import { createHmac } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
-import { hashSessionId, hashSid } from '../lib/repositories/session-id-hash';
 import {
   InMemoryOidcSessionRepository,
   OidcLogoutModule,
@@ -47,7 +46,7 @@ import {
   type OidcLogoutModuleOptions,
 } from '../lib';
 import { listenOnLoopback } from '../test/fixtures/listen';
-import { sessionIdOf, sidOf, subOf, type DatabaseKind, type SeedRow } from './databases';
+import { seedMemorySessions, sessionIdOf, type DatabaseKind, type SeedRow } from './databases';
 import type { LoadGenerator, LoadResult } from './load-generator';
 import {
   env,
@@ -186,21 +185,7 @@ async function startApp(
   };
   if (kind === 'memory') {
     const repository = new InMemoryOidcSessionRepository({ maxEntries: memorySessions });
-    const createdAt = new Date(seed.createdAt);
-    const expiresAt = new Date(seed.expiresAt);
-    for (let i = 0; i < memorySessions; i++) {
-      await repository.save({
-        clientSessionId: hashSessionId(sessionIdOf(i)),
-        registrationId: seed.registrationId,
-        issuer: seed.issuer,
-        clientId: seed.clientId,
-        sid: hashSid(sidOf(i)),
-        sub: subOf(i),
-        idToken: seed.idToken,
-        createdAt,
-        expiresAt,
-      });
-    }
+    await seedMemorySessions(repository, seed, memorySessions);
     oidc.sessionRepository = repository;
   } else {
     oidc.dataSource = input.databases.get(databaseOf(kind))!.dataSource;

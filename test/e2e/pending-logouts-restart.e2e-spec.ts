@@ -1,4 +1,3 @@
-import { hashSid } from '../../lib/repositories/session-id-hash';
 /**
  * An app instance (a real process) stops while the database is away (a real TCP proxy cut) and a
  * verified logout is kept pending: without a journal the loss is logged whatever way the process
@@ -6,36 +5,21 @@ import { hashSid } from '../../lib/repositories/session-id-hash';
  * applies the logout once the database is back, after SIGTERM as after SIGKILL.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OidcSessionEntity } from '../../lib/typeorm';
-import {
-  startAppInstance,
-  type AppInstance,
-  type AppInstanceConfig,
-} from '../fixtures/app-instances';
+import type { AppInstance } from '../fixtures/app-instances';
 import {
   proxiedDatabaseUrl,
   startDatabaseProxy,
   type ServerDatabaseKind,
 } from '../fixtures/database-proxy';
-import {
-  announceDatabase,
-  createTestDataSource,
-  destroyTestDataSource,
-} from '../fixtures/databases';
-import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
-import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
-import { loginAt, postLogoutToken, privateStatus } from '../fixtures/session-client';
+import { announceDatabase } from '../fixtures/databases';
+import { createInstanceGroup, type InstanceGroup } from '../fixtures/instance-group';
+import { privateStatus } from '../fixtures/session-client';
 import type { TcpProxy } from '../fixtures/tcp-proxy';
-import { signIdToken, signLogoutToken } from '../fixtures/tokens';
 
-const CLIENT_ID = 'app';
-const REGISTRATION = 'main';
 const KINDS: ServerDatabaseKind[] = ['postgres', 'mariadb'];
 const KEPT = {
   error: 'invalid_request',
@@ -62,29 +46,13 @@ for (const kind of KINDS) {
   describe.skipIf(!announceDatabase(kind, 'pending-logout restart e2e'))(
     `an instance stops with a logout pending (${kind})`,
     () => {
-      let keys: TestKeySet;
-      let op: FakeOp;
-      let direct: DataSource;
       let proxy: TcpProxy;
-      let directory: string;
-      let base: AppInstanceConfig;
-      const started: AppInstance[] = [];
+      let group: InstanceGroup;
 
       beforeAll(async () => {
-        keys = await createTestKeySet();
-        op = await startFakeOp({ keys });
-        direct = await createTestDataSource(kind);
         proxy = await startDatabaseProxy(kind);
-        directory = mkdtempSync(join(tmpdir(), 'oidc-logout-pending-'));
-        base = {
-          database: kind,
-          databaseUrl: proxiedDatabaseUrl(kind, proxy),
-          registrationId: REGISTRATION,
-          issuer: op.issuer,
-          clientId: CLIENT_ID,
-          sessionDirectory: join(directory, 'sessions'),
-          sessionSecret: 'pending-secret',
-        };
+        // The instances reach the database through the proxy; the test's own connection does not.
+        group = await createInstanceGroup(kind, { databaseUrl: proxiedDatabaseUrl(kind, proxy) });
       });
 
       // A failed test must not leave the database away for the next one.
@@ -92,43 +60,19 @@ for (const kind of KINDS) {
 
       afterAll(async () => {
         proxy?.restore();
-        for (const instance of started) await instance.kill();
+        await group?.close();
         await proxy?.close();
-        if (direct) await destroyTestDataSource(direct);
-        await op?.close();
-        if (directory) rmSync(directory, { recursive: true, force: true });
       });
-
-      const start = async (config: Partial<AppInstanceConfig> = {}) => {
-        const instance = await startAppInstance({ ...base, ...config });
-        started.push(instance);
-        return instance;
-      };
-      const login = async (instance: AppInstance, sub: string, sid: string) =>
-        loginAt(
-          instance.url,
-          await signIdToken(keys, { iss: op.issuer, aud: CLIENT_ID, sub, sid }),
-        );
-      const records = (where: { sid?: string }) =>
-        direct
-          .getRepository(OidcSessionEntity)
-          // The store keeps the sid's digest.
-          .countBy({ ...where, ...(where.sid === undefined ? {} : { sid: hashSid(where.sid) }) });
 
       /** Alice and Bob log in; the database goes away; Alice's logout arrives and is kept. */
       const keepLogout = async (instance: AppInstance) => {
         const sub = `alice-${randomUUID()}`;
         const sid = `sid-${randomUUID()}`;
-        const alice = await login(instance, sub, sid);
-        const bob = await login(instance, `bob-${randomUUID()}`, `sid-${randomUUID()}`);
-        const token = await signLogoutToken(keys, {
-          issuer: op.issuer,
-          clientId: CLIENT_ID,
-          sub,
-          sid,
-        });
+        const alice = await group.logIn(instance, { sub, sid });
+        const bob = await group.logIn(instance, { sub: `bob-${randomUUID()}` });
+        const token = await group.logoutToken({ sub, sid });
         proxy.cut();
-        const kept = await postLogoutToken(instance.url, REGISTRATION, token);
+        const kept = await group.backChannel(instance, token);
         expect(kept.status).toBe(400);
         expect(kept.body).toEqual(KEPT);
         expect(await privateStatus(instance.url, alice)).toBe(503);
@@ -136,7 +80,7 @@ for (const kind of KINDS) {
       };
 
       it('without a journal and without shutdown hooks, SIGTERM logs the loss and ends the process by the signal', async () => {
-        const instance = await start({ shutdownHooks: false });
+        const instance = await group.start({ shutdownHooks: false });
         const { sid } = await keepLogout(instance);
         await instance.stop();
         expect(instance.exit()).toEqual({ code: null, signal: 'SIGTERM' });
@@ -147,23 +91,23 @@ for (const kind of KINDS) {
         expect(output).not.toContain(sid);
         proxy.restore();
         // The logout was lost: the record is still there (the OP must deliver it again).
-        expect(await records({ sid })).toBe(1);
+        expect(await group.records({ sid })).toBe(1);
       }, 30_000);
 
       it('without a journal, with shutdown hooks, SIGTERM logs the loss at shutdown', async () => {
-        const instance = await start();
+        const instance = await group.start();
         const { sid } = await keepLogout(instance);
         await instance.stop();
         expect(plain(instance.output())).toMatch(/oidc_pending_logout_lost',\s+reason: 'shutdown'/);
         proxy.restore();
-        expect(await records({ sid })).toBe(1);
+        expect(await group.records({ sid })).toBe(1);
       }, 30_000);
 
       for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
         it(`with pendingLogoutJournal, the instance restarted after ${signal} applies the kept logout once the database is back`, async () => {
-          const journal = join(directory, `pending-${signal}.journal`);
+          const journal = join(group.directory, `pending-${signal}.journal`);
           const config = { pendingLogoutJournal: journal, shutdownHooks: signal === 'SIGTERM' };
-          const first = await start(config);
+          const first = await group.start(config);
           const { alice, bob, sid, token } = await keepLogout(first);
           // Written before the 400, readable by the app's user only, without the token.
           expect(existsSync(journal)).toBe(true);
@@ -179,15 +123,15 @@ for (const kind of KINDS) {
 
           proxy.restore();
           // Nothing else applies it: the record is still in the database.
-          expect(await records({ sid })).toBe(1);
-          const second = await start(config);
-          await until(async () => (await records({ sid })) === 0, 5_000);
+          expect(await group.records({ sid })).toBe(1);
+          const second = await group.start(config);
+          await until(async () => (await group.records({ sid })) === 0, 5_000);
           expect(await privateStatus(second.url, alice)).toBe(401);
           // Not revoked: Bob's session.
           expect(await privateStatus(second.url, bob)).toBe(200);
           // Applied: the journal no longer holds it; the OP's re-delivery is recognised.
           await until(() => readFileSync(journal, 'utf8') === '', 5_000);
-          expect((await postLogoutToken(second.url, REGISTRATION, token)).status).toBe(200);
+          expect((await group.backChannel(second, token)).status).toBe(200);
           await second.stop();
         }, 40_000);
       }

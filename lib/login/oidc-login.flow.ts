@@ -17,7 +17,7 @@ import {
   type LoginSessionData,
 } from './oidc-login-state.store';
 import { createPkcePair, shouldUsePkce } from './pkce';
-import { clearSessionLoginMark } from './session-login-mark';
+import { clearSessionLoginMark } from '../services/session-login-mark';
 import { requestTokens, type OidcTokenEndpointAuthMethod } from './token-request';
 import { assertIdTokenShape } from './token-response';
 

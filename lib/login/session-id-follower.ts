@@ -4,10 +4,14 @@ import { CheckedLogoutEventStore } from '../logout-events/checked-logout-event-s
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 import { hashSessionId } from '../repositories/session-id-hash';
 import { sessionIdOf, type SessionRequest } from '../services/request-session';
-import { clearLoginRecorded, recordedLogin, type RecordedLogin } from './login-in-progress';
+import {
+  clearLoginRecorded,
+  recordedLogin,
+  type RecordedLogin,
+} from '../services/login-in-progress';
+import { carrySessionLoginMark } from '../services/session-login-mark';
 import { recordEndedByLogout } from '../logout-events/login-tombstones';
 import { LOGIN_STATE_KEY_PREFIX } from './oidc-login-state.store';
-import { carrySessionLoginMark } from './session-login-mark';
 
 type RegenerateCallback = (error?: unknown) => void;
 type Regenerate = (this: unknown, callback?: RegenerateCallback) => unknown;

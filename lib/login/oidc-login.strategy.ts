@@ -12,7 +12,7 @@ import type {
 import { LogoutService } from '../services/logout.service';
 import { OidcDiscoveryService } from '../services/oidc-discovery.service';
 import type { SessionRequest } from '../services/request-session';
-import { OidcLoginFlow, type PerRequestStrategy } from './oidc-login.flow';
+import { OidcLoginFlow } from './oidc-login.flow';
 import {
   LOGIN_OPTIONS_HEADER,
   resolveOidcLoginStrategyOptions,
@@ -22,6 +22,7 @@ import {
   type ResolvedOidcLoginStrategyOptions,
 } from './oidc-login.options';
 import { loadNestPassport, loadOpenIdConnect } from './optional-peers';
+import type { PerRequestStrategy } from './per-request-strategy';
 
 /**
  * passport-openidconnect calls the verify callback with the raw ID token only when the callback

@@ -208,25 +208,7 @@ function createOidcLoginStrategy(
   const what = 'createOidcLoginStrategyProvider';
   const { PassportStrategy } = loadNestPassport(what);
   const { Strategy } = loadOpenIdConnect(what);
-  const { registration } = flow;
-
-  const strategyOptions: StrategyOptions = {
-    issuer: registration.issuer,
-    clientID: registration.clientId,
-    clientSecret: registration.clientSecret ?? '',
-    callbackURL: options.callbackURL,
-    authorizationURL: DISCOVERED_PER_REQUEST,
-    tokenURL: DISCOVERED_PER_REQUEST,
-    userInfoURL: DISCOVERED_PER_REQUEST,
-    scope: options.scope.length > 0 ? options.scope : undefined,
-    // Any truthy value turns the nonce on (the typings say string).
-    nonce: 'true',
-    passReqToCallback: true,
-    // The user comes from the verified ID token; the userinfo endpoint is not used.
-    skipUserProfile: true,
-    // Replaced per request (see OidcLoginFlow.prepare); this one is never used.
-    store: neverUsedStore,
-  };
+  const strategyOptions = strategyOptionsFor(options, flow.registration);
 
   class OidcLoginStrategy extends PassportStrategy(Strategy, options.name, VERIFY_ARITY) {
     constructor() {
@@ -273,6 +255,33 @@ function createOidcLoginStrategy(
   }
 
   return new OidcLoginStrategy();
+}
+
+/**
+ * passport-openidconnect's constructor options: the registration's client, the nonce on, the raw ID
+ * token passed to `validate`, and placeholders for what is set per request (endpoints, state store).
+ */
+function strategyOptionsFor(
+  options: ResolvedOidcLoginStrategyOptions,
+  registration: ResolvedClientRegistration,
+): StrategyOptions {
+  return {
+    issuer: registration.issuer,
+    clientID: registration.clientId,
+    clientSecret: registration.clientSecret ?? '',
+    callbackURL: options.callbackURL,
+    authorizationURL: DISCOVERED_PER_REQUEST,
+    tokenURL: DISCOVERED_PER_REQUEST,
+    userInfoURL: DISCOVERED_PER_REQUEST,
+    scope: options.scope.length > 0 ? options.scope : undefined,
+    // Any truthy value turns the nonce on (the typings say string).
+    nonce: 'true',
+    passReqToCallback: true,
+    // The user comes from the verified ID token; the userinfo endpoint is not used.
+    skipUserProfile: true,
+    // Replaced per request (see OidcLoginFlow.prepare); this one is never used.
+    store: neverUsedStore,
+  };
 }
 
 const neverUsedStore = {

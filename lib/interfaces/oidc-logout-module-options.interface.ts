@@ -3,7 +3,7 @@ import type { Type } from '@nestjs/common';
 import type { KeyObject } from 'node:crypto';
 import type { CryptoKey, JWK } from 'jose';
 import type { OidcSessionRepository } from '../repositories/oidc-session.repository';
-import type { TypeOrmOidcSessionRepositoryOptions } from '../repositories/typeorm/typeorm-oidc-session.repository';
+import type { TypeOrmOidcSessionRepositoryOptions } from '../repositories/typeorm/typeorm-oidc-session-repository.options';
 import type { OidcLogoutDataSource } from './oidc-logout-data-source.interface';
 import type { OidcRevocationEvent } from './oidc-revocation-event.interface';
 import type { OidcRpLogoutMethod } from './rp-initiated-logout.interface';

@@ -29,6 +29,14 @@ const FOUNDATION = new Set([
 /** Folders of flows and the HTTP edge, which the foundation never imports. */
 const ABOVE_FOUNDATION = new Set(['services', 'guards', 'login', 'endpoints', 'http']);
 
+/**
+ * Flows that build on another and are never imported back by it: the login (passport, the optional
+ * `nest-oidc-logout/passport` subpath) builds on the services (`LogoutService.recordLogin`, the
+ * request's session), so nothing in `services/` depends on the login. What both need of a login in
+ * progress (the marks on the request and its session) lives in `services/`.
+ */
+const BUILDS_ON: ReadonlyArray<readonly [upper: string, lower: string]> = [['login', 'services']];
+
 /** The one import of `http/` from outside the HTTP edge (see the file's comment). */
 const HTTP_EXCEPTIONS = new Set(['services/logout.service.ts -> http/rp-logout-response.ts']);
 
@@ -54,6 +62,9 @@ export function forbiddenImport(from: string, to: string): string | undefined {
   }
   if (source === 'http' && target !== '' && ABOVE_FOUNDATION.has(target) && target !== 'services') {
     return 'the HTTP edge does not import flows other than services';
+  }
+  if (BUILDS_ON.some(([upper, lower]) => source === lower && target === upper)) {
+    return `${target}/ builds on ${source}/, which never imports it back`;
   }
   if (FOUNDATION.has(source) && ABOVE_FOUNDATION.has(target)) {
     return `${source}/ is below the flows and the HTTP edge`;
@@ -112,6 +123,8 @@ describe('lib/ import graph', () => {
     ['tokens/logout-token.verifier.ts', 'services/oidc-discovery.service.ts'],
     ['repositories/oidc-session.repository.ts', 'http/form-body.ts'],
     ['options/option-checks.ts', 'login/oidc-login.options.ts'],
+    ['services/login-recording.ts', 'login/session-id-follower.ts'],
+    ['services/logout.service.ts', 'login/oidc-login.options.ts'],
   ])('refuses %s -> %s', (from, to) => {
     expect(forbiddenImport(from, to)).toBeTypeOf('string');
   });
@@ -123,6 +136,8 @@ describe('lib/ import graph', () => {
     ['services/logout.service.ts', 'http/rp-logout-response.ts'],
     ['http/rp-logout-response.ts', 'services/rp-initiated-logout.ts'],
     ['services/logout.service.ts', 'repositories/session-id-hash.ts'],
+    ['login/session-id-follower.ts', 'services/login-in-progress.ts'],
+    ['login/oidc-login.guard.ts', 'services/logout.service.ts'],
   ])('allows %s -> %s', (from, to) => {
     expect(forbiddenImport(from, to)).toBeUndefined();
   });

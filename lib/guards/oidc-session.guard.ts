@@ -10,7 +10,7 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
-import { sessionHadLogin } from '../login/session-login-mark';
+import { sessionHadLogin } from '../services/session-login-mark';
 import { SKIP_OIDC_SESSION_KEY } from '../oidc-logout.constants';
 import { IS_ACTIVE_NOW, LogoutService } from '../services/logout.service';
 import { destroySession, sessionIdOf, type SessionRequest } from '../services/request-session';

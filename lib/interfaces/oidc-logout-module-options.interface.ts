@@ -2,9 +2,9 @@ import type { OidcLogoutEventStore } from '../logout-events/oidc-logout-event.st
 import type { Type } from '@nestjs/common';
 import type { KeyObject } from 'node:crypto';
 import type { CryptoKey, JWK } from 'jose';
-import type { DataSource } from 'typeorm';
 import type { OidcSessionRepository } from '../repositories/oidc-session.repository';
-import type { TypeOrmOidcSessionRepositoryOptions } from '../repositories/typeorm/typeorm-oidc-session.repository';
+import type { TypeOrmOidcSessionRepositoryOptions } from '../repositories/typeorm/typeorm-oidc-session-repository.options';
+import type { OidcLogoutDataSource } from './oidc-logout-data-source.interface';
 import type { OidcRevocationEvent } from './oidc-revocation-event.interface';
 import type { OidcRpLogoutMethod } from './rp-initiated-logout.interface';
 
@@ -141,7 +141,7 @@ export interface OidcLogoutModuleOptions {
    * A TypeORM DataSource for the default repository, when the app's own (from `@nestjs/typeorm`) is not
    * the one to use. It must list `OIDC_LOGOUT_ENTITIES` (the session and logout-event entities).
    */
-  dataSource?: DataSource;
+  dataSource?: OidcLogoutDataSource;
   /**
    * Options of the default {@link TypeOrmOidcSessionRepository} (the one the module builds on
    * `dataSource` or on the app's DataSource): PostgreSQL statement `batching`, the guard's

@@ -12,7 +12,7 @@ import type {
 import { LogoutService } from '../services/logout.service';
 import { OidcDiscoveryService } from '../services/oidc-discovery.service';
 import type { SessionRequest } from '../services/request-session';
-import { OidcLoginFlow, type PerRequestStrategy } from './oidc-login.flow';
+import { OidcLoginFlow } from './oidc-login.flow';
 import {
   LOGIN_OPTIONS_HEADER,
   resolveOidcLoginStrategyOptions,
@@ -22,6 +22,7 @@ import {
   type ResolvedOidcLoginStrategyOptions,
 } from './oidc-login.options';
 import { loadNestPassport, loadOpenIdConnect } from './optional-peers';
+import type { PerRequestStrategy } from './per-request-strategy';
 
 /**
  * passport-openidconnect calls the verify callback with the raw ID token only when the callback
@@ -207,25 +208,7 @@ function createOidcLoginStrategy(
   const what = 'createOidcLoginStrategyProvider';
   const { PassportStrategy } = loadNestPassport(what);
   const { Strategy } = loadOpenIdConnect(what);
-  const { registration } = flow;
-
-  const strategyOptions: StrategyOptions = {
-    issuer: registration.issuer,
-    clientID: registration.clientId,
-    clientSecret: registration.clientSecret ?? '',
-    callbackURL: options.callbackURL,
-    authorizationURL: DISCOVERED_PER_REQUEST,
-    tokenURL: DISCOVERED_PER_REQUEST,
-    userInfoURL: DISCOVERED_PER_REQUEST,
-    scope: options.scope.length > 0 ? options.scope : undefined,
-    // Any truthy value turns the nonce on (the typings say string).
-    nonce: 'true',
-    passReqToCallback: true,
-    // The user comes from the verified ID token; the userinfo endpoint is not used.
-    skipUserProfile: true,
-    // Replaced per request (see OidcLoginFlow.prepare); this one is never used.
-    store: neverUsedStore,
-  };
+  const strategyOptions = strategyOptionsFor(options, flow.registration);
 
   class OidcLoginStrategy extends PassportStrategy(Strategy, options.name, VERIFY_ARITY) {
     constructor() {
@@ -272,6 +255,33 @@ function createOidcLoginStrategy(
   }
 
   return new OidcLoginStrategy();
+}
+
+/**
+ * passport-openidconnect's constructor options: the registration's client, the nonce on, the raw ID
+ * token passed to `validate`, and placeholders for what is set per request (endpoints, state store).
+ */
+function strategyOptionsFor(
+  options: ResolvedOidcLoginStrategyOptions,
+  registration: ResolvedClientRegistration,
+): StrategyOptions {
+  return {
+    issuer: registration.issuer,
+    clientID: registration.clientId,
+    clientSecret: registration.clientSecret ?? '',
+    callbackURL: options.callbackURL,
+    authorizationURL: DISCOVERED_PER_REQUEST,
+    tokenURL: DISCOVERED_PER_REQUEST,
+    userInfoURL: DISCOVERED_PER_REQUEST,
+    scope: options.scope.length > 0 ? options.scope : undefined,
+    // Any truthy value turns the nonce on (the typings say string).
+    nonce: 'true',
+    passReqToCallback: true,
+    // The user comes from the verified ID token; the userinfo endpoint is not used.
+    skipUserProfile: true,
+    // Replaced per request (see OidcLoginFlow.prepare); this one is never used.
+    store: neverUsedStore,
+  };
 }
 
 const neverUsedStore = {

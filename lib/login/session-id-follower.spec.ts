@@ -11,9 +11,9 @@ import { InMemoryOidcSessionRepository } from '../repositories/in-memory-oidc-se
 import { hashSessionId, hashSid } from '../repositories/session-id-hash';
 import { sidTombstoneKey, subTombstoneKey } from '../logout-events/logout-event-keys';
 import type { SessionRequest } from '../services/request-session';
-import { markLoginRecorded } from './login-in-progress';
+import { markLoginRecorded } from '../services/login-in-progress';
 import { SessionIdFollower } from './session-id-follower';
-import { sessionHadLogin } from './session-login-mark';
+import { sessionHadLogin } from '../services/session-login-mark';
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 
 /** express-session's shape: `regenerate` destroys, then puts a new id and a new session object on req. */

@@ -4,10 +4,14 @@ import { CheckedLogoutEventStore } from '../logout-events/checked-logout-event-s
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
 import { hashSessionId } from '../repositories/session-id-hash';
 import { sessionIdOf, type SessionRequest } from '../services/request-session';
-import { clearLoginRecorded, recordedLogin, type RecordedLogin } from './login-in-progress';
+import {
+  clearLoginRecorded,
+  recordedLogin,
+  type RecordedLogin,
+} from '../services/login-in-progress';
+import { carrySessionLoginMark } from '../services/session-login-mark';
 import { recordEndedByLogout } from '../logout-events/login-tombstones';
 import { LOGIN_STATE_KEY_PREFIX } from './oidc-login-state.store';
-import { carrySessionLoginMark } from './session-login-mark';
 
 type RegenerateCallback = (error?: unknown) => void;
 type Regenerate = (this: unknown, callback?: RegenerateCallback) => unknown;
@@ -142,71 +146,93 @@ export class SessionIdFollower {
     }
   }
 
+  /** Wraps `regenerate` and `destroy` of `session`, the request's session. */
   private wrap(request: SessionRequest, session: FollowedSession): void {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the wrappers need their own `this`
+    replace(session, 'regenerate', (regenerate) =>
+      this.followRegenerate(request, session, regenerate),
+    );
+    replace(session, 'destroy', (destroy) => this.followDestroy(request, destroy));
+  }
+
+  /** `regenerate`, then the record of the old id carried (the login's own) or removed. */
+  private followRegenerate(
+    request: SessionRequest,
+    session: FollowedSession,
+    regenerate: Regenerate,
+  ): Regenerate {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the wrapper needs its own `this`
     const follower = this;
-    replace(
-      session,
-      'regenerate',
-      (regenerate) =>
-        function (this: unknown, callback?: RegenerateCallback) {
-          const oldId = sessionIdOf(request);
-          const done: RegenerateCallback =
-            typeof callback === 'function' ? callback : () => undefined;
-          return regenerate.call(this, (error?: unknown) => {
-            // express-session puts a new session object on the request: follow it too.
-            const next = request.session;
-            if (next && next !== session) follower.wrap(request, next);
-            const newId = sessionIdOf(request);
-            const login = recordedLogin(request);
-            const ownLogin = oldId !== undefined && login?.sessionId === oldId;
-            // Once: a later regenerate in the same request (passport's logout) is not the login's.
-            if (ownLogin) clearLoginRecorded(request);
-            if (error || oldId === undefined || newId === undefined || newId === oldId) {
-              // A failed regenerate may leave the old session alive: its record must not stay.
-              if (error && oldId !== undefined) {
-                void follower.forget(oldId).then(() => process.nextTick(done, error));
-                return;
-              }
-              done(error);
-              return;
-            }
-            let step: Promise<void>;
-            if (ownLogin) {
-              step = follower.move(oldId, newId, login).then(() => {
-                if (next && next !== session) {
-                  carryPendingLogins(session, next);
-                  carrySessionLoginMark(session, next);
-                }
-              });
-            } else {
-              step = follower.forget(oldId);
-            }
-            // The callback runs outside the promise, so that an exception it throws is not swallowed.
-            step.then(
-              () => process.nextTick(done),
-              (moveError: unknown) => process.nextTick(done, moveError),
-            );
-          });
-        },
+    return function (this: unknown, callback?: RegenerateCallback) {
+      const oldId = sessionIdOf(request);
+      const done: RegenerateCallback = typeof callback === 'function' ? callback : () => undefined;
+      return regenerate.call(this, (error?: unknown) =>
+        follower.regenerated(request, session, oldId, error, done),
+      );
+    };
+  }
+
+  /**
+   * After express-session's `regenerate` of `session` (whose id was `oldId`) answered `error`: follows
+   * the new session, then moves the login's own record to the new id or removes the old id's, and
+   * only then calls `done`.
+   */
+  private regenerated(
+    request: SessionRequest,
+    session: FollowedSession,
+    oldId: string | undefined,
+    error: unknown,
+    done: RegenerateCallback,
+  ): void {
+    // express-session puts a new session object on the request: follow it too.
+    const next = request.session;
+    if (next && next !== session) this.wrap(request, next);
+    const newId = sessionIdOf(request);
+    const login = recordedLogin(request);
+    const ownLogin = oldId !== undefined && login?.sessionId === oldId;
+    // Once: a later regenerate in the same request (passport's logout) is not the login's.
+    if (ownLogin) clearLoginRecorded(request);
+    if (error || oldId === undefined || newId === undefined || newId === oldId) {
+      // A failed regenerate may leave the old session alive: its record must not stay.
+      if (error && oldId !== undefined) {
+        void this.forget(oldId).then(() => process.nextTick(done, error));
+        return;
+      }
+      done(error);
+      return;
+    }
+    let step: Promise<void>;
+    if (ownLogin) {
+      step = this.move(oldId, newId, login).then(() => {
+        if (next && next !== session) {
+          carryPendingLogins(session, next);
+          carrySessionLoginMark(session, next);
+        }
+      });
+    } else {
+      step = this.forget(oldId);
+    }
+    // The callback runs outside the promise, so that an exception it throws is not swallowed.
+    step.then(
+      () => process.nextTick(done),
+      (moveError: unknown) => process.nextTick(done, moveError),
     );
-    replace(
-      session,
-      'destroy',
-      (destroy) =>
-        function (this: unknown, callback?: RegenerateCallback) {
-          const id = sessionIdOf(request);
-          const done: RegenerateCallback =
-            typeof callback === 'function' ? callback : () => undefined;
-          return destroy.call(this, (error?: unknown) => {
-            if (id === undefined) {
-              done(error);
-              return;
-            }
-            void follower.forget(id).then(() => process.nextTick(done, error));
-          });
-        },
-    );
+  }
+
+  /** `destroy`, then the record of the destroyed session's id removed. */
+  private followDestroy(request: SessionRequest, destroy: Regenerate): Regenerate {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the wrapper needs its own `this`
+    const follower = this;
+    return function (this: unknown, callback?: RegenerateCallback) {
+      const id = sessionIdOf(request);
+      const done: RegenerateCallback = typeof callback === 'function' ? callback : () => undefined;
+      return destroy.call(this, (error?: unknown) => {
+        if (id === undefined) {
+          done(error);
+          return;
+        }
+        void follower.forget(id).then(() => process.nextTick(done, error));
+      });
+    };
   }
 }
 

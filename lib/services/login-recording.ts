@@ -1,7 +1,7 @@
 import { OidcLogoutError } from '../errors/oidc-logout.error';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import type { RecordLoginOptions } from '../interfaces/revoke-target.interface';
-import { markLoginRecorded } from '../login/login-in-progress';
+import { markLoginRecorded } from './login-in-progress';
 import type {
   ResolvedClientRegistration,
   ResolvedOidcLogoutOptions,

@@ -22,9 +22,10 @@ import {
 import { DirectStatements, type Removal } from './direct-statements';
 import { OidcSessionEntity } from './oidc-session.entity';
 import { PostgresRemovalFeed, REMOVAL_CHANNEL } from './postgres-removal-feed';
-import { SessionLookupCache, type SessionLookupCacheOptions } from './session-lookup-cache';
+import { SessionLookupCache } from './session-lookup-cache';
 import type { StatementBatchLimits } from './statement-batcher';
 import { initializeStoreTables } from './store-tables';
+import type { TypeOrmOidcSessionRepositoryOptions } from './typeorm-oidc-session-repository.options';
 import {
   BATCH_DRIVERS,
   DIRECT_SQL_DRIVERS,
@@ -55,54 +56,6 @@ const LIMITS = {
 const ID_TOKEN_MAX_BYTES = 65_535;
 
 const COLUMNS = [...SESSION_COLUMNS];
-
-/**
- * Options of {@link TypeOrmOidcSessionRepository}.
- *
- * @publicApi
- */
-export interface TypeOrmOidcSessionRepositoryOptions {
-  /**
-   * PostgreSQL only: concurrent guard lookups, logout-token claims, tombstones and logout removals
-   * of one kind share a statement. A call runs at once while fewer than `maxConcurrent` statements
-   * of its kind are running; otherwise it waits for the next one, which takes every call that
-   * waited (up to `maxSize`). Light load runs each call alone, as without batching; under load a
-   * call costs a fraction of a round trip and of a commit. Every call still sees what was committed
-   * before it was made. `false` runs one statement per call. Default
-   * `{ maxConcurrent: 2, maxSize: 100 }`; each kind uses at most `maxConcurrent` pool connections.
-   *
-   * @example
-   * ```ts
-   * new TypeOrmOidcSessionRepository(dataSource, { batching: { maxConcurrent: 4 } });
-   * ```
-   */
-  batching?: Partial<StatementBatchLimits> | false;
-  /**
-   * PostgreSQL only, off by default: the guard's answer for a session found live is remembered in
-   * this process for up to `ttlMs` (and never past the session's expiry), so that most requests
-   * need no query at all. A removal on this instance drops it at once; a removal on another instance
-   * drops it when PostgreSQL delivers the notification of that instance's `DELETE` (`LISTEN`/
-   * `NOTIFY`, milliseconds after its commit): turn `notifyRemovals` on for every instance sharing
-   * the database. Nothing is remembered while the listening connection is down (it reconnects every
-   * second), and everything is forgotten when it is lost. Only "live" is remembered, never "absent".
-   * `true` takes the defaults (`{ ttlMs: 5000, maxEntries: 10000 }`). The listening connection is
-   * one of the pool's; {@link TypeOrmOidcSessionRepository.close} (called when the Nest module is
-   * destroyed) gives it back.
-   *
-   * @example
-   * ```ts
-   * new TypeOrmOidcSessionRepository(dataSource, { lookupCache: { ttlMs: 5000 } });
-   * ```
-   */
-  lookupCache?: SessionLookupCacheOptions | boolean;
-  /**
-   * PostgreSQL only: every `DELETE` of a session announces its id on the channel
-   * `oidc_logout_sessions_removed` (`pg_notify`, delivered at commit), for the lookup caches of
-   * the instances that listen. Default: `true` when `lookupCache` is on, else `false`. An instance
-   * that does not cache but shares the database with one that does must turn it on.
-   */
-  notifyRemovals?: boolean;
-}
 
 /**
  * {@link OidcSessionRepository} on a TypeORM `DataSource`: SQLite (better-sqlite3), PostgreSQL,

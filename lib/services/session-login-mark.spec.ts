@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SessionRequest } from '../services/request-session';
+import type { SessionRequest } from './request-session';
 import { markLoginRecorded } from './login-in-progress';
 import {
   carrySessionLoginMark,

@@ -1,4 +1,4 @@
-import type { SessionRequest } from '../services/request-session';
+import type { SessionRequest } from './request-session';
 
 /**
  * A mark, in the application's session, that a login was recorded for it: written by

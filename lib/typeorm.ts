@@ -5,10 +5,8 @@
  *
  * @packageDocumentation
  */
-export {
-  TypeOrmOidcSessionRepository,
-  type TypeOrmOidcSessionRepositoryOptions,
-} from './repositories/typeorm/typeorm-oidc-session.repository';
+export { TypeOrmOidcSessionRepository } from './repositories/typeorm/typeorm-oidc-session.repository';
+export type { TypeOrmOidcSessionRepositoryOptions } from './repositories/typeorm/typeorm-oidc-session-repository.options';
 export type { StatementBatchLimits } from './repositories/typeorm/statement-batcher';
 export type { SessionLookupCacheOptions } from './repositories/typeorm/session-lookup-cache';
 export {

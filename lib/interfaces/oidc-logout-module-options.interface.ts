@@ -4,7 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import type { CryptoKey, JWK } from 'jose';
 import type { DataSource } from 'typeorm';
 import type { OidcSessionRepository } from '../repositories/oidc-session.repository';
-import type { TypeOrmOidcSessionRepositoryOptions } from '../repositories/typeorm/typeorm-oidc-session.repository';
+import type { TypeOrmOidcSessionRepositoryOptions } from '../repositories/typeorm/typeorm-oidc-session-repository.options';
 import type { OidcRevocationEvent } from './oidc-revocation-event.interface';
 import type { OidcRpLogoutMethod } from './rp-initiated-logout.interface';
 

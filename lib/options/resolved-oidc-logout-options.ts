@@ -10,7 +10,7 @@ import type {
 import type { OidcRevocationEvent } from '../interfaces/oidc-revocation-event.interface';
 import type { OidcRpLogoutMethod } from '../interfaces/rp-initiated-logout.interface';
 import type { OidcSessionRepository } from '../repositories/oidc-session.repository';
-import type { TypeOrmOidcSessionRepositoryOptions } from '../repositories/typeorm/typeorm-oidc-session.repository';
+import type { TypeOrmOidcSessionRepositoryOptions } from '../repositories/typeorm/typeorm-oidc-session-repository.options';
 
 /** A registration after validation, with every default applied. @internal */
 export interface ResolvedClientRegistration extends Omit<

@@ -1,4 +1,4 @@
-import type { TypeOrmOidcSessionRepositoryOptions } from '../repositories/typeorm/typeorm-oidc-session.repository';
+import type { TypeOrmOidcSessionRepositoryOptions } from '../repositories/typeorm/typeorm-oidc-session-repository.options';
 import { Problems, checkBoolean, checkKeys, describeValue, isPlainObject } from './option-checks';
 
 const PATH = 'typeOrmRepository';

@@ -2,7 +2,7 @@ import { Injectable, Logger, type NestMiddleware } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
 import { BackChannelLogoutService } from '../services/back-channel-logout.service';
-import { PendingLogoutError } from '../logout-events/pending-logouts';
+import { PendingLogoutError } from '../logout-events/pending-logout.error';
 import { LogoutTokenError } from '../tokens/logout-token.error';
 import {
   charsetProblem,

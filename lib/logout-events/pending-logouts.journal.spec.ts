@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { OidcSessionRepositoryError } from '../errors/oidc-logout.error';
 import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout-options';
-import { PendingLogouts, type PendingOperation } from './pending-logouts';
+import type { PendingOperation } from './pending-operation';
+import { PendingLogouts } from './pending-logouts';
 
 const registration = {
   registrationId: 'main',

@@ -3,7 +3,8 @@ import { OidcSessionRepositoryError } from '../errors/oidc-logout.error';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout-options';
 import { hashSid } from '../repositories/session-id-hash';
-import { PendingLogouts, type PendingOperation } from './pending-logouts';
+import type { PendingOperation } from './pending-operation';
+import { PendingLogouts } from './pending-logouts';
 
 const registration = {
   registrationId: 'main',

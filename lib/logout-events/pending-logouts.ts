@@ -1,79 +1,21 @@
 import { Logger } from '@nestjs/common';
 import { OidcSessionRepositoryError } from '../errors/oidc-logout.error';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
-import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout-options';
-import { hashSid } from '../repositories/session-id-hash';
 import { unwatchExit, watchExit, type ExitWatcher } from './pending-logout-exit';
-import { PendingLogoutJournal, type JournalEntry } from './pending-logout-journal';
-
-/** Most operations kept while the session store is unavailable (each a few hundred bytes). */
-export const PENDING_LOGOUT_MAX_ENTRIES = 1_000;
-/** First pause before a pending operation is tried again; it doubles after every failed pass. */
-export const PENDING_LOGOUT_FIRST_RETRY_MS = 250;
-/**
- * Longest pause between two passes while the store stays down. It bounds how long after the store
- * is back a logout kept by one instance is still missing from the store, which the other instances
- * of the app read (on this instance, the guard refuses the sessions at once; see
- * {@link PendingLogouts}).
- */
-export const PENDING_LOGOUT_MAX_RETRY_MS = 1_000;
-/** How often a warning says that logouts are pending (count, age of the oldest), while they are. */
-export const PENDING_LOGOUT_REPORT_MS = 30_000;
-
-/**
- * The verified logout to apply (the fields of `AppliedLogout` it needs). Kept as the verifier gave
- * it: the logout token itself is not kept.
- */
-export interface PendingLogoutFields {
-  sid?: string;
-  sub?: string;
-  jti?: string;
-  jtiExpiresAt?: Date;
-  issuedAt?: number;
-  revokeOfflineAccess?: boolean;
-}
-
-/** An operation the store could not take, kept until it can. @internal */
-export type PendingOperation =
-  | {
-      kind: 'logout';
-      registration: ResolvedClientRegistration;
-      logout: PendingLogoutFields;
-    }
-  | {
-      /** A login record whose `recordLogin` failed after it was (or may have been) saved. */
-      kind: 'forget-login';
-      /** Hashed, as stored. */
-      clientSessionId: string;
-      /** `createdAt` of that record: a later login of the same session is left alone. */
-      createdAt: number;
-    };
-
-interface PendingEntry {
-  readonly key: string;
-  readonly operation: PendingOperation;
-  /** When it was kept (epoch ms). */
-  readonly since: number;
-  /** After this (epoch ms) it is dropped unapplied: every session it could end has expired. */
-  readonly keepUntil: number;
-  attempts: number;
-}
-
-/** Options of {@link PendingLogouts}. @internal */
-export interface PendingLogoutsOptions {
-  /** Applies one operation; rejects while the store cannot take it. */
-  apply: (operation: PendingOperation) => Promise<void>;
-  maxEntries?: number;
-  firstRetryMs?: number;
-  maxRetryMs?: number;
-  /** Pause between two `oidc_pending_logouts` warnings while operations are pending. */
-  reportEveryMs?: number;
-  now?: () => number;
-  /** Absolute path of the journal file (`pendingLogoutJournal`); none: in memory only. */
-  journal?: string;
-  /** The registrations, to resolve the journal's registration ids at startup. */
-  registrations?: readonly ResolvedClientRegistration[];
-}
+import {
+  describeOperation,
+  operationEnds,
+  type PendingEntry,
+  type PendingOperation,
+} from './pending-operation';
+import { PendingOperationJournal } from './pending-operation-journal';
+import {
+  PENDING_LOGOUT_FIRST_RETRY_MS,
+  PENDING_LOGOUT_MAX_ENTRIES,
+  PENDING_LOGOUT_MAX_RETRY_MS,
+  PENDING_LOGOUT_REPORT_MS,
+  type PendingLogoutsOptions,
+} from './pending-logouts.options';
 
 /**
  * A small, bounded, in-process queue of operations the session store refused because it was
@@ -84,10 +26,11 @@ export interface PendingLogoutsOptions {
  * - **Kept until applied.** Retried in the background, after 250 ms and then with a doubling pause
  *   capped at {@link PENDING_LOGOUT_MAX_RETRY_MS}, until the store takes it (the usual
  *   `applyLogout`: replay claim, tombstone, removal, `onRevocation` listeners) or until every
- *   session it could end has expired (`sessionTtlSeconds`, or the longest session cookie `maxAge` a login recorded here had, after it arrived). Not until the logout
- *   token's `exp`: `exp` bounds when a token may be accepted, and this one was; the logout it
- *   carries stays true after that. A successful read of the store (any guarded request) starts a
- *   pass at once, so the queue drains as soon as the store answers.
+ *   session it could end has expired (`sessionTtlSeconds`, or the longest session cookie `maxAge`
+ *   a login recorded here had, after it arrived). Not until the logout token's `exp`: `exp` bounds
+ *   when a token may be accepted, and this one was; the logout it carries stays true after that.
+ *   A successful read of the store (any guarded request) starts a pass at once, so the queue
+ *   drains as soon as the store answers.
  * - **Fail closed meanwhile.** While the store is down the guard answers 503 to every session. Once
  *   it answers again, the guard of this instance refuses (401) every session a kept logout names,
  *   until the queue has applied it. Other instances read only the store: they refuse those sessions
@@ -114,7 +57,7 @@ export interface PendingLogoutsOptions {
  */
 export class PendingLogouts implements ExitWatcher {
   private readonly logger = new Logger('OidcLogout');
-  private readonly journal: PendingLogoutJournal | undefined;
+  private readonly journal: PendingOperationJournal | undefined;
   private readonly reportEveryMs: number;
   private lastReport = 0;
   /** Insertion-ordered: the first is the oldest. */
@@ -136,7 +79,7 @@ export class PendingLogouts implements ExitWatcher {
     this.delayMs = this.firstRetryMs;
     this.reportEveryMs = options.reportEveryMs ?? PENDING_LOGOUT_REPORT_MS;
     this.journal =
-      options.journal === undefined ? undefined : new PendingLogoutJournal(options.journal);
+      options.journal === undefined ? undefined : new PendingOperationJournal(options.journal);
   }
 
   /** How many operations are pending. */
@@ -159,38 +102,8 @@ export class PendingLogouts implements ExitWatcher {
    */
   start(): void {
     if (!this.journal || this.closed) return;
-    let restored: JournalEntry[];
-    try {
-      restored = this.journal.load();
-    } catch (error) {
-      this.logger.error({
-        event: 'oidc_pending_logout_journal_failed',
-        action: 'read',
-        error: describeError(error),
-      });
-      return;
-    }
-    const kept: JournalEntry[] = [];
-    for (const stored of restored) {
-      const operation = this.fromJournal(stored.operation);
-      if (!operation) continue;
-      this.entries.set(stored.key, {
-        key: stored.key,
-        operation,
-        since: stored.since,
-        keepUntil: stored.keepUntil,
-        attempts: 0,
-      });
-      kept.push(stored);
-    }
-    try {
-      this.journal.rewrite(kept);
-    } catch (error) {
-      this.logger.error({
-        event: 'oidc_pending_logout_journal_failed',
-        action: 'compact',
-        error: describeError(error),
-      });
+    for (const entry of this.journal.restore(this.options.registrations)) {
+      this.entries.set(entry.key, entry);
     }
     if (this.entries.size === 0) return;
     this.logger.warn({
@@ -214,7 +127,7 @@ export class PendingLogouts implements ExitWatcher {
         this.logger.error({
           event: 'oidc_pending_logout_dropped',
           reason: 'queue_full',
-          ...describe(operation),
+          ...describeOperation(operation),
           pending: this.entries.size,
         });
         return false;
@@ -222,10 +135,10 @@ export class PendingLogouts implements ExitWatcher {
     }
     const entry: PendingEntry = { key, operation, since: this.now(), keepUntil, attempts: 0 };
     this.entries.set(key, entry);
-    const journaled = this.journalAdd(entry);
+    const journaled = this.journal?.add(entry) ?? false;
     this.logger.warn({
       event: 'oidc_pending_logout_kept',
-      ...describe(operation),
+      ...describeOperation(operation),
       pending: this.entries.size,
       ...(this.journal ? { journaled } : {}),
     });
@@ -237,26 +150,7 @@ export class PendingLogouts implements ExitWatcher {
   /** Whether a pending operation ends this login record (the guard then refuses it). */
   matches(info: OidcSessionInfo): boolean {
     for (const { operation } of this.entries.values()) {
-      if (operation.kind === 'forget-login') {
-        if (
-          operation.clientSessionId === info.clientSessionId &&
-          operation.createdAt === info.createdAt.getTime()
-        ) {
-          return true;
-        }
-        continue;
-      }
-      const { registration, logout } = operation;
-      if (info.issuer !== registration.issuer || info.clientId !== registration.clientId) continue;
-      if (logout.sid !== undefined) {
-        // The record has the sid's digest; the logout, the sid the OP sent.
-        const sid = hashSid(logout.sid);
-        if (info.sid === sid && (logout.sub === undefined || info.sub === logout.sub)) {
-          return true;
-        }
-      } else if (logout.sub !== undefined && info.sub === logout.sub) {
-        return true;
-      }
+      if (operationEnds(operation, info)) return true;
     }
     return false;
   }
@@ -335,7 +229,7 @@ export class PendingLogouts implements ExitWatcher {
         if (!(error instanceof OidcSessionRepositoryError) && entry.attempts === 1) {
           this.logger.error({
             event: 'oidc_pending_logout_retry_failed',
-            ...describe(entry.operation),
+            ...describeOperation(entry.operation),
             error: error instanceof Error ? error.name : typeof error,
           });
         }
@@ -346,7 +240,7 @@ export class PendingLogouts implements ExitWatcher {
       this.delayMs = this.firstRetryMs;
       this.logger.log({
         event: 'oidc_pending_logout_applied',
-        ...describe(entry.operation),
+        ...describeOperation(entry.operation),
         attempts: entry.attempts,
         delayMs: this.now() - entry.since,
         pending: this.entries.size,
@@ -370,79 +264,8 @@ export class PendingLogouts implements ExitWatcher {
 
   /** An operation left the queue (applied or dropped): in the journal too. */
   private settled(key: string): void {
-    if (this.journal) {
-      try {
-        if (this.entries.size === 0) this.journal.rewrite([]);
-        else this.journal.done(key);
-      } catch (error) {
-        this.logger.error({
-          event: 'oidc_pending_logout_journal_failed',
-          action: 'done',
-          error: describeError(error),
-        });
-      }
-    }
+    this.journal?.settled(key, this.entries.size === 0);
     if (this.entries.size === 0) unwatchExit(this);
-  }
-
-  /** Appends a kept operation to the journal; whether it is there. */
-  private journalAdd(entry: PendingEntry): boolean {
-    if (!this.journal) return false;
-    try {
-      this.journal.added({
-        key: entry.key,
-        since: entry.since,
-        keepUntil: entry.keepUntil,
-        operation: toJournal(entry.operation),
-      });
-      return true;
-    } catch (error) {
-      this.logger.error({
-        event: 'oidc_pending_logout_journal_failed',
-        action: 'append',
-        ...describe(entry.operation),
-        error: describeError(error),
-      });
-      return false;
-    }
-  }
-
-  /** The operation a journal line holds, or `undefined` (logged) when it cannot be applied now. */
-  private fromJournal(stored: Record<string, unknown>): PendingOperation | undefined {
-    if (stored.kind === 'forget-login') {
-      const { clientSessionId, createdAt } = stored;
-      if (typeof clientSessionId === 'string' && typeof createdAt === 'number') {
-        return { kind: 'forget-login', clientSessionId, createdAt };
-      }
-    } else if (stored.kind === 'logout') {
-      const registration = this.options.registrations?.find(
-        (candidate) => candidate.registrationId === stored.registrationId,
-      );
-      const logout = stored.logout as Record<string, unknown> | undefined;
-      if (registration && typeof logout === 'object' && logout !== null) {
-        const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
-        const number = (value: unknown) => (typeof value === 'number' ? value : undefined);
-        const jtiExpiresAt = number(logout.jtiExpiresAt);
-        return {
-          kind: 'logout',
-          registration,
-          logout: {
-            sid: text(logout.sid),
-            sub: text(logout.sub),
-            jti: text(logout.jti),
-            jtiExpiresAt: jtiExpiresAt === undefined ? undefined : new Date(jtiExpiresAt),
-            issuedAt: number(logout.issuedAt),
-            revokeOfflineAccess: logout.revokeOfflineAccess === true,
-          },
-        };
-      }
-    }
-    this.logger.error({
-      event: 'oidc_pending_logout_dropped',
-      reason: 'journal_entry_unusable',
-      note: 'an unknown registration (removed from the configuration?) or a damaged line',
-    });
-    return undefined;
   }
 
   private schedule(): void {
@@ -463,55 +286,9 @@ export class PendingLogouts implements ExitWatcher {
       this.logger.error({
         event: 'oidc_pending_logout_dropped',
         reason: 'expired',
-        ...describe(entry.operation),
+        ...describeOperation(entry.operation),
         attempts: entry.attempts,
       });
     }
-  }
-}
-
-/** An operation as a journal line holds it: plain JSON, the registration by its id. */
-function toJournal(operation: PendingOperation): Record<string, unknown> {
-  if (operation.kind === 'forget-login') return { ...operation };
-  const { logout } = operation;
-  return {
-    kind: 'logout',
-    registrationId: operation.registration.registrationId,
-    logout: { ...logout, jtiExpiresAt: logout.jtiExpiresAt?.getTime() },
-  };
-}
-
-/** An error's class and code for a log line, never its message. */
-function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return typeof error;
-  const code = (error as NodeJS.ErrnoException).code;
-  return typeof code === 'string' ? `${error.name} ${code}` : error.name;
-}
-
-/** What a log line may say about an operation: its kind and registration, no ids. */
-function describe(operation: PendingOperation): Record<string, string> {
-  return operation.kind === 'logout'
-    ? { operation: 'logout', registrationId: operation.registration.registrationId }
-    : { operation: 'forget-login' };
-}
-
-/**
- * The store was unavailable for a verified back-channel logout: it was not applied now. `queued`
- * tells whether it is kept and applied later by {@link PendingLogouts} (`false`: the queue was
- * full). Its `code` is `ERR_REPOSITORY_UNAVAILABLE`, like any store failure.
- *
- * @internal
- */
-export class PendingLogoutError extends OidcSessionRepositoryError {
-  constructor(
-    readonly queued: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      queued
-        ? 'The session repository is unavailable: the verified logout is kept and applied when it is back'
-        : 'The session repository is unavailable and too many logouts are pending: the logout was not applied',
-      options,
-    );
   }
 }

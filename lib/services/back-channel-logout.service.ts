@@ -14,7 +14,7 @@ import {
 } from '../tokens/logout-token.verifier';
 import { LogoutService, type AppliedLogout } from './logout.service';
 import { OidcDiscoveryService } from './oidc-discovery.service';
-import { PendingLogoutError } from '../logout-events/pending-logouts';
+import { PendingLogoutError } from '../logout-events/pending-logout.error';
 
 /** What a back-channel logout did. @publicApi */
 export interface BackChannelLogoutResult {

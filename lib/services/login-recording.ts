@@ -13,7 +13,7 @@ import { verifyIdToken, type VerifiedIdToken } from '../tokens/id-token.verifier
 import { registrationById, registrationForIdToken } from './client-registrations';
 import { endedByLogout } from '../logout-events/login-tombstones';
 import type { OidcDiscoveryService } from './oidc-discovery.service';
-import type { PendingOperation } from '../logout-events/pending-logouts';
+import type { PendingOperation } from '../logout-events/pending-operation';
 import { asRepositoryError } from './repository-error';
 import { sessionIdOf, sessionMaxAgeMs, type SessionRequest } from './request-session';
 

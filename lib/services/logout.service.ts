@@ -38,7 +38,8 @@ import {
   subTombstoneKey,
 } from '../logout-events/logout-event-keys';
 import { OidcDiscoveryService } from './oidc-discovery.service';
-import { PendingLogouts, type PendingOperation } from '../logout-events/pending-logouts';
+import type { PendingOperation } from '../logout-events/pending-operation';
+import { PendingLogouts } from '../logout-events/pending-logouts';
 import { asRepositoryError } from './repository-error';
 import type { SessionRequest } from './request-session';
 import { RevocationListeners, type OidcRevocationListener } from './revocation-listeners';

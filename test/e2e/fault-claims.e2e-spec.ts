@@ -17,7 +17,7 @@ import {
   TypeOrmOidcLogoutEventStore,
   TypeOrmOidcSessionRepository,
 } from '../../lib/typeorm';
-import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/logout-events/pending-logouts';
+import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/logout-events/pending-logouts.options';
 import {
   proxiedDataSource,
   startDatabaseProxy,

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, type DataSourceOptions, type Logger as TypeOrmLogger } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OidcSessionEntity } from '../../lib/typeorm';
-import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/logout-events/pending-logouts';
+import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/logout-events/pending-logouts.options';
 import {
   announceDatabase,
   createTestDataSource,

@@ -1,18 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import {
-  OidcLogoutEventEntity,
-  type OidcLogoutEventKind,
-} from '../../repositories/typeorm/oidc-logout-event.entity';
+import { OidcLogoutEventEntity } from '../../repositories/typeorm/oidc-logout-event.entity';
 import { initializeStoreTables } from '../../repositories/typeorm/store-tables';
-import {
-  StatementBatcher,
-  type StatementBatchLimits,
-} from '../../repositories/typeorm/statement-batcher';
+import type { StatementBatchLimits } from '../../repositories/typeorm/statement-batcher';
 import {
   BATCH_DRIVERS,
-  isRetryable,
-  MAX_ATTEMPTS,
   ON_CONFLICT_DRIVERS,
   ON_DUPLICATE_KEY_DRIVERS,
   TypeOrmRunner,
@@ -26,8 +18,9 @@ import {
   type OidcLogoutEventBegin,
   type OidcLogoutEventOutcome,
 } from '../oidc-logout-event.store';
-import { buildLogoutEventSql, type BeginShape, type LogoutEventSql } from './logout-event-sql';
+import { DirectLogoutEventWrites, type StoredBegin } from './direct-logout-event-writes';
 import { GenericLogoutEventWrites } from './generic-logout-event-writes';
+import { buildLogoutEventSql } from './logout-event-sql';
 
 /**
  * Options of {@link TypeOrmOidcLogoutEventStore}.
@@ -41,12 +34,6 @@ export interface TypeOrmOidcLogoutEventStoreOptions {
    * statement per call. Default `{ maxConcurrent: 2, maxSize: 100 }`.
    */
   batching?: Partial<StatementBatchLimits> | false;
-}
-
-/** A `begin` as stored: hashed keys, epoch ms. */
-interface StoredBegin {
-  claim?: { key: string; expiresAt: number };
-  tombstone?: { key: string; issuedAt: number; expiresAt: number };
 }
 
 /**
@@ -66,9 +53,8 @@ export class TypeOrmOidcLogoutEventStore extends OidcLogoutEventStore {
   private readonly runner: TypeOrmRunner;
   private readonly batchLimits: StatementBatchLimits | false;
   private initialization: Promise<void> | undefined;
-  private statements: LogoutEventSql | undefined;
-  private begins: StatementBatcher<StoredBegin, boolean> | undefined;
-  private completions: StatementBatcher<string, void> | undefined;
+  /** The one-statement writes, built on first use; `undefined` for the generic dialect. */
+  private direct: DirectLogoutEventWrites | undefined;
 
   constructor(dataSource: DataSource, options: TypeOrmOidcLogoutEventStoreOptions = {}) {
     super();
@@ -108,11 +94,9 @@ export class TypeOrmOidcLogoutEventStore extends OidcLogoutEventStore {
       };
     }
     const operation = 'record a logout event';
-    const sql = this.sql();
-    const apply = sql
-      ? await this.runner.run(operation, () =>
-          this.begins ? this.begins.run(stored) : this.beginOne(sql, stored),
-        )
+    const direct = this.directWrites();
+    const apply = direct
+      ? await this.runner.run(operation, () => direct.begin(stored))
       : await this.runner.runInTransaction(
           operation,
           (manager) => new GenericLogoutEventWrites(this.runner, manager).begin(stored),
@@ -125,10 +109,9 @@ export class TypeOrmOidcLogoutEventStore extends OidcLogoutEventStore {
     assertLogoutEventKey(claimKey);
     const key = storedEventKey('claim', claimKey);
     await this.runner.run('complete a logout event', async (manager) => {
-      const sql = this.sql();
-      if (!sql) return new GenericLogoutEventWrites(this.runner, manager).complete(key);
-      if (this.completions) return this.completions.run(key);
-      await this.retried(() => this.runner.structured(sql.complete, [key]));
+      const direct = this.directWrites();
+      if (!direct) return new GenericLogoutEventWrites(this.runner, manager).complete(key);
+      return direct.complete(key);
     });
   }
 
@@ -181,134 +164,25 @@ export class TypeOrmOidcLogoutEventStore extends OidcLogoutEventStore {
     return 'generic';
   }
 
-  /** The statements, built once; `undefined` for the generic dialect. */
-  private sql(): LogoutEventSql | undefined {
-    if (this.statements) return this.statements;
+  /** The one-statement writes, built once; `undefined` for the generic dialect. */
+  private directWrites(): DirectLogoutEventWrites | undefined {
+    if (this.direct) return this.direct;
     // Not yet (or no longer) initialized: the runner refuses the call with a store failure.
     if (!this.runner.dataSource.isInitialized) return undefined;
     const upsert = this.upsertDialect();
     if (upsert === 'generic') return undefined;
     const driver = this.runner.dataSource.driver;
-    const arrays = BATCH_DRIVERS.has(this.runner.driverType);
     const sql = buildLogoutEventSql(
       {
         escape: (name) => driver.escape(name),
         placeholder: (index) => driver.createParameter(`p${index}`, index),
         upsert,
-        arrays,
+        arrays: BATCH_DRIVERS.has(this.runner.driverType),
       },
       this.runner.tableName(OidcLogoutEventEntity),
     );
-    this.statements = sql;
-    const batch = sql.batch;
-    const limits = this.batchLimits;
-    if (batch && limits !== false && limits.maxSize >= 2) {
-      this.begins = new StatementBatcher(
-        (inputs) =>
-          settle(
-            inputs,
-            (one) => this.beginOne(sql, one),
-            (all) => this.beginMany(batch.begin, all),
-          ),
-        limits,
-      );
-      this.completions = new StatementBatcher(
-        (keys) =>
-          settle(
-            keys,
-            async (key) => {
-              await this.retried(() => this.runner.structured(sql.complete, [key]));
-            },
-            async (all) => {
-              await this.retried(() => this.runner.structured(batch.complete, [[...new Set(all)]]));
-              return all.map(() => undefined);
-            },
-          ),
-        limits,
-      );
-    }
-    return sql;
-  }
-
-  /** One `begin` as one statement; whether to apply. */
-  private async beginOne(sql: LogoutEventSql, { claim, tombstone }: StoredBegin): Promise<boolean> {
-    const shape: BeginShape = claim ? (tombstone ? 'both' : 'claim') : 'tombstone';
-    const values: unknown[] = [];
-    if (claim) values.push(claim.key, claim.expiresAt);
-    if (tombstone) values.push(tombstone.key, tombstone.issuedAt, tombstone.expiresAt);
-    return await this.retried(async () => {
-      const now = Date.now();
-      const result = await this.runner.structured<{ records?: unknown; raw?: unknown }>(
-        sql.begin[shape],
-        [...values, now, now, now],
-      );
-      if (!claim) return true;
-      if (this.upsertDialect() === 'on-duplicate-key') {
-        const header = result.raw as { insertId?: unknown } | undefined;
-        return Number(header?.insertId ?? 0) !== 2;
-      }
-      const rows = Array.isArray(result.records)
-        ? (result.records as Record<string, unknown>[])
-        : [];
-      return rows.some((row) => row.event_key === claim.key);
-    });
-  }
-
-  /**
-   * Several `begin`s in one statement over arrays: one row per distinct key (a claim's latest
-   * expiry; a tombstone's largest issued-at and latest expiry), as in sequence. Every call naming
-   * a claim key gets the same answer.
-   */
-  private async beginMany(statement: string, begins: readonly StoredBegin[]): Promise<boolean[]> {
-    const rows = new Map<
-      string,
-      { kind: OidcLogoutEventKind; issuedAt: number | null; expiresAt: number }
-    >();
-    for (const { claim, tombstone } of begins) {
-      if (claim) {
-        const current = rows.get(claim.key);
-        rows.set(claim.key, {
-          kind: 'claim',
-          issuedAt: null,
-          expiresAt: Math.max(current?.expiresAt ?? claim.expiresAt, claim.expiresAt),
-        });
-      }
-      if (tombstone) {
-        const current = rows.get(tombstone.key);
-        rows.set(tombstone.key, {
-          kind: 'tombstone',
-          issuedAt: Math.max(current?.issuedAt ?? tombstone.issuedAt, tombstone.issuedAt),
-          expiresAt: Math.max(current?.expiresAt ?? tombstone.expiresAt, tombstone.expiresAt),
-        });
-      }
-    }
-    const entries = [...rows.entries()];
-    const written = await this.retried(async () => {
-      const now = Date.now();
-      return this.runner.records<Record<string, unknown>>(statement, [
-        entries.map(([key]) => key),
-        entries.map(([, row]) => row.kind),
-        entries.map(([, row]) => row.issuedAt),
-        entries.map(([, row]) => row.expiresAt),
-        now,
-        now,
-        now,
-      ]);
-    });
-    const applied = new Set(written.map((row) => row.event_key));
-    return begins.map(({ claim }) => !claim || applied.has(claim.key));
-  }
-
-  /** Runs `statement` again on a deadlock or a serialization failure. */
-  private async retried<T>(statement: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await statement();
-      } catch (error) {
-        if (attempt < MAX_ATTEMPTS && isRetryable(error)) continue;
-        throw error;
-      }
-    }
+    this.direct = new DirectLogoutEventWrites(this.runner, sql, upsert, this.batchLimits);
+    return this.direct;
   }
 }
 
@@ -324,26 +198,4 @@ const KEYS_PER_STATEMENT = 500;
  */
 export function storedEventKey(kind: 'claim' | 'tombstone', key: string): string {
   return createHash('sha256').update(`${kind}:${key}`, 'utf16le').digest('hex');
-}
-
-/** One call runs alone; several share the batch statement, or run one by one when it fails. */
-async function settle<I, O>(
-  inputs: readonly I[],
-  single: (input: I) => Promise<O>,
-  many: (inputs: readonly I[]) => Promise<O[]>,
-): Promise<({ ok: true; value: O } | { ok: false; error: unknown })[]> {
-  if (inputs.length > 1) {
-    try {
-      const values = await many(inputs);
-      return values.map((value) => ({ ok: true as const, value }));
-    } catch {
-      // One by one below: each call gets its own result or error.
-    }
-  }
-  const settled = await Promise.allSettled(inputs.map((input) => single(input)));
-  return settled.map((result) =>
-    result.status === 'fulfilled'
-      ? { ok: true as const, value: result.value }
-      : { ok: false as const, error: result.reason as unknown },
-  );
 }

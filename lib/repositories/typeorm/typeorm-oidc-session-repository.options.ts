@@ -1,6 +1,9 @@
 import type { SessionLookupCacheOptions } from './session-lookup-cache';
 import type { StatementBatchLimits } from './statement-batcher';
 
+/** Default {@link TypeOrmOidcSessionRepositoryOptions.batching}. */
+const DEFAULT_BATCHING: StatementBatchLimits = { maxConcurrent: 2, maxSize: 100 };
+
 /**
  * Options of `TypeOrmOidcSessionRepository`, also the root option `typeOrmRepository`. In a file of its
  * own, without typeorm's types, so that the root entry's declarations compile in an app that does not
@@ -49,4 +52,25 @@ export interface TypeOrmOidcSessionRepositoryOptions {
    * that does not cache but shares the database with one that does must turn it on.
    */
   notifyRemovals?: boolean;
+}
+
+/**
+ * The batching limits `batching` asks for (the defaults filled in), or `false`; throws a
+ * `RangeError` naming the limit that is not a positive integer.
+ *
+ * @internal
+ */
+export function resolveBatching(
+  batching: TypeOrmOidcSessionRepositoryOptions['batching'],
+): StatementBatchLimits | false {
+  if (batching === false) return false;
+  const limits = { ...DEFAULT_BATCHING, ...batching };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(
+        `TypeOrmOidcSessionRepository: batching.${name} must be a positive integer, got ${String(value)}`,
+      );
+    }
+  }
+  return limits;
 }

@@ -1,4 +1,4 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { OidcLogoutOptionsError } from '../../errors/oidc-logout.error';
 import type {
   OidcLogoutCriteria,
@@ -10,52 +10,34 @@ import {
   EXISTS_NOW,
   OidcSessionRepository,
 } from '../oidc-session.repository';
-import {
-  buildDirectSql,
-  isReadOnlyAnswer,
-  rawToInfo,
-  READ_ONLY_COLUMN,
-  ReadOnlyStoreError,
-  SESSION_COLUMNS,
-  type RawSessionRow,
-} from './direct-sql';
+import { buildDirectSql, rawToInfo } from './direct-sql';
 import { DirectStatements, type Removal } from './direct-statements';
+import {
+  deleteExpiredSessions,
+  findLiveSession,
+  removeLockedMatches,
+  removeLockedSession,
+  upsertSession,
+} from './entity-session-queries';
+import { MySqlSessionStatements } from './mysql-session-statements';
 import { OidcSessionEntity } from './oidc-session.entity';
 import { PostgresRemovalFeed, REMOVAL_CHANNEL } from './postgres-removal-feed';
 import { SessionLookupCache } from './session-lookup-cache';
 import type { StatementBatchLimits } from './statement-batcher';
 import { initializeStoreTables } from './store-tables';
-import type { TypeOrmOidcSessionRepositoryOptions } from './typeorm-oidc-session-repository.options';
+import {
+  resolveBatching,
+  type TypeOrmOidcSessionRepositoryOptions,
+} from './typeorm-oidc-session-repository.options';
 import {
   BATCH_DRIVERS,
   DIRECT_SQL_DRIVERS,
-  errorCode,
-  InvalidRecordError,
   isRetryable,
   MAX_ATTEMPTS,
   NOTIFY_DRIVERS,
   READ_ONLY_PROBE_DRIVERS,
   TypeOrmRunner,
 } from './typeorm-store-support';
-
-/** Default {@link TypeOrmOidcSessionRepositoryOptions.batching}. */
-const DEFAULT_BATCHING: StatementBatchLimits = { maxConcurrent: 2, maxSize: 100 };
-/** Primary keys per `DELETE ... IN (...)` / `SELECT ... IN (...)` statement. */
-const DELETE_CHUNK = 500;
-
-/** Character limits of the columns (SQLite does not enforce them; MySQL might truncate). */
-const LIMITS = {
-  clientSessionId: 64,
-  registrationId: 255,
-  issuer: 512,
-  clientId: 255,
-  sid: 255,
-  sub: 255,
-} as const;
-/** MySQL/MariaDB `TEXT` holds 65,535 bytes. */
-const ID_TOKEN_MAX_BYTES = 65_535;
-
-const COLUMNS = [...SESSION_COLUMNS];
 
 /**
  * {@link OidcSessionRepository} on a TypeORM `DataSource`: SQLite (better-sqlite3), PostgreSQL,
@@ -78,20 +60,17 @@ const COLUMNS = [...SESSION_COLUMNS];
  */
 export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   private initialization: Promise<void> | undefined;
-  /** MariaDB: a logout's removal is one `DELETE ... RETURNING` (MySQL: a locking transaction). */
-  private deleteReturning = false;
   /** How the repository talks to its DataSource. */
   private readonly runner: TypeOrmRunner;
   /** The SQL of the hot paths, built on first use (DIRECT_SQL_DRIVERS only). */
   private statements: DirectStatements | undefined;
+  /** MySQL/MariaDB: the guard's lookup with its read-only probe, MariaDB's removal. */
+  private readonly mysql: MySqlSessionStatements | undefined;
 
   private readonly batchLimits: StatementBatchLimits | false;
   private readonly cache: SessionLookupCache | undefined;
   private readonly notifyRemovals: boolean;
   private feed: PostgresRemovalFeed | undefined;
-  /** MySQL/MariaDB: the session variable that tells a read-only transaction. */
-  private transactionReadOnlyVariable: 'transaction_read_only' | 'tx_read_only' =
-    'transaction_read_only';
 
   constructor(
     private readonly dataSource: DataSource,
@@ -109,6 +88,9 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
           `(LISTEN/NOTIFY); the DataSource is '${this.driverType}'`,
       );
     }
+    this.mysql = READ_ONLY_PROBE_DRIVERS.has(this.driverType)
+      ? new MySqlSessionStatements(this.runner)
+      : undefined;
   }
 
   /**
@@ -141,17 +123,7 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   }
 
   override save(info: OidcSessionInfo): Promise<void> {
-    return this.runner.run('save the session', async (manager) => {
-      const row = toRow(info);
-      await manager
-        .createQueryBuilder()
-        .insert()
-        .into(OidcSessionEntity)
-        .values(row)
-        .orUpdate(COLUMNS, ['client_session_id'])
-        .updateEntity(false)
-        .execute();
-    });
+    return this.runner.run('save the session', (manager) => upsertSession(manager, info));
   }
 
   override findByClientSessionId(clientSessionId: string): Promise<OidcSessionInfo | undefined> {
@@ -162,19 +134,15 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
         return row ? rawToInfo(row) : undefined;
       });
     }
-    if (READ_ONLY_PROBE_DRIVERS.has(this.driverType)) {
+    const mysql = this.mysql;
+    if (mysql) {
       return this.runner.run('look up the session', (manager) =>
-        this.findWithReadOnlyProbe(manager, clientSessionId),
+        mysql.find(manager, clientSessionId),
       );
     }
-    return this.runner.run('look up the session', async (manager) => {
-      const row = await manager
-        .createQueryBuilder(OidcSessionEntity, 's')
-        .where('s.clientSessionId = :clientSessionId', { clientSessionId })
-        .andWhere('s.expiresAt > :now', { now: Date.now() })
-        .getOne();
-      return row && row.clientSessionId === clientSessionId ? toInfo(row) : undefined;
-    });
+    return this.runner.run('look up the session', (manager) =>
+      findLiveSession(manager, clientSessionId),
+    );
   }
 
   /**
@@ -210,19 +178,9 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
         return row && Number(row.expires_at) > Date.now() ? rawToInfo(row) : undefined;
       });
     }
-    return this.runner.runInTransaction('remove the session', async (manager) => {
-      const rows = await this.runner
-        .lockRows(
-          manager
-            .createQueryBuilder(OidcSessionEntity, 's')
-            .where('s.clientSessionId = :clientSessionId', { clientSessionId }),
-        )
-        .getMany();
-      const row = rows.find((candidate) => candidate.clientSessionId === clientSessionId);
-      if (!row) return undefined;
-      await deleteByIds(manager, [row.clientSessionId]);
-      return row.expiresAt > Date.now() ? toInfo(row) : undefined;
-    });
+    return this.runner.runInTransaction('remove the session', (manager) =>
+      removeLockedSession(this.runner, manager, clientSessionId),
+    );
   }
 
   override async removeByLogoutToken(criteria: OidcLogoutCriteria): Promise<OidcSessionInfo[]> {
@@ -244,37 +202,14 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
         return rows.filter((row) => Number(row.expires_at) > now).map(rawToInfo);
       });
     }
-    if (this.deleteReturning) {
+    const mysql = this.mysql;
+    if (mysql?.deleteReturning) {
       return await this.runner.run('remove the sessions of a logout', () =>
-        this.removeReturning(criteria),
+        mysql.removeReturning(criteria),
       );
     }
-    return await this.runner.runInTransaction(
-      'remove the sessions of a logout',
-      async (manager) => {
-        const query = manager
-          .createQueryBuilder(OidcSessionEntity, 's')
-          .where('s.issuer = :issuer', { issuer })
-          .andWhere('s.clientId = :clientId', { clientId });
-        if (sid) query.andWhere('s.sid = :sid', { sid });
-        if (sub) query.andWhere('s.sub = :sub', { sub });
-        const candidates = await this.runner.lockRows(query).getMany();
-        // Exact comparison: MySQL/MariaDB collations ignore case and trailing spaces.
-        const matches = candidates.filter(
-          (row) =>
-            row.issuer === issuer &&
-            row.clientId === clientId &&
-            (!sid || row.sid === sid) &&
-            (!sub || row.sub === sub),
-        );
-        await deleteByIds(
-          manager,
-          matches.map((row) => row.clientSessionId),
-        );
-        // Expired matches are deleted too, but they were already absent: not reported.
-        const now = Date.now();
-        return matches.filter((row) => row.expiresAt > now).map(toInfo);
-      },
+    return await this.runner.runInTransaction('remove the sessions of a logout', (manager) =>
+      removeLockedMatches(this.runner, manager, criteria),
     );
   }
 
@@ -282,65 +217,16 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   async [EXPIRE_ENTRIES](now: Date): Promise<number> {
     assertValidDate(now, 'now');
     const time = now.getTime();
-    return await this.runner.run('remove expired sessions', async (manager) => {
-      const result = await manager
-        .createQueryBuilder()
-        .delete()
-        .from(OidcSessionEntity)
-        .where('expires_at <= :now', { now: time })
-        .execute();
-      return typeof result.affected === 'number' ? result.affected : 0;
-    });
-  }
-
-  /**
-   * MariaDB: the rows a logout names, deleted and returned by one statement. The comparisons are
-   * exact (`BINARY`: case, accents and trailing spaces count) beside the ones the indexes serve.
-   */
-  private async removeReturning(criteria: OidcLogoutCriteria): Promise<OidcSessionInfo[]> {
-    const { issuer, clientId, sid, sub } = criteria;
-    const q = (name: string) => this.dataSource.driver.escape(name);
-    const conditions: string[] = [];
-    const values: string[] = [];
-    for (const [column, value] of [
-      ['issuer', issuer],
-      ['client_id', clientId],
-      ['sid', sid],
-      ['sub', sub],
-    ] as const) {
-      if (!value) continue;
-      conditions.push(`${q(column)} = ? AND BINARY ${q(column)} = BINARY ?`);
-      values.push(value, value);
-    }
-    const columns = SESSION_COLUMNS.map(q).join(', ');
-    const sql = `DELETE FROM ${this.runner.tableName(OidcSessionEntity)} WHERE ${conditions.join(' AND ')} RETURNING ${columns}`;
-    let rows: RawSessionRow[];
-    for (let attempt = 1; ; attempt++) {
-      try {
-        rows = await this.runner.records<RawSessionRow>(sql, values);
-        break;
-      } catch (error) {
-        // A deadlock with concurrent logins (InnoDB's next-key locks): the statement runs again.
-        if (attempt < MAX_ATTEMPTS && isRetryable(error)) continue;
-        throw error;
-      }
-    }
-    const now = Date.now();
-    // Expired matches are deleted too, but they were already absent: not reported.
-    return rows.filter((row) => Number(row.expires_at) > now).map(rawToInfo);
+    return await this.runner.run('remove expired sessions', (manager) =>
+      deleteExpiredSessions(manager, time),
+    );
   }
 
   private async initialize(): Promise<void> {
     await initializeStoreTables(this.runner, 'OIDC session repository', [
       { name: 'OidcSessionEntity', table: 'oidc_sessions', entity: OidcSessionEntity },
     ]);
-    if (READ_ONLY_PROBE_DRIVERS.has(this.driverType)) {
-      // MariaDB (whatever the driver's name) has DELETE ... RETURNING; MySQL has not.
-      const [row] = await this.runner.run('check its server', (manager) =>
-        manager.query<{ version?: unknown }[]>('SELECT VERSION() AS version'),
-      );
-      this.deleteReturning = /mariadb/i.test(String(row?.version));
-    }
+    await this.mysql?.detectServer();
     const cache = this.cache;
     if (cache && !this.feed) {
       this.feed = new PostgresRemovalFeed(this.dataSource.driver, {
@@ -349,53 +235,6 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
       });
       await this.feed.start();
     }
-  }
-
-  /**
-   * MySQL/MariaDB: the live row of a session id, and in the same statement (no extra round trip)
-   * whether the server refuses writes: `@@global.read_only` (a replica) or the session's
-   * `transaction_read_only` (`tx_read_only` on MariaDB before 11.1, found out at the first lookup). A read-only store rejects with
-   * {@link ReadOnlyStoreError}: logouts cannot be recorded there, so no session may pass.
-   */
-  private async findWithReadOnlyProbe(
-    manager: EntityManager,
-    clientSessionId: string,
-  ): Promise<OidcSessionInfo | undefined> {
-    const driver = this.dataSource.driver;
-    const q = (name: string) => driver.escape(name);
-    const columns = SESSION_COLUMNS.map((column) => `s.${q(column)}`).join(', ');
-    const statement = (variable: string) =>
-      `SELECT ${columns}, (@@global.read_only OR @@session.${variable}) AS ${READ_ONLY_COLUMN} ` +
-      `FROM (SELECT 1) AS one LEFT JOIN ${this.runner.tableName(OidcSessionEntity)} AS s ` +
-      `ON s.${q('client_session_id')} = ? AND s.${q('expires_at')} > ?`;
-    type Row = RawSessionRow & { [READ_ONLY_COLUMN]?: unknown };
-    let rows: Row[];
-    try {
-      rows = await manager.query<Row[]>(statement(this.transactionReadOnlyVariable), [
-        clientSessionId,
-        Date.now(),
-      ]);
-    } catch (error) {
-      // MariaDB before 11.1 names it tx_read_only (and MySQL 8 only transaction_read_only): the
-      // first lookup finds out which, once.
-      if (
-        errorCode(error) !== 'ER_UNKNOWN_SYSTEM_VARIABLE' ||
-        this.transactionReadOnlyVariable === 'tx_read_only'
-      ) {
-        throw error;
-      }
-      this.transactionReadOnlyVariable = 'tx_read_only';
-      rows = await manager.query<Row[]>(statement(this.transactionReadOnlyVariable), [
-        clientSessionId,
-        Date.now(),
-      ]);
-    }
-    if (rows.some((row) => isReadOnlyAnswer(row[READ_ONLY_COLUMN]))) {
-      throw new ReadOnlyStoreError();
-    }
-    // Exact comparison: MySQL/MariaDB collations ignore case and trailing spaces.
-    const row = rows.find((candidate) => candidate.client_session_id === clientSessionId);
-    return row ? rawToInfo(row) : undefined;
   }
 
   /**
@@ -431,74 +270,4 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   private get driverType(): string {
     return this.runner.driverType;
   }
-}
-
-function resolveBatching(
-  batching: TypeOrmOidcSessionRepositoryOptions['batching'],
-): StatementBatchLimits | false {
-  if (batching === false) return false;
-  const limits = { ...DEFAULT_BATCHING, ...batching };
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value < 1) {
-      throw new RangeError(
-        `TypeOrmOidcSessionRepository: batching.${name} must be a positive integer, got ${String(value)}`,
-      );
-    }
-  }
-  return limits;
-}
-
-async function deleteByIds(manager: EntityManager, ids: string[]): Promise<void> {
-  for (let start = 0; start < ids.length; start += DELETE_CHUNK) {
-    await manager
-      .createQueryBuilder()
-      .delete()
-      .from(OidcSessionEntity)
-      .where('client_session_id IN (:...ids)', { ids: ids.slice(start, start + DELETE_CHUNK) })
-      .execute();
-  }
-}
-
-function toRow(info: OidcSessionInfo): OidcSessionEntity {
-  const expiresAt = info.expiresAt.getTime();
-  const createdAt = info.createdAt.getTime();
-  if (!Number.isFinite(expiresAt) || !Number.isFinite(createdAt)) {
-    throw new InvalidRecordError('expiresAt and createdAt must be valid Dates');
-  }
-  const row = new OidcSessionEntity();
-  row.clientSessionId = info.clientSessionId;
-  row.registrationId = info.registrationId;
-  row.issuer = info.issuer;
-  row.clientId = info.clientId;
-  row.sid = info.sid === undefined || info.sid === '' ? null : info.sid;
-  row.sub = info.sub;
-  row.idToken = info.idToken;
-  row.expiresAt = expiresAt;
-  row.createdAt = createdAt;
-  for (const [field, limit] of Object.entries(LIMITS)) {
-    const value = row[field as keyof typeof LIMITS];
-    // Code points, as the databases count characters.
-    if (value !== null && value.length > limit && [...value].length > limit) {
-      throw new InvalidRecordError(`${field} is longer than ${limit} characters`);
-    }
-  }
-  if (Buffer.byteLength(row.idToken, 'utf8') > ID_TOKEN_MAX_BYTES) {
-    throw new InvalidRecordError(`idToken is longer than ${ID_TOKEN_MAX_BYTES} bytes`);
-  }
-  return row;
-}
-
-function toInfo(row: OidcSessionEntity): OidcSessionInfo {
-  const info: OidcSessionInfo = {
-    clientSessionId: row.clientSessionId,
-    registrationId: row.registrationId,
-    issuer: row.issuer,
-    clientId: row.clientId,
-    sub: row.sub,
-    idToken: row.idToken,
-    expiresAt: new Date(row.expiresAt),
-    createdAt: new Date(row.createdAt),
-  };
-  if (row.sid !== null) info.sid = row.sid;
-  return info;
 }

@@ -1,6 +1,4 @@
 import { isAbsolute } from 'node:path';
-import { OidcLogoutEventStore } from '../logout-events/oidc-logout-event.store';
-import { OidcSessionRepository } from '../repositories/oidc-session.repository';
 import {
   Problems,
   checkBoolean,
@@ -15,62 +13,7 @@ import { validateClients } from './validate-clients';
 import { validateNumbers } from './validate-numbers';
 import { validatePages } from './validate-pages';
 import { validateRoutes } from './validate-routes';
-import { validateTypeOrmRepository } from './validate-typeorm-repository';
-
-const REPOSITORY_METHODS = [
-  'save',
-  'findByClientSessionId',
-  'removeByClientSessionId',
-  'removeByLogoutToken',
-] as const;
-
-/** A store option: the contract it implements, by its option's key. */
-const STORES = {
-  sessionRepository: { contract: OidcSessionRepository, methods: REPOSITORY_METHODS },
-  logoutEventStore: {
-    contract: OidcLogoutEventStore,
-    methods: ['begin', 'complete', 'findTombstones'],
-  },
-} as const;
-
-function validateRepository(
-  problems: Problems,
-  value: unknown,
-  key: keyof typeof STORES = 'sessionRepository',
-): void {
-  const { contract, methods } = STORES[key];
-  const fix = `extend ${contract.name} and implement ${methods.join(', ')}, then pass the class or an instance`;
-  let target: unknown = value;
-  let what = 'an object';
-  if (typeof value === 'function') {
-    target = (value as { prototype?: unknown }).prototype;
-    what = 'a class';
-  }
-  if (typeof target !== 'object' || target === null) {
-    problems.add(
-      key,
-      `must be a class or an instance implementing ${contract.name}`,
-      describeValue(value),
-      fix,
-    );
-    return;
-  }
-  // A subclass may implement the methods as arrow-function fields, absent from its prototype.
-  if (target instanceof contract) {
-    return;
-  }
-  const missing = (methods as readonly string[]).filter(
-    (method) => typeof (target as Record<string, unknown>)[method] !== 'function',
-  );
-  if (missing.length > 0) {
-    problems.add(
-      key,
-      `is ${what} without the method(s) ${missing.join(', ')} of ${contract.name}`,
-      describeValue(value),
-      fix,
-    );
-  }
-}
+import { validateStores } from './validate-stores';
 
 /** `pendingLogoutJournal`: an absolute path of a file (on a local disk). */
 function validateJournalPath(problems: Problems, value: unknown): string | undefined {
@@ -87,22 +30,6 @@ function validateJournalPath(problems: Problems, value: unknown): string | undef
     return undefined;
   }
   return value;
-}
-
-function validateDataSource(problems: Problems, value: unknown): void {
-  const looksRight =
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as Record<string, unknown>).initialize === 'function' &&
-    typeof (value as Record<string, unknown>).getRepository === 'function';
-  if (!looksRight) {
-    problems.add(
-      'dataSource',
-      'must be a TypeORM DataSource (an object with initialize() and getRepository())',
-      describeValue(value),
-      "pass your DataSource instance, or omit it to use the app's TypeORM DataSource",
-    );
-  }
 }
 
 function checkOnRevocation(problems: Problems, onRevocation: unknown): void {
@@ -162,35 +89,8 @@ export function validateOidcLogoutOptions(
   );
   const clients = validateClients(problems, raw.clients, legacyLogoutTokens, production);
   const routes = validateRoutes(problems, raw.routes);
-
   const { postLogoutLandingUrl, loginUrl, rpLogoutMethod } = validatePages(problems, raw);
-
-  const { sessionRepository, dataSource } = raw;
-  if (sessionRepository !== undefined) {
-    validateRepository(problems, sessionRepository);
-  }
-  if (dataSource !== undefined) {
-    validateDataSource(problems, dataSource);
-  }
-  const { logoutEventStore } = raw;
-  if (logoutEventStore !== undefined) {
-    validateRepository(problems, logoutEventStore, 'logoutEventStore');
-  }
-  if (sessionRepository !== undefined && dataSource !== undefined) {
-    problems.add(
-      'sessionRepository',
-      'is set together with dataSource, so it is ambiguous which store to use',
-      undefined,
-      'keep only sessionRepository (build it on your DataSource yourself), or only dataSource for the default TypeORM repository',
-    );
-  }
-
-  const typeOrmRepository = validateTypeOrmRepository(
-    problems,
-    raw.typeOrmRepository,
-    sessionRepository !== undefined,
-  );
-
+  const stores = validateStores(problems, raw);
   const { onRevocation } = raw;
   checkOnRevocation(problems, onRevocation);
   const pendingLogoutJournal = validateJournalPath(problems, raw.pendingLogoutJournal);
@@ -211,19 +111,7 @@ export function validateOidcLogoutOptions(
   if (typeof loginUrl === 'string') {
     resolved.loginUrl = loginUrl;
   }
-  if (sessionRepository !== undefined) {
-    resolved.sessionRepository =
-      sessionRepository as ResolvedOidcLogoutOptions['sessionRepository'];
-  }
-  if (dataSource !== undefined) {
-    resolved.dataSource = dataSource as ResolvedOidcLogoutOptions['dataSource'];
-  }
-  if (logoutEventStore !== undefined) {
-    resolved.logoutEventStore = logoutEventStore as ResolvedOidcLogoutOptions['logoutEventStore'];
-  }
-  if (typeOrmRepository !== undefined) {
-    resolved.typeOrmRepository = typeOrmRepository;
-  }
+  Object.assign(resolved, stores);
   if (pendingLogoutJournal !== undefined) {
     resolved.pendingLogoutJournal = pendingLogoutJournal;
   }

@@ -12,7 +12,8 @@ import {
   createLogoutTokenVerifier,
   type LogoutTokenVerifier,
 } from '../tokens/logout-token.verifier';
-import { LogoutService, type AppliedLogout } from './logout.service';
+import type { AppliedLogout } from './logout-application';
+import { LogoutService } from './logout.service';
 import { OidcDiscoveryService } from './oidc-discovery.service';
 import { PendingLogoutError } from '../logout-events/pending-logout.error';
 

@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
 import { noSuchRegistrationError, unknownRegistrationError } from '../errors/unknown-registration';
+import type { RevokeTarget } from '../interfaces/revoke-target.interface';
 import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout-options';
 
 /**
@@ -50,4 +51,29 @@ export function registrationForIdToken(
     );
   }
   return registration;
+}
+
+/**
+ * The registrations a `revoke` target names: the one with its `registrationId`, or every one of its
+ * `issuer`.
+ *
+ * @throws OidcLogoutError `ERR_UNKNOWN_REGISTRATION` when none does.
+ * @internal
+ */
+export function registrationsForTarget(
+  clients: readonly ResolvedClientRegistration[],
+  target: RevokeTarget,
+): readonly ResolvedClientRegistration[] {
+  if (target.registrationId !== undefined)
+    return [registrationById(clients, target.registrationId)];
+  const registrations = clients.filter((c) => c.issuer === target.issuer);
+  if (registrations.length === 0) {
+    throw unknownRegistrationError(
+      'No client registration has that issuer',
+      clients,
+      "give the issuer exactly as a registration's issuer, or a registrationId",
+      true,
+    );
+  }
+  return registrations;
 }

@@ -47,10 +47,12 @@ async function setup(sessionTtlSeconds: number) {
 
 /** When the pending entries of `service` are dropped unapplied (epoch ms). */
 function keptUntil(service: LogoutService): number[] {
-  const pending = (
-    service as unknown as { pending: { entries: Map<string, { keepUntil: number }> } }
-  ).pending;
-  return [...pending.entries.values()].map((entry) => entry.keepUntil);
+  const { queue } = (
+    service as unknown as {
+      deferred: { queue: { entries: Map<string, { keepUntil: number }> } };
+    }
+  ).deferred;
+  return [...queue.entries.values()].map((entry) => entry.keepUntil);
 }
 
 describe('LogoutService: a pending logout outlives every session it can end', () => {

@@ -5,12 +5,6 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
-import { OidcLogoutError } from '../errors/oidc-logout.error';
-import { unknownRegistrationError } from '../errors/unknown-registration';
-import type {
-  OidcLogoutChannel,
-  OidcRevocationEvent,
-} from '../interfaces/oidc-revocation-event.interface';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import type { RecordLoginOptions, RevokeTarget } from '../interfaces/revoke-target.interface';
 import type {
@@ -20,30 +14,27 @@ import type {
 } from '../interfaces/rp-initiated-logout.interface';
 // The one HTTP import of a service: logout(req, res) writes its answer (a public method since 0.1.0).
 import { sendRpLogoutAnswer } from '../http/rp-logout-response';
-import { LOGOUT_TOMBSTONE_TTL_SECONDS } from '../oidc-logout.constants';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
 import type {
   ResolvedClientRegistration,
   ResolvedOidcLogoutOptions,
 } from '../options/resolved-oidc-logout-options';
 import { CheckedLogoutEventStore } from '../logout-events/checked-logout-event-store';
-import type { OidcLogoutEventBegin } from '../logout-events/oidc-logout-event.store';
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
-import { hashSessionId, hashSid } from '../repositories/session-id-hash';
 import { registrationById } from './client-registrations';
+import { DeferredLogouts } from './deferred-logouts';
 import { LoginRecording } from './login-recording';
 import {
-  logoutTokenKey,
-  sidTombstoneKey,
-  subTombstoneKey,
-} from '../logout-events/logout-event-keys';
+  LogoutApplication,
+  type AppliedLogout,
+  type AppliedLogoutResult,
+  type ApplyLogoutOptions,
+} from './logout-application';
 import { OidcDiscoveryService } from './oidc-discovery.service';
-import type { PendingOperation } from '../logout-events/pending-operation';
-import { PendingLogouts } from '../logout-events/pending-logouts';
-import { asRepositoryError } from './repository-error';
 import type { SessionRequest } from './request-session';
 import { RevocationListeners, type OidcRevocationListener } from './revocation-listeners';
 import { RpInitiatedLogout } from './rp-initiated-logout';
+import { SessionLookup } from './session-lookup';
 
 /**
  * The internal method of {@link LogoutService} that answers `isActive` synchronously when the store
@@ -52,25 +43,6 @@ import { RpInitiatedLogout } from './rp-initiated-logout';
  * @internal
  */
 export const IS_ACTIVE_NOW = Symbol('nest-oidc-logout.isActiveNow');
-
-/** A verified logout, as {@link LogoutService.applyLogout} applies it. @internal */
-export interface AppliedLogout {
-  channel: OidcLogoutChannel;
-  sid?: string;
-  sub?: string;
-  /** The logout token's `jti`, for replay detection, and until when it must be remembered. */
-  jti?: string;
-  jtiExpiresAt?: Date;
-  /**
-   * Remember the logout for logins recorded late (default `true`). The front channel passes `false`:
-   * its request comes from the user's own browser after the login completed, and a tombstone per
-   * unauthenticated GET would let anyone fill the store.
-   */
-  tombstone?: boolean;
-  /** When the OP issued the logout (`iat`, seconds); default now. */
-  issuedAt?: number;
-  revokeOfflineAccess?: boolean;
-}
 
 /**
  * The library's entry point for applications: records logins, revokes sessions and tells whether a
@@ -85,51 +57,50 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly listeners: RevocationListeners;
   /** The login-recording flow (recordLogin, removeSession). */
   private readonly logins: LoginRecording;
+  /** The revocation flow (applyLogout: claim, tombstone, removal, listeners). */
+  private readonly revocation: LogoutApplication;
+  /** The logouts (and login records to forget) kept until the store takes them (deferLogout). */
+  private readonly deferred: DeferredLogouts;
+  /** Whether a session is still active (isActive, findSession), pending logouts included. */
+  private readonly lookup: SessionLookup;
   /** The RP-initiated logout flow (logout, endSessionUrl). */
   private readonly rpLogout: RpInitiatedLogout;
-  /** Verified logouts (and login records to forget) the store could not take yet. */
-  private readonly pending: PendingLogouts;
-
-  /**
-   * The longest lifetime of a login record this instance has written (`sessionTtlSeconds`, or a
-   * longer session cookie's `maxAge`): how long a pending logout is kept before it is dropped.
-   */
-  private longestRecordTtlMs: number;
 
   /** Nest constructs it (its parameters are internal types). @internal */
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
     /** The app's `OidcSessionRepository` behind the library's checks and time bound. */
-    private readonly repository: CheckedSessionRepository,
+    repository: CheckedSessionRepository,
     discovery: OidcDiscoveryService,
     /** The app's `OidcLogoutEventStore` (replay claims, tombstones), checked and bounded alike. */
-    private readonly events: CheckedLogoutEventStore,
+    events: CheckedLogoutEventStore,
   ) {
-    this.longestRecordTtlMs = options.sessionTtlSeconds * 1000;
     this.listeners = new RevocationListeners(options.onRevocation);
-    this.pending = new PendingLogouts({
-      apply: (operation) => this.applyPending(operation),
-      journal: options.pendingLogoutJournal,
-      registrations: options.clients,
-    });
-    this.logins = new LoginRecording(options, repository, events, discovery, {
-      applyPending: (operation) => this.applyPending(operation),
-      keepPending: (key, operation, keepUntil) => this.pending.add(key, operation, keepUntil),
-      recordWritten: (ttlMs) => {
-        if (ttlMs > this.longestRecordTtlMs) this.longestRecordTtlMs = ttlMs;
-      },
-    });
+    // The flows call each other through this service's methods (a kept logout is applied again
+    // with applyLogout, a claim that could not be completed is kept with deferLogout).
+    this.deferred = new DeferredLogouts(options, repository, (registration, logout) =>
+      this.applyLogout(registration, { channel: 'back-channel', ...logout }, { completion: 'now' }),
+    );
+    this.revocation = new LogoutApplication(
+      options.clients,
+      repository,
+      events,
+      this.listeners,
+      (registration, logout) => this.deferLogout(registration, logout),
+    );
+    this.lookup = new SessionLookup(repository, this.deferred.queue);
+    this.logins = new LoginRecording(options, repository, events, discovery, this.deferred);
     this.rpLogout = new RpInitiatedLogout(options, repository, discovery, this.listeners);
   }
 
   /** Applies the logouts a journal kept from before a restart (`pendingLogoutJournal`). */
   onApplicationBootstrap(): void {
-    this.pending.start();
+    this.deferred.queue.start();
   }
 
   /** Stops retrying pending logouts (those left are logged as lost, unless journaled). */
   onApplicationShutdown(): void {
-    this.pending.close('shutdown');
+    this.deferred.queue.close('shutdown');
   }
 
   /**
@@ -138,7 +109,8 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
    * health check. While `count` is not 0, the sessions they name may still pass on other instances.
    */
   get pendingLogouts(): { count: number; oldestSince: number | undefined } {
-    return { count: this.pending.size, oldestSince: this.pending.oldestSince };
+    const { queue } = this.deferred;
+    return { count: queue.size, oldestSince: queue.oldestSince };
   }
 
   /**
@@ -172,19 +144,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
    * Returns the sessions removed (an empty array when none was left).
    */
   async revoke(target: RevokeTarget): Promise<OidcSessionInfo[]> {
-    if (!target.sid && !target.sub) {
-      throw new OidcLogoutError('ERR_INVALID_REQUEST', 'revoke needs a sid or a sub');
-    }
-    const removed: OidcSessionInfo[] = [];
-    for (const registration of this.registrationsFor(target)) {
-      const result = await this.applyLogout(registration, {
-        channel: 'api',
-        sid: target.sid,
-        sub: target.sub,
-      });
-      removed.push(...result.sessions);
-    }
-    return removed;
+    return this.revocation.revoke(target);
   }
 
   /**
@@ -204,105 +164,9 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
   async applyLogout(
     registration: ResolvedClientRegistration,
     logout: AppliedLogout,
-    { completion = 'after-answer' }: { completion?: 'now' | 'after-answer' } = {},
-  ): Promise<{ replayed: boolean; sessions: OidcSessionInfo[] }> {
-    const { issuer, clientId } = registration;
-    const nowMs = Date.now();
-    const claimKey =
-      logout.jti === undefined ? undefined : logoutTokenKey(issuer, clientId, logout.jti);
-    let sessions: OidcSessionInfo[];
-    try {
-      const event = logoutEvent(registration, logout, claimKey, nowMs);
-      // 'replay' only for a claim already applied: anything else (new, or claimed by an
-      // application that failed or is under way) is applied (again). The tombstone goes with the
-      // claim, before the removal: a login recorded meanwhile then either is removed below or
-      // finds the tombstone (recordLogin checks after it saves).
-      if (event.claim ?? event.tombstone) {
-        if ((await this.events.begin(event)) === 'replay') return { replayed: true, sessions: [] };
-      }
-      sessions = await this.removeSessions(registration, logout);
-    } catch (error) {
-      // Not applied: the claim stays claimed, so that a retry or the OP's next delivery applies it.
-      throw asApplyLogoutError(error);
-    }
-    let failed: unknown;
-    if (claimKey !== undefined && completion === 'now') {
-      try {
-        await this.events.complete(claimKey);
-      } catch (error) {
-        // The sessions are removed (the listeners hear of it below), but the claim is not marked
-        // applied: the logout is reported as not applied, and a retry completes it.
-        failed = error ?? new Error('complete failed');
-      }
-    } else if (claimKey !== undefined) {
-      // Told now of sessions removed; of none only once completed (as a retry would be).
-      const tell =
-        sessions.length > 0 ? undefined : () => this.tell(registration, logout, sessions);
-      this.completeAfterAnswer(registration, logout, claimKey, tell);
-      if (tell) return { replayed: false, sessions };
-    }
-    // Not completed: told only of sessions removed (a retry that removed nothing is told when it
-    // completes).
-    if (failed === undefined || sessions.length > 0) {
-      await this.tell(registration, logout, sessions);
-    }
-    if (failed !== undefined) throw asRepositoryError(failed);
-    return { replayed: false, sessions };
-  }
-
-  /**
-   * Marks the claim applied once the caller has answered (the next turn of the event loop). When
-   * the store fails, the logout is kept pending: its retry finds the claim still claimed, applies
-   * the logout again (idempotent) and completes it, as a re-delivery by the OP would.
-   */
-  private completeAfterAnswer(
-    registration: ResolvedClientRegistration,
-    logout: AppliedLogout,
-    claimKey: string,
-    completed?: () => Promise<void>,
-  ): void {
-    setImmediate(() => {
-      this.events
-        .complete(claimKey)
-        .then(completed, () => {
-          this.deferLogout(registration, logout);
-        })
-        // A listener's failure is its own (RevocationListeners logs it): the logout is applied.
-        .catch(() => undefined);
-    });
-  }
-
-  /** Tells the `onRevocation` listeners of an applied logout (nobody to tell: nothing built). */
-  private async tell(
-    registration: ResolvedClientRegistration,
-    logout: AppliedLogout,
-    sessions: OidcSessionInfo[],
-  ): Promise<void> {
-    if (this.listeners.size === 0) return;
-    const event: OidcRevocationEvent = {
-      channel: logout.channel,
-      registrationId: registration.registrationId,
-      issuer: registration.issuer,
-      clientId: registration.clientId,
-      sessions,
-      revokeOfflineAccess: logout.revokeOfflineAccess ?? false,
-    };
-    if (logout.sid !== undefined) event.sid = logout.sid;
-    if (logout.sub !== undefined) event.sub = logout.sub;
-    await this.listeners.emit(event);
-  }
-
-  /** Removes the sessions a logout names; resolves those removed. */
-  private removeSessions(
-    registration: ResolvedClientRegistration,
-    logout: AppliedLogout,
-  ): Promise<OidcSessionInfo[]> {
-    return this.repository.removeByLogoutToken({
-      issuer: registration.issuer,
-      clientId: registration.clientId,
-      sid: logout.sid === undefined ? undefined : hashSid(logout.sid),
-      sub: logout.sub,
-    });
+    options: ApplyLogoutOptions = {},
+  ): Promise<AppliedLogoutResult> {
+    return this.revocation.apply(registration, logout, options);
   }
 
   /**
@@ -361,26 +225,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
    * @internal
    */
   [IS_ACTIVE_NOW](clientSessionId: string): boolean | Promise<boolean> {
-    // The guard calls it on every request: no async frame, no record built when the repository can
-    // tell existence alone. With logouts pending, the record is needed to match them.
-    if (this.pending.size !== 0) return this.findSession(clientSessionId).then(isDefined);
-    let exists: boolean | Promise<boolean>;
-    try {
-      exists = this.repository.existsByClientSessionId(hashSessionId(clientSessionId));
-    } catch (error) {
-      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- as thrown, like an async function
-      return Promise.reject(error);
-    }
-    if (typeof exists === 'boolean') return exists;
-    return exists.then((found) => {
-      if (this.pending.size === 0) return found;
-      // A logout was deferred while the store was answering: decide as findSession does.
-      if (!found) {
-        this.pending.wake();
-        return false;
-      }
-      return this.findSession(clientSessionId).then(isDefined);
-    });
+    return this.lookup.isActiveNow(clientSessionId);
   }
 
   /**
@@ -389,11 +234,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
    * it arrived; see {@link LogoutService.deferLogout}).
    */
   async findSession(clientSessionId: string): Promise<OidcSessionInfo | undefined> {
-    const info = await this.repository.findByClientSessionId(hashSessionId(clientSessionId));
-    if (this.pending.size === 0) return info;
-    // The store answers again: apply what is pending now rather than at the next retry.
-    this.pending.wake();
-    return info && this.pending.matches(info) ? undefined : info;
+    return this.lookup.find(clientSessionId);
   }
 
   /**
@@ -406,28 +247,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
    * @internal
    */
   deferLogout(registration: ResolvedClientRegistration, logout: AppliedLogout): boolean {
-    if (logout.jti === undefined) return false;
-    const nowMs = Date.now();
-    // Until every record it can end has expired: the longest lifetime a login record written here
-    // can have (a session cookie may outlive sessionTtlSeconds); dropped sooner, it would be lost.
-    const keepUntil = nowMs + this.longestRecordTtlMs;
-    return this.pending.add(
-      `logout\u0000${registration.registrationId}\u0000${logout.jti}`,
-      {
-        kind: 'logout',
-        registration,
-        logout: {
-          sid: logout.sid,
-          sub: logout.sub,
-          jti: logout.jti,
-          jtiExpiresAt: logout.jtiExpiresAt,
-          // The tombstone keeps the time the OP ended the session, not the time it is applied.
-          issuedAt: logout.issuedAt ?? Math.floor(nowMs / 1000),
-          revokeOfflineAccess: logout.revokeOfflineAccess,
-        },
-      },
-      keepUntil,
-    );
+    return this.deferred.defer(registration, logout);
   }
 
   /** Forgets the login record of an application session id (local logout). */
@@ -444,90 +264,4 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
   getRegistration(registrationId: string): ResolvedClientRegistration {
     return registrationById(this.options.clients, registrationId);
   }
-
-  /** Applies one pending operation; rejects while the store cannot take it. */
-  private async applyPending(operation: PendingOperation): Promise<void> {
-    if (operation.kind === 'logout') {
-      await this.applyLogout(
-        operation.registration,
-        { channel: 'back-channel', ...operation.logout },
-        { completion: 'now' },
-      );
-      return;
-    }
-    const { clientSessionId, createdAt } = operation;
-    const current = await this.repository.findByClientSessionId(clientSessionId);
-    // Gone already, or replaced by a later login of the same session: nothing to forget.
-    if (current?.createdAt.getTime() !== createdAt) return;
-    await this.repository.removeByClientSessionId(clientSessionId);
-  }
-
-  private registrationsFor(target: RevokeTarget): readonly ResolvedClientRegistration[] {
-    if (target.registrationId !== undefined) return [this.getRegistration(target.registrationId)];
-    const registrations = this.options.clients.filter((c) => c.issuer === target.issuer);
-    if (registrations.length === 0) {
-      throw unknownRegistrationError(
-        'No client registration has that issuer',
-        this.options.clients,
-        "give the issuer exactly as a registration's issuer, or a registrationId",
-        true,
-      );
-    }
-    return registrations;
-  }
-}
-
-const isDefined = (value: unknown): boolean => value !== undefined;
-
-/**
- * What a logout records in the event store: its replay claim (with a `jti`, until the token's
- * acceptable end and at least a minute) and its tombstone (unless `logout.tombstone` is `false`),
- * keyed by the sid (and sub), else by the sub alone.
- */
-function logoutEvent(
-  registration: ResolvedClientRegistration,
-  logout: AppliedLogout,
-  claimKey: string | undefined,
-  nowMs: number,
-): OidcLogoutEventBegin {
-  const { issuer, clientId } = registration;
-  const event: OidcLogoutEventBegin = {};
-  if (claimKey !== undefined) {
-    const until = Math.max(logout.jtiExpiresAt?.getTime() ?? 0, nowMs + 60_000);
-    event.claim = { key: claimKey, expiresAt: new Date(until) };
-  }
-  if (logout.tombstone === false) return event;
-  const key =
-    logout.sid !== undefined
-      ? sidTombstoneKey(issuer, clientId, logout.sid, logout.sub)
-      : logout.sub !== undefined
-        ? subTombstoneKey(issuer, clientId, logout.sub)
-        : undefined;
-  if (key !== undefined) {
-    event.tombstone = {
-      key,
-      issuedAt: logout.issuedAt ?? Math.floor(nowMs / 1000),
-      expiresAt: new Date(nowMs + LOGOUT_TOMBSTONE_TTL_SECONDS * 1000),
-    };
-  }
-  return event;
-}
-
-/**
- * A failure of {@link LogoutService.applyLogout}: only the store's own failures are reported as
- * `ERR_REPOSITORY_UNAVAILABLE` (and may be kept pending). A `TypeError` or `RangeError` is an argument
- * the repository refused (its own checks, e.g. a tombstone's `issuedAt`): no retry can fix it, so it
- * is not the store's failure and never enters the pending queue.
- */
-function asApplyLogoutError(error: unknown): OidcLogoutError {
-  // The checked store rejects with a store failure for anything the store itself throws; a
-  // TypeError or RangeError here is the library's own argument check, before the store was asked.
-  if (error instanceof TypeError || error instanceof RangeError) {
-    return new OidcLogoutError(
-      'ERR_OIDC_LOGOUT_GENERIC',
-      'The logout could not be applied: the library refused its own arguments to the store',
-      { cause: error },
-    );
-  }
-  return asRepositoryError(error);
 }

@@ -1,5 +1,5 @@
 import { compactVerify, errors, type CryptoKey, type JWTVerifyGetKey } from 'jose';
-import { JwksKeyAlgorithmMismatchError, JwksUnavailableError } from './jwks-key-set';
+import { JwksKeyAlgorithmMismatchError, JwksUnavailableError } from './jwks-errors';
 import { reject } from './logout-token.compact';
 import { LogoutTokenError } from './logout-token.error';
 import { ASYMMETRIC_ALGORITHMS, SYMMETRIC_ALGORITHMS } from './signing-algorithms';

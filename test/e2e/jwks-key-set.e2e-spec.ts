@@ -7,10 +7,10 @@ import type {
   ResolvedClientRegistration,
   ResolvedOidcLogoutOptions,
 } from '../../lib/options/resolved-oidc-logout-options';
+import { JwksKeyAlgorithmMismatchError } from '../../lib/tokens/jwks-errors';
 import {
   createOidcKeySet,
   DEFAULT_JWKS_COOLDOWN_MS,
-  JwksKeyAlgorithmMismatchError,
   type OidcKeySet,
   type OidcKeySetOptions,
 } from '../../lib/tokens/jwks-key-set';

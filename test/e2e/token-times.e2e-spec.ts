@@ -40,7 +40,7 @@ afterAll(async () => {
 
 /** How many verified logouts this instance keeps pending (it should keep none here). */
 function pendingCount(): number {
-  return (testApp.logoutService as unknown as { pending: { size: number } }).pending.size;
+  return testApp.logoutService.pendingLogouts.count;
 }
 
 async function login(sub: string, sid: string, claims: Record<string, unknown> = {}) {
@@ -285,16 +285,16 @@ describe('whatever the store itself throws is a store failure, never a lost logo
     expect(response.status).toBe(400);
     expect(response.headers['cache-control']).toBe('no-store');
     expect((response.body as { error_description: string }).error_description).toMatch(/kept/);
-    const pending = (throwing.logoutService as unknown as { pending: { size: number } }).pending;
-    expect(pending.size).toBe(1);
+    const pending = () => throwing.logoutService.pendingLogouts.count;
+    expect(pending()).toBe(1);
     // Kept, not lost: this instance refuses the session meanwhile, the bystander passes.
     expect((await agent.get('/private').set('Accept', 'application/json')).status).toBe(401);
     expect((await bystander.get('/private').set('Accept', 'application/json')).status).toBe(200);
     repository.failing = false;
-    for (let waited = 0; pending.size !== 0 && waited < 5_000; waited += 50) {
+    for (let waited = 0; pending() !== 0 && waited < 5_000; waited += 50) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    expect(pending.size).toBe(0);
+    expect(pending()).toBe(0);
     // Applied in the store now (nothing pending refuses it any more): the session stays refused.
     expect((await agent.get('/private').set('Accept', 'application/json')).status).toBe(401);
     expect((await bystander.get('/private').set('Accept', 'application/json')).status).toBe(200);

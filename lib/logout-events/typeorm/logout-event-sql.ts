@@ -47,13 +47,8 @@ export interface EventSqlDialect {
  * @internal
  */
 export function buildLogoutEventSql(dialect: EventSqlDialect, events: string): LogoutEventSql {
-  const q = (name: string) => dialect.escape(name);
-  const [key, kind, issued, expires] = ['event_key', 'kind', 'issued_at', 'expires_at'].map(q) as [
-    string,
-    string,
-    string,
-    string,
-  ];
+  const names = eventColumns(dialect);
+  const { key, kind } = names;
   const ph = (from: number, count: number) =>
     Array.from({ length: count }, (_, i) => dialect.placeholder(from + i));
   const claimRow = (at: number) => {
@@ -69,32 +64,10 @@ export function buildLogoutEventSql(dialect: EventSqlDialect, events: string): L
     tombstone: [tombstoneRow(0), 3],
     both: [`${claimRow(0)}, ${tombstoneRow(2)}`, 5],
   };
-  const columns = `(${key}, ${kind}, ${issued}, ${expires})`;
-  const upsert = (source: string, nowAt: number) => {
-    const [n1, n2, n3] = ph(nowAt, 3) as [string, string, string];
-    if (dialect.upsert === 'on-duplicate-key') {
-      // Assignments run left to right, each seeing the ones before: `kind` is assigned after
-      // `issued_at` reads the old one, and `expires_at` after it, reading the new one (a replay's
-      // stays 'applied', an applied claim's becomes 'claim').
-      return (
-        `INSERT INTO ${events} ${columns} VALUES ${source} ON DUPLICATE KEY UPDATE ` +
-        `${issued} = IF(${kind} = 'tombstone' AND ${expires} > ${n1} AND ${issued} > VALUES(${issued}), ${issued}, VALUES(${issued})), ` +
-        `${kind} = IF(VALUES(${kind}) = 'claim', IF(LAST_INSERT_ID(IF(${kind} = 'applied' AND ${expires} > ${n2}, 2, 1)) = 2, ${kind}, 'claim'), 'tombstone'), ` +
-        `${expires} = IF(VALUES(${kind}) = 'claim' AND ${kind} = 'applied', ${expires}, IF(${expires} > ${n3} AND ${expires} > VALUES(${expires}), ${expires}, VALUES(${expires})))`
-      );
-    }
-    return (
-      `INSERT INTO ${events} AS e ${columns} ${source} ON CONFLICT (${key}) DO UPDATE SET ` +
-      `${issued} = CASE WHEN e.${kind} = 'tombstone' AND e.${expires} > ${n1} AND e.${issued} > excluded.${issued} THEN e.${issued} ELSE excluded.${issued} END, ` +
-      `${expires} = CASE WHEN e.${expires} > ${n2} AND e.${expires} > excluded.${expires} THEN e.${expires} ELSE excluded.${expires} END, ` +
-      `${kind} = excluded.${kind} ` +
-      `WHERE excluded.${kind} = 'tombstone' OR e.${expires} <= ${n3} OR e.${kind} = 'claim' ` +
-      `RETURNING ${key}`
-    );
-  };
   const begin = (shape: BeginShape) => {
     const [source, count] = rows[shape];
-    return upsert(dialect.upsert === 'on-duplicate-key' ? source : `VALUES ${source}`, count);
+    const values = dialect.upsert === 'on-duplicate-key' ? source : `VALUES ${source}`;
+    return upsert(dialect, events, names, values, count);
   };
   const completing = (where: string) =>
     `UPDATE ${events} SET ${kind} = 'applied' WHERE ${where} AND ${kind} = 'claim'`;
@@ -106,10 +79,64 @@ export function buildLogoutEventSql(dialect: EventSqlDialect, events: string): L
   const [k, kd, i, x] = ph(0, 4) as [string, string, string, string];
   sql.batch = {
     begin: upsert(
+      dialect,
+      events,
+      names,
       `SELECT k, kd, i, x FROM unnest(${k}::varchar[], ${kd}::varchar[], ${i}::bigint[], ${x}::bigint[]) AS t(k, kd, i, x)`,
       4,
     ),
     complete: completing(`${key} = ANY(${dialect.placeholder(0)}::varchar[])`),
   };
   return sql;
+}
+
+/** The escaped columns of the events table. */
+interface EventColumns {
+  key: string;
+  kind: string;
+  issued: string;
+  expires: string;
+}
+
+function eventColumns(dialect: EventSqlDialect): EventColumns {
+  const q = (name: string) => dialect.escape(name);
+  return { key: q('event_key'), kind: q('kind'), issued: q('issued_at'), expires: q('expires_at') };
+}
+
+/**
+ * The begin upsert of the rows of `source`, its three "now" placeholders from `nowAt` on (the
+ * rules are in {@link buildLogoutEventSql}'s comment).
+ */
+function upsert(
+  dialect: EventSqlDialect,
+  events: string,
+  { key, kind, issued, expires }: EventColumns,
+  source: string,
+  nowAt: number,
+): string {
+  const [n1, n2, n3] = [0, 1, 2].map((i) => dialect.placeholder(nowAt + i)) as [
+    string,
+    string,
+    string,
+  ];
+  const columns = `(${key}, ${kind}, ${issued}, ${expires})`;
+  if (dialect.upsert === 'on-duplicate-key') {
+    // Assignments run left to right, each seeing the ones before: `kind` is assigned after
+    // `issued_at` reads the old one, and `expires_at` after it, reading the new one (a replay's
+    // stays 'applied', an applied claim's becomes 'claim').
+    return (
+      `INSERT INTO ${events} ${columns} VALUES ${source} ON DUPLICATE KEY UPDATE ` +
+      `${issued} = IF(${kind} = 'tombstone' AND ${expires} > ${n1} AND ${issued} > VALUES(${issued}), ${issued}, VALUES(${issued})), ` +
+      `${kind} = IF(VALUES(${kind}) = 'claim', IF(LAST_INSERT_ID(IF(${kind} = 'applied' AND ${expires} > ${n2}, 2, 1)) = 2, ${kind}, 'claim'), 'tombstone'), ` +
+      `${expires} = IF(VALUES(${kind}) = 'claim' AND ${kind} = 'applied', ${expires}, IF(${expires} > ${n3} AND ${expires} > VALUES(${expires}), ${expires}, VALUES(${expires})))`
+    );
+  }
+  return (
+    `INSERT INTO ${events} AS e ${columns} ${source} ON CONFLICT (${key}) DO UPDATE SET ` +
+    `${issued} = CASE WHEN e.${kind} = 'tombstone' AND e.${expires} > ${n1} AND e.${issued} > excluded.${issued} THEN e.${issued} ELSE excluded.${issued} END, ` +
+    `${expires} = CASE WHEN e.${expires} > ${n2} AND e.${expires} > excluded.${expires} THEN e.${expires} ELSE excluded.${expires} END, ` +
+    `${kind} = excluded.${kind} ` +
+    `WHERE excluded.${kind} = 'tombstone' OR e.${expires} <= ${n3} OR e.${kind} = 'claim' ` +
+    `RETURNING ${key}`
+  );
 }

@@ -65,87 +65,113 @@ export interface SqlDialect {
   readOnlyProbe?: string;
 }
 
+/** The escaped column names the statements use. */
+interface Columns {
+  all: string;
+  id: string;
+  issuer: string;
+  clientId: string;
+  expiresAt: string;
+  removal: Record<RemovalShape, string[]>;
+}
+
+function escapedColumns(dialect: SqlDialect): Columns {
+  const q = (name: string) => dialect.escape(name);
+  const sid = q('sid');
+  const sub = q('sub');
+  return {
+    all: SESSION_COLUMNS.map(q).join(', '),
+    id: q('client_session_id'),
+    issuer: q('issuer'),
+    clientId: q('client_id'),
+    expiresAt: q('expires_at'),
+    removal: { sid: [sid], sub: [sub], sidAndSub: [sid, sub] },
+  };
+}
+
+/** `DELETE ... RETURNING`, announcing each removed id when the dialect has a channel. */
+function deleting(dialect: SqlDialect, sessions: string, columns: Columns, where: string): string {
+  const statement = `DELETE FROM ${sessions} WHERE ${where} RETURNING ${columns.all}`;
+  if (dialect.notifyChannel === undefined) return statement;
+  const channel = `'${dialect.notifyChannel.replace(/'/g, "''")}'`;
+  return `WITH d AS (${statement}) SELECT d.*, pg_notify(${channel}, d.${columns.id}) AS notified FROM d`;
+}
+
+/**
+ * A lookup of `selected` where `where`. With a read-only probe: one row more or less, always at
+ * least one (a left join from a one-row table), that carries the probe's value in
+ * `store_read_only` (the session columns are null when no session matched).
+ */
+function lookup(dialect: SqlDialect, sessions: string, selected: string, where: string): string {
+  const probe = dialect.readOnlyProbe;
+  if (probe === undefined) return `SELECT ${selected} FROM ${sessions} WHERE ${where}`;
+  const qualified = selected
+    .split(', ')
+    .map((column) => `s.${column}`)
+    .join(', ');
+  return (
+    `SELECT ${qualified}, ${probe} AS ${READ_ONLY_COLUMN} ` +
+    // Each condition of `where` starts with a column name: qualify it.
+    `FROM (SELECT 1) AS one LEFT JOIN ${sessions} AS s ON ${where.replace(/(^|AND )/g, '$1s.')}`
+  );
+}
+
 /** Builds the statements on `sessions` (the escaped, schema-qualified table name). */
 export function buildDirectSql(dialect: SqlDialect, sessions: string): DirectSql {
-  const q = (name: string) => dialect.escape(name);
+  const columns = escapedColumns(dialect);
+  const { id, issuer, clientId, expiresAt } = columns;
   const p = (count: number) => Array.from({ length: count }, (_, i) => dialect.placeholder(i));
-  const columns = SESSION_COLUMNS.map(q).join(', ');
-  const [id, issuer, clientId, expiresAt, sid, sub] = [
-    'client_session_id',
-    'issuer',
-    'client_id',
-    'expires_at',
-    'sid',
-    'sub',
-  ].map(q) as [string, string, string, string, string, string];
-  const shapeColumns: Record<RemovalShape, string[]> = {
-    sid: [sid],
-    sub: [sub],
-    sidAndSub: [sid, sub],
-  };
-  /** `DELETE ... RETURNING`, announcing each removed id when a channel is set. */
-  const deleting = (where: string) => {
-    const statement = `DELETE FROM ${sessions} WHERE ${where} RETURNING ${columns}`;
-    if (dialect.notifyChannel === undefined) return statement;
-    const channel = `'${dialect.notifyChannel.replace(/'/g, "''")}'`;
-    return `WITH d AS (${statement}) SELECT d.*, pg_notify(${channel}, d.${id}) AS notified FROM d`;
-  };
   const removeWhere = (last: string[]) => {
     const params = p(2 + last.length);
     const conditions = [issuer, clientId, ...last].map((column, i) => `${column} = ${params[i]}`);
-    return deleting(conditions.join(' AND '));
+    return deleting(dialect, sessions, columns, conditions.join(' AND '));
   };
   const find = p(2);
-  /**
-   * A lookup of `selected` where `where`. With a read-only probe: one row more or less, always at
-   * least one (a left join from a one-row table), that carries the probe's value in
-   * `store_read_only` (the session columns are null when no session matched).
-   */
-  const lookup = (selected: string, where: string) => {
-    const probe = dialect.readOnlyProbe;
-    if (probe === undefined) return `SELECT ${selected} FROM ${sessions} WHERE ${where}`;
-    const qualified = selected
-      .split(', ')
-      .map((column) => `s.${column}`)
-      .join(', ');
-    return (
-      `SELECT ${qualified}, ${probe} AS ${READ_ONLY_COLUMN} ` +
-      // Each condition of `where` starts with a column name: qualify it.
-      `FROM (SELECT 1) AS one LEFT JOIN ${sessions} AS s ON ${where.replace(/(^|AND )/g, '$1s.')}`
-    );
-  };
+  const live = `${id} = ${find[0]} AND ${expiresAt} > ${find[1]}`;
   const sql: DirectSql = {
-    find: lookup(columns, `${id} = ${find[0]} AND ${expiresAt} > ${find[1]}`),
-    exists: lookup(`${id}, ${expiresAt}`, `${id} = ${find[0]} AND ${expiresAt} > ${find[1]}`),
-    removeById: deleting(`${id} = ${p(1)[0]}`),
+    find: lookup(dialect, sessions, columns.all, live),
+    exists: lookup(dialect, sessions, `${id}, ${expiresAt}`, live),
+    removeById: deleting(dialect, sessions, columns, `${id} = ${p(1)[0]}`),
     remove: {
-      sid: removeWhere(shapeColumns.sid),
-      sub: removeWhere(shapeColumns.sub),
-      sidAndSub: removeWhere(shapeColumns.sidAndSub),
+      sid: removeWhere(columns.removal.sid),
+      sub: removeWhere(columns.removal.sub),
+      sidAndSub: removeWhere(columns.removal.sidAndSub),
     },
   };
-  if (!dialect.arrays) return sql;
+  if (dialect.arrays) sql.batch = buildBatchSql(dialect, sessions, columns);
+  return sql;
+}
 
-  // `unnest` of parallel arrays: one row per call. The row comparisons use the composite indexes
-  // (issuer, sid) and (issuer, sub) as the single statements do.
+/**
+ * The batched statements: `unnest` of parallel arrays, one row per call. The row comparisons use
+ * the composite indexes (issuer, sid) and (issuer, sub) as the single statements do.
+ */
+function buildBatchSql(
+  dialect: SqlDialect,
+  sessions: string,
+  columns: Columns,
+): NonNullable<DirectSql['batch']> {
+  const { id, issuer, clientId, expiresAt } = columns;
   const removeBatch = (last: string[]) => {
     const all = [issuer, clientId, ...last];
     const arrays = all.map((_, i) => `${dialect.placeholder(i)}::varchar[]`).join(', ');
-    return deleting(`(${all.join(', ')}) IN (SELECT * FROM unnest(${arrays}))`);
+    return deleting(
+      dialect,
+      sessions,
+      columns,
+      `(${all.join(', ')}) IN (SELECT * FROM unnest(${arrays}))`,
+    );
   };
-  sql.batch = {
-    find: lookup(columns, `${id} = ANY(${find[0]}::varchar[]) AND ${expiresAt} > ${find[1]}`),
-    exists: lookup(
-      `${id}, ${expiresAt}`,
-      `${id} = ANY(${find[0]}::varchar[]) AND ${expiresAt} > ${find[1]}`,
-    ),
+  const live = `${id} = ANY(${dialect.placeholder(0)}::varchar[]) AND ${expiresAt} > ${dialect.placeholder(1)}`;
+  return {
+    find: lookup(dialect, sessions, columns.all, live),
+    exists: lookup(dialect, sessions, `${id}, ${expiresAt}`, live),
     remove: {
-      sid: removeBatch(shapeColumns.sid),
-      sub: removeBatch(shapeColumns.sub),
-      sidAndSub: removeBatch(shapeColumns.sidAndSub),
+      sid: removeBatch(columns.removal.sid),
+      sub: removeBatch(columns.removal.sub),
+      sidAndSub: removeBatch(columns.removal.sidAndSub),
     },
   };
-  return sql;
 }
 
 /** The column of a lookup's rows that carries the read-only probe's value. @internal */

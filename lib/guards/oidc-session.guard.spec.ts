@@ -256,12 +256,18 @@ describe('OidcSessionGuard', () => {
       ['throw-exists', 'ERR_REPOSITORY_UNAVAILABLE'],
     ] as const) {
       it(`repository ${fail}s: a rejected promise, not a throw, and the local session is kept`, async () => {
-        const { guard } = setup(new FailingRepository(fail));
+        const store = new FailingRepository(fail);
+        const { guard } = setup(store);
+        // A record the refusal must leave alone: a guard that removed it would be seen below.
+        await record(store, 'alice');
         const request = fakeRequest('alice');
         let result: boolean | Promise<boolean> | undefined;
         expect(() => (result = guard.canActivate(httpContext(request)))).not.toThrow();
         expect(await outcome(result!)).toBeInstanceOf(ServiceUnavailableException);
         expect(request.destroyed).toBe(false);
+        await expect(store.records.existsByClientSessionId(hashSessionId('alice'))).resolves.toBe(
+          true,
+        );
         expect(logged).toEqual([
           `Session store unavailable (${code}); request refused (fail closed)`,
         ]);

@@ -3,6 +3,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
+import { expectedRejection } from '../fixtures/back-channel-answers';
 import { logIn } from '../fixtures/login';
 import { RecordingRepository } from '../fixtures/recording-repository';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
@@ -61,7 +62,11 @@ describe('back-channel logout validates completely before it touches the store',
       );
       repository.calls.length = 0;
       const response = await post(token);
-      expect([400, 413]).toContain(response.status);
+      expect(response.status).toBe(400);
+      expect(response.body).toEqual({
+        error: 'invalid_request',
+        error_description: expectedRejection(variant.name),
+      });
       expect(repository.calls).toEqual([]);
     },
   );
@@ -105,7 +110,13 @@ describe('back-channel logout when something fails', () => {
     for (const call of ['begin', 'removeByLogoutToken', 'find'] as const) {
       repository.failing.add(call);
     }
-    expect((await post(token)).status).toBe(400);
+    const failed = await post(token);
+    expect(failed.status).toBe(400);
+    expect(failed.body).toEqual({
+      error: 'invalid_request',
+      error_description:
+        'the session store is unavailable; the logout was not applied yet, it is kept and applied when the store is back',
+    });
     await agent.get('/private').expect(503);
     repository.failing.clear();
     expect((await post(token)).status).toBe(200);
@@ -126,7 +137,50 @@ describe('back-channel logout when something fails', () => {
     });
     const response = await post(token);
     expect(response.status).toBe(400);
-    expect(response.body.error).toBe('invalid_request');
+    expect(response.body).toEqual({
+      error: 'invalid_request',
+      error_description: expect.stringMatching(/^Logout token rejected \(jwks_unavailable\): /),
+    });
+    await agent.get('/private').expect(200);
+  }, 20_000);
+
+  it("an OP whose discovery is down from the app's start: 400, the token is not verified, nothing revoked", async () => {
+    // The session is recorded through the app whose discovery is up; a second app on the same
+    // store starts while discovery fails, so its first fetch fails and the back-channel meets it.
+    const sid = `sid-${randomUUID()}`;
+    const agent = await login('dave', sid);
+    op.controls.failDiscovery = 503;
+    const fresh = await startTestApp({
+      oidc: {
+        clients: [{ registrationId: 'main', issuer: op.issuer, clientId: CLIENT_ID }],
+        sessionRepository: repository,
+        logoutEventStore: repository.events,
+      },
+    });
+    try {
+      const token = await signLogoutToken(keys, {
+        issuer: op.issuer,
+        clientId: CLIENT_ID,
+        sid,
+        sub: 'dave',
+      });
+      repository.calls.length = 0;
+      const response = await request(fresh.url)
+        .post('/logout/connect/back-channel/main')
+        .type('form')
+        .send({ logout_token: token });
+      expect(response.status).toBe(400);
+      expect(response.headers['cache-control']).toBe('no-store');
+      expect(response.body).toEqual({
+        error: 'invalid_request',
+        error_description:
+          "the OP's metadata or keys are unavailable; the token could not be verified",
+      });
+      expect(repository.calls).toEqual([]);
+    } finally {
+      await fresh.close();
+    }
+    op.controls.failDiscovery = false;
     await agent.get('/private').expect(200);
   }, 20_000);
 });

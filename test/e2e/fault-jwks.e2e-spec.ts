@@ -139,7 +139,10 @@ describe.each<Outage>(['failing', 'hanging', 'stopped'])('the JWKS endpoint is %
     );
     for (const answer of settled) {
       expect(answer.status).toBe(400);
-      expect(answer.body).toMatchObject({ error: 'invalid_request' });
+      expect(answer.body).toEqual({
+        error: 'invalid_request',
+        error_description: expect.stringMatching(/^Logout token rejected \(jwks_unavailable\): /),
+      });
       expect(answer.ms).toBeLessThan(NEW_KID_BOUND_MS);
     }
     const elapsed = performance.now() - started;
@@ -160,6 +163,7 @@ describe.each<Outage>(['failing', 'hanging', 'stopped'])('the JWKS endpoint is %
       ),
     );
     expect(refused.status).toBe(400);
+    expect(refused.body).toEqual({ code: 'ERR_ID_TOKEN_INVALID' });
     expect(performance.now() - loginStarted).toBeLessThan(NEW_KID_BOUND_MS);
 
     // Idle: no background retries against a JWKS that is down.

@@ -247,12 +247,16 @@ describe('RP-initiated logout with a real OP (oidc-provider) and two apps', () =
     expect(absent.headers['cache-control']).toBe('no-store');
     const noCookie = await request(appA.url).get('/logout/callback?state=abc').expect(400);
     expect(noCookie.headers['cache-control']).toBe('no-store');
+    expect(noCookie.text).toContain('<h1>Logout could not be confirmed</h1>');
     expect(noCookie.text).not.toContain('abc');
     const injected = await request(appA.url)
       .get('/logout/callback?state=%3Cscript%3Ealert(1)%3C%2Fscript%3E')
       .expect(400);
+    expect(injected.text).toContain('<h1>Logout could not be confirmed</h1>');
     expect(injected.text).not.toContain('<script>alert');
-    await request(appA.url).post('/logout/callback?state=abc').expect(405);
+    const post = await request(appA.url).post('/logout/callback?state=abc').expect(405);
+    expect(post.headers.allow).toBe('GET, HEAD');
+    expect(post.text).toContain('<h1>Method not allowed</h1>');
   });
 
   describe('cross-site logout is impossible', () => {
@@ -311,7 +315,10 @@ describe('RP-initiated logout with a real OP (oidc-provider) and two apps', () =
       const user = await login(appA, 'client-a', 'op-a', { login: 'erin' });
       const put = await user.agent.put('/logout').set('Origin', appA.url).expect(405);
       expect(put.headers.allow).toBe('GET, HEAD, POST');
+      expect(put.text).toContain('<h1>Method not allowed</h1>');
       await expectActive(user.agent);
+      expect(eventsA).toEqual([]);
+      expect(received.idTokenHints).toEqual([]);
     });
   });
 

@@ -4,8 +4,9 @@
 # Installs that major from the npm registry's `node` package into a temp prefix (nothing is saved
 # to package.json or the lockfile), copies the tree (node_modules included, .git left out) into a
 # temp dir, rebuilds better-sqlite3's native addon there for that Node.js (with the headers the
-# package ships, no download), and runs `npm test` with that Node.js first on PATH. The repo itself
-# is not touched.
+# package ships, no download; on Node.js 24.19 and later with node::ObjectWrap's per-object cleanup
+# hook taken out, see below), checks that it outlives its statements, and runs `npm test` with that
+# Node.js first on PATH. The repo itself is not touched.
 # Usage: bash .ci/node-version.sh MAJOR [REPORT.json]   (after `npm ci`; the services must be up)
 # Without REPORT it writes one to a temp dir and prints its own `N passed, N failed` line.
 set -euo pipefail
@@ -74,6 +75,28 @@ if [ -z "$nodedir" ] || [ ! -f "$nodedir/include/node/node.h" ]; then
 fi
 echo "node$major: $version, headers in $nodedir"
 
+# Node.js 24.19 and later compile an environment cleanup hook into every node::ObjectWrap
+# (node_object_wrap.h; Node.js issue 65446): the destructor removes it with
+# RemoveEnvironmentCleanupHook, which aborts the process ("(env) != nullptr") when the GC collects
+# the object while no Node.js context is current, as it does between awaits. better-sqlite3 12's
+# Statement is an ObjectWrap and TypeORM prepares one per query, so a test worker or the
+# packed-package app died at random. better-sqlite3 13 (Node-API) does not need these headers but
+# needs Node.js 22 (it crashes on 20, which `engines` names), so the tests keep 12 and build it
+# against a copy of the headers whose ObjectWrap has no per-object hook, as before 24.19.
+wrap_h=include/node/node_object_wrap.h
+hook_calls='^ *(Add|Remove)CleanupHook\(\);$'
+if grep -Eq "$hook_calls" "$nodedir/$wrap_h"; then
+  mkdir "$WORK/headers"
+  cp -a "$nodedir/include" "$WORK/headers/"
+  sed -E -i "/$hook_calls/d" "$WORK/headers/$wrap_h"
+  if grep -Eq "$hook_calls" "$WORK/headers/$wrap_h"; then
+    echo "node$major: could not take the cleanup hook out of $wrap_h" >&2
+    finish 1
+  fi
+  nodedir="$WORK/headers"
+  echo "node$major: building against $nodedir: node::ObjectWrap without its per-object cleanup hook"
+fi
+
 copy="$WORK/main"
 mkdir "$copy"
 echo "node$major: copying the tree to $copy"
@@ -95,8 +118,17 @@ if [ "$rebuild_rc" != 0 ]; then
   echo "node$major: better-sqlite3 did not rebuild for $version (exit $rebuild_rc)" >&2
   finish 1
 fi
-if ! node -e "const D = require('better-sqlite3'); new D(':memory:').prepare('select 1').get(); console.log('node$major: ' + process.version + ', better-sqlite3 loads')"; then
-  echo "node$major: better-sqlite3 does not load under $version" >&2
+# Statements prepared between awaits and left to the GC, as TypeORM's driver does: with the cleanup
+# hook in ObjectWrap this aborts within a second, every time.
+if ! node -e "
+const D = require('better-sqlite3');
+const db = new D(':memory:');
+(async () => {
+  for (let i = 0; i < 20000; i++) { await null; db.prepare('select ? as x').get(i); }
+  console.log('node$major: ' + process.version + ', better-sqlite3 loads and outlives its statements');
+})().catch((error) => { console.error(error); process.exit(1); });
+"; then
+  echo "node$major: better-sqlite3 does not load, or aborts when the GC collects a statement, under $version" >&2
   finish 1
 fi
 

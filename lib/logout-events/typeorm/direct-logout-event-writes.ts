@@ -1,7 +1,7 @@
 import type { OidcLogoutEventKind } from '../../repositories/typeorm/oidc-logout-event.entity';
 import {
+  settleBatch,
   StatementBatcher,
-  type BatchOutcome,
   type StatementBatchLimits,
 } from '../../repositories/typeorm/statement-batcher';
 import {
@@ -40,7 +40,7 @@ export class DirectLogoutEventWrites {
     if (!batch || limits === false || limits.maxSize < 2) return;
     this.begins = new StatementBatcher(
       (inputs) =>
-        settle(
+        settleBatch(
           inputs,
           (one) => this.beginOne(one),
           (all) => this.beginMany(batch.begin, all),
@@ -49,7 +49,7 @@ export class DirectLogoutEventWrites {
     );
     this.completions = new StatementBatcher(
       (keys) =>
-        settle(
+        settleBatch(
           keys,
           (key) => this.completeOne(key),
           async (all) => {
@@ -155,26 +155,4 @@ export class DirectLogoutEventWrites {
       }
     }
   }
-}
-
-/** One call runs alone; several share the batch statement, or run one by one when it fails. */
-async function settle<I, O>(
-  inputs: readonly I[],
-  single: (input: I) => Promise<O>,
-  many: (inputs: readonly I[]) => Promise<O[]>,
-): Promise<BatchOutcome<O>[]> {
-  if (inputs.length > 1) {
-    try {
-      const values = await many(inputs);
-      return values.map((value) => ({ ok: true as const, value }));
-    } catch {
-      // One by one below: each call gets its own result or error.
-    }
-  }
-  const settled = await Promise.allSettled(inputs.map((input) => single(input)));
-  return settled.map((result) =>
-    result.status === 'fulfilled'
-      ? { ok: true as const, value: result.value }
-      : { ok: false as const, error: result.reason as unknown },
-  );
 }

@@ -7,11 +7,7 @@ import {
   ReadOnlyStoreError,
   type RemovalShape,
 } from './direct-sql';
-import {
-  type BatchOutcome,
-  StatementBatcher,
-  type StatementBatchLimits,
-} from './statement-batcher';
+import { settleBatch, StatementBatcher, type StatementBatchLimits } from './statement-batcher';
 
 /** Runs one statement and answers the rows it returns (`SELECT`, or `RETURNING`). */
 export type RunStatement = <T>(sql: string, parameters: unknown[]) => Promise<T[]>;
@@ -55,7 +51,7 @@ export class DirectStatements {
     const batcher = <I, O>(
       single: (input: I) => Promise<O>,
       many: (inputs: readonly I[]) => Promise<O[]>,
-    ) => new StatementBatcher<I, O>((inputs) => this.settle(inputs, single, many), limits);
+    ) => new StatementBatcher<I, O>((inputs) => settleBatch(inputs, single, many), limits);
     this.finds = batcher(
       (id) => this.findOne(id),
       (ids) => this.findMany(batch, ids),
@@ -91,28 +87,6 @@ export class DirectStatements {
   async removeById(id: string): Promise<RawSessionRow | undefined> {
     const rows = await this.query<RawSessionRow>(this.sql.removeById, [id]);
     return rows.find((row) => row.client_session_id === id);
-  }
-
-  /** One call runs its single statement; several share the batch statement, or run one by one. */
-  private async settle<I, O>(
-    inputs: readonly I[],
-    single: (input: I) => Promise<O>,
-    many: (inputs: readonly I[]) => Promise<O[]>,
-  ): Promise<BatchOutcome<O>[]> {
-    if (inputs.length > 1) {
-      try {
-        const values = await many(inputs);
-        return values.map((value) => ({ ok: true, value }));
-      } catch {
-        // One by one below: each call gets its own result or error.
-      }
-    }
-    const settled = await Promise.allSettled(inputs.map((input) => single(input)));
-    return settled.map((result) =>
-      result.status === 'fulfilled'
-        ? { ok: true, value: result.value }
-        : { ok: false, error: result.reason as unknown },
-    );
   }
 
   private async findOne(id: string): Promise<RawSessionRow | undefined> {

@@ -83,3 +83,28 @@ export class StatementBatcher<I, O> {
     });
   }
 }
+
+/**
+ * How a batcher runs its calls: one call runs its single statement; several share the batch
+ * statement, or, when that fails, run one by one (each call gets its own result or error).
+ */
+export async function settleBatch<I, O>(
+  inputs: readonly I[],
+  single: (input: I) => Promise<O>,
+  many: (inputs: readonly I[]) => Promise<O[]>,
+): Promise<BatchOutcome<O>[]> {
+  if (inputs.length > 1) {
+    try {
+      const values = await many(inputs);
+      return values.map((value) => ({ ok: true as const, value }));
+    } catch {
+      // One by one below: each call gets its own result or error.
+    }
+  }
+  const settled = await Promise.allSettled(inputs.map((input) => single(input)));
+  return settled.map((result) =>
+    result.status === 'fulfilled'
+      ? { ok: true as const, value: result.value }
+      : { ok: false as const, error: result.reason as unknown },
+  );
+}

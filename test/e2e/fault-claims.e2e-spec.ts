@@ -34,15 +34,11 @@ import { loginAt, postLogoutToken, privateStatus } from '../fixtures/session-cli
 import type { TcpProxy } from '../fixtures/tcp-proxy';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
 import { signIdToken, signLogoutToken } from '../fixtures/tokens';
+import { KEPT_ANSWER as KEPT } from '../fixtures/back-channel-answers';
 
 const CLIENT_ID = 'app';
 const REGISTRATION = 'main';
 const KINDS: ServerDatabaseKind[] = ['postgres', 'mariadb'];
-const KEPT = {
-  error: 'invalid_request',
-  error_description:
-    'the session store is unavailable; the logout was not applied yet, it is kept and applied when the store is back',
-};
 
 /** Polls `check` every 20 ms until it holds; rejects after `timeoutMs`. */
 async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {

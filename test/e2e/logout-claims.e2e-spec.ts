@@ -25,12 +25,7 @@ import { RecordingRepository } from '../fixtures/recording-repository';
 import { loginAt, postLogoutToken, privateStatus } from '../fixtures/session-client';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
 import { signIdToken, signLogoutToken } from '../fixtures/tokens';
-
-const KEPT = {
-  error: 'invalid_request',
-  error_description:
-    'the session store is unavailable; the logout was not applied yet, it is kept and applied when the store is back',
-};
+import { KEPT_ANSWER as KEPT } from '../fixtures/back-channel-answers';
 
 let keys: TestKeySet;
 let op: FakeOp;

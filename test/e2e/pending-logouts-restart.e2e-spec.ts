@@ -19,13 +19,9 @@ import { announceDatabase } from '../fixtures/databases';
 import { createInstanceGroup, type InstanceGroup } from '../fixtures/instance-group';
 import { privateStatus } from '../fixtures/session-client';
 import type { TcpProxy } from '../fixtures/tcp-proxy';
+import { KEPT_ANSWER as KEPT } from '../fixtures/back-channel-answers';
 
 const KINDS: ServerDatabaseKind[] = ['postgres', 'mariadb'];
-const KEPT = {
-  error: 'invalid_request',
-  error_description:
-    'the session store is unavailable; the logout was not applied yet, it is kept and applied when the store is back',
-};
 
 /** The log output without its colours. */
 const plain = (output: string) =>

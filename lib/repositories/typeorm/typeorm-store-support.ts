@@ -1,5 +1,6 @@
 import type { DataSource, EntityManager, EntityTarget } from 'typeorm';
 import { OidcSessionRepositoryError } from '../../errors/oidc-logout.error';
+import { PostgresPreparedStatements } from './prepared-statements';
 
 /** Drivers with one shared connection: a transaction would absorb concurrent callers' queries. */
 export const SINGLE_CONNECTION_DRIVERS = new Set([
@@ -57,6 +58,8 @@ export const DIRECT_SQL_DRIVERS = new Set(['postgres', 'better-sqlite3']);
 export const BATCH_DRIVERS = new Set(['postgres']);
 /** Drivers whose guard lookup (find) also reads whether the server refuses writes. */
 export const READ_ONLY_PROBE_DRIVERS = new Set(['mysql', 'mariadb']);
+/** Drivers whose hot-path statements run as named prepared statements (node-postgres). */
+export const PREPARED_STATEMENT_DRIVERS = new Set(['postgres']);
 /** Drivers with LISTEN/NOTIFY, for `lookupCache` and `notifyRemovals`. */
 export const NOTIFY_DRIVERS = new Set(['postgres']);
 /** Attempts of a statement or transaction that deadlocks or fails to serialize. */
@@ -79,11 +82,18 @@ const queueTails = new WeakMap<DataSource, Promise<unknown>>();
  * @internal
  */
 export class TypeOrmRunner {
+  /** PostgreSQL: the hot-path statements run prepared (see {@link PostgresPreparedStatements}). */
+  private readonly prepared: PostgresPreparedStatements | undefined;
+
   constructor(
     readonly dataSource: DataSource,
     /** The store, for the messages ("OIDC session repository", "OIDC logout-event store"). */
     private readonly storeName: string,
-  ) {}
+  ) {
+    if (PREPARED_STATEMENT_DRIVERS.has(this.driverType)) {
+      this.prepared = new PostgresPreparedStatements();
+    }
+  }
 
   get driverType(): string {
     return String(this.dataSource.options.type);
@@ -137,10 +147,14 @@ export class TypeOrmRunner {
     return result.records ?? [];
   }
 
-  /** The driver's structured result of one statement (`records`, `raw`, `affected`). */
+  /**
+   * The driver's structured result of one statement (`records`, `raw`, `affected`); `sql` is one
+   * of the statements a store builds once (on PostgreSQL, prepared on each connection).
+   */
   async structured<R>(sql: string, parameters: unknown[]): Promise<R> {
     const runner = this.dataSource.createQueryRunner();
     try {
+      if (this.prepared) return (await this.prepared.run(runner, sql, parameters)) as R;
       return (await runner.query(sql, parameters, true)) as R;
     } finally {
       await runner.release();

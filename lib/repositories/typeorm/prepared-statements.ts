@@ -30,7 +30,7 @@ const UNPREPARED_CODES = new Set(['26000', '42P05', '0A000']);
  * once per store and run thousands of times, and the server then parses and plans each once per
  * connection instead of on every call (measured: a third to three quarters of the server's CPU per
  * statement). Run on the pool connection of a TypeORM query runner, with TypeORM's error
- * (`QueryFailedError`, its `driverError` the server's); TypeORM's query logging does not see them.
+ * (`QueryFailedError`, its `driverError` the server's), logged by TypeORM's logger as its own are.
  * After a pooler or a schema change refuses a prepared statement, they run unnamed, as TypeORM
  * would run them.
  *
@@ -44,11 +44,15 @@ export class PostgresPreparedStatements {
   async run(runner: QueryRunner, sql: string, parameters: unknown[]): Promise<StatementResult> {
     if (this.unnamed) return (await runner.query(sql, parameters, true)) as StatementResult;
     const client = (await runner.connect()) as PgClient;
+    // TypeORM's logger sees the statement as it sees its own (an app's query log, `logging: true`).
+    const logger = runner.connection.logger;
+    logger.logQuery(sql, parameters, runner);
     let answer: Awaited<ReturnType<PgClient['query']>>;
     try {
       answer = await client.query({ name: this.nameOf(sql), text: sql, values: parameters });
     } catch (error) {
       if (!UNPREPARED_CODES.has(String((error as { code?: unknown } | null)?.code))) {
+        logger.logQueryError(error as Error, sql, parameters, runner);
         throw new QueryFailedError(sql, parameters, error as Error);
       }
       this.unnamed = true;

@@ -2,6 +2,7 @@ import type {
   OidcLogoutCriteria,
   OidcSessionInfo,
 } from '../interfaces/oidc-session-info.interface';
+import type { CompletingRemoval } from './joint-completion';
 import {
   assertLogoutCriteria,
   EXISTS_NOW,
@@ -115,12 +116,19 @@ export class CheckedSessionRepository extends StoreBoundary<OidcSessionRepositor
   }
 
   /** Removes the records a logout names; an answer that is not exactly those is a store failure. */
-  removeByLogoutToken(criteria: OidcLogoutCriteria): Promise<OidcSessionInfo[]> {
+  removeByLogoutToken(
+    criteria: OidcLogoutCriteria,
+    /** Run instead of the repository's own: the removal that also completes the logout's claim. */
+    completing?: { remove: CompletingRemoval; claimKey: string },
+  ): Promise<OidcSessionInfo[]> {
     const refused = ownArguments(() => assertLogoutCriteria(criteria));
     if (refused) return refused;
     return this.call(
       'removeByLogoutToken',
-      (r) => r.removeByLogoutToken(criteria),
+      (r) =>
+        completing
+          ? completing.remove(criteria, completing.claimKey)
+          : r.removeByLogoutToken(criteria),
       (answer) => {
         if (!Array.isArray(answer)) throw this.malformed('removeByLogoutToken', 'not an array');
         for (const record of answer as unknown[]) {

@@ -15,10 +15,17 @@ import type { OidcLogoutEventBegin } from '../logout-events/oidc-logout-event.st
 import { LOGOUT_TOMBSTONE_TTL_SECONDS } from '../oidc-logout.constants';
 import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout-options';
 import type { CheckedSessionRepository } from '../repositories/checked-session-repository';
+import { type CompletingRemoval, completingRemoval } from '../repositories/joint-completion';
 import { hashSid } from '../repositories/session-id-hash';
 import { registrationsForTarget } from './client-registrations';
 import { asRepositoryError } from './repository-error';
 import type { RevocationListeners } from './revocation-listeners';
+
+/** A removal that also completes the logout's claim (see `joint-completion.ts`). */
+interface Completing {
+  remove: CompletingRemoval;
+  claimKey: string;
+}
 
 /** A verified logout, as `LogoutService.applyLogout` applies it. @internal */
 export interface AppliedLogout {
@@ -53,7 +60,8 @@ export interface AppliedLogoutResult {
 /**
  * The revocation flow of `LogoutService`: applies a verified logout of one registration (its replay
  * claim and tombstone in the event store, the removal of the sessions it names, the completion of
- * the claim) and tells the `onRevocation` listeners; `revoke` applies one for the app.
+ * the claim, in the removal's own statement when the two stores offer it) and tells the
+ * `onRevocation` listeners; `revoke` applies one for the app.
  *
  * @internal
  */
@@ -97,6 +105,7 @@ export class LogoutApplication {
     const claimKey =
       logout.jti === undefined ? undefined : logoutTokenKey(issuer, clientId, logout.jti);
     let sessions: OidcSessionInfo[];
+    let completing: Completing | undefined;
     try {
       const event = logoutEvent(registration, logout, claimKey, Date.now());
       // 'replay' only for a claim already applied: anything else (new, or claimed by an
@@ -106,12 +115,15 @@ export class LogoutApplication {
       if (event.claim ?? event.tombstone) {
         if ((await this.events.begin(event)) === 'replay') return { replayed: true, sessions: [] };
       }
-      sessions = await this.removeSessions(registration, logout);
+      // The library's stores on one PostgreSQL database mark the claim applied in the removal's
+      // own statement: nothing is left to complete.
+      completing = claimKey === undefined ? undefined : this.completingRemoval(claimKey);
+      sessions = await this.removeSessions(registration, logout, completing);
     } catch (error) {
       // Not applied: the claim stays claimed, so that a retry or the OP's next delivery applies it.
       throw asApplyLogoutError(error);
     }
-    if (claimKey === undefined) {
+    if (claimKey === undefined || completing) {
       await this.tell(registration, logout, sessions);
     } else if (completion === 'now') {
       await this.completeNow(registration, logout, claimKey, sessions);
@@ -192,17 +204,28 @@ export class LogoutApplication {
     await this.listeners.emit(event);
   }
 
-  /** Removes the sessions a logout names; resolves those removed. */
+  /**
+   * Removes the sessions a logout names; resolves those removed. With `completing`, the same
+   * statement marks the logout's claim applied.
+   */
   private removeSessions(
     registration: ResolvedClientRegistration,
     logout: AppliedLogout,
+    completing?: Completing,
   ): Promise<OidcSessionInfo[]> {
-    return this.repository.removeByLogoutToken({
+    const criteria = {
       issuer: registration.issuer,
       clientId: registration.clientId,
       sid: logout.sid === undefined ? undefined : hashSid(logout.sid),
       sub: logout.sub,
-    });
+    };
+    return this.repository.removeByLogoutToken(criteria, completing);
+  }
+
+  /** The removal that completes the claim `claimKey`, when the two stores offer one. */
+  private completingRemoval(claimKey: string): Completing | undefined {
+    const remove = completingRemoval(this.repository.raw, this.events.raw);
+    return remove && { remove, claimKey };
   }
 }
 

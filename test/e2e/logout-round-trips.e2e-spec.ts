@@ -1,7 +1,8 @@
 /**
  * What a back-channel logout costs the store before it is answered, on PostgreSQL and MariaDB:
- * two round trips (the event store's claim and tombstone in one statement, then the removal), the
- * claim's completion after the answer. Counted with a TypeORM logger on the real databases.
+ * two round trips (the event store's claim and tombstone in one statement, then the removal). On
+ * PostgreSQL the removal's statement also marks the claim applied: nothing follows. On MariaDB
+ * the claim's completion follows the answer. Counted with a TypeORM logger on the real databases.
  */
 import { randomUUID } from 'node:crypto';
 import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
@@ -52,7 +53,8 @@ for (const kind of KINDS) {
       await op?.close();
     });
 
-    it('two statements before the answer (claim + tombstone, removal), the completion after', async () => {
+    const after = kind === 'postgres' ? 0 : 1;
+    it(`two statements before the answer (claim + tombstone, removal), ${after} after`, async () => {
       const sid = `sid-${randomUUID()}`;
       const now = Date.now();
       await app.repository.save({
@@ -81,9 +83,10 @@ for (const kind of KINDS) {
       const beforeAnswer = [...statements];
       expect(applied.sessions).toHaveLength(1);
       expect(beforeAnswer, beforeAnswer.join('\n')).toHaveLength(2);
-      // The completion follows on the next turn of the event loop: then the token is a replay.
+      // MariaDB: the completion follows on the next turn of the event loop. Either way the token
+      // is a replay from then on.
       await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(statements.length).toBe(3);
+      expect(statements.length).toBe(2 + after);
       expect(await app.logoutService.applyLogout(registration, logout)).toEqual({
         replayed: true,
         sessions: [],

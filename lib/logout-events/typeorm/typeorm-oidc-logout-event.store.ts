@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import { COMPLETION_TARGET, type CompletionTarget } from '../../repositories/joint-completion';
 import { OidcLogoutEventEntity } from '../../repositories/typeorm/oidc-logout-event.entity';
 import { initializeStoreTables } from '../../repositories/typeorm/store-tables';
 import type { StatementBatchLimits } from '../../repositories/typeorm/statement-batcher';
 import {
   BATCH_DRIVERS,
+  COMPLETING_DRIVERS,
   ON_CONFLICT_DRIVERS,
   ON_DUPLICATE_KEY_DRIVERS,
   TypeOrmRunner,
@@ -55,6 +57,7 @@ export class TypeOrmOidcLogoutEventStore extends OidcLogoutEventStore {
   private initialization: Promise<void> | undefined;
   /** The one-statement writes, built on first use; `undefined` for the generic dialect. */
   private direct: DirectLogoutEventWrites | undefined;
+  private target: CompletionTarget | undefined;
 
   constructor(dataSource: DataSource, options: TypeOrmOidcLogoutEventStoreOptions = {}) {
     super();
@@ -140,6 +143,34 @@ export class TypeOrmOidcLogoutEventStore extends OidcLogoutEventStore {
       }
       return found;
     });
+  }
+
+  /**
+   * On PostgreSQL: where the session repository of the same DataSource marks a claim applied in
+   * the statement that removes the logout's sessions (see `joint-completion.ts`), instead of a
+   * `complete` of its own. `undefined` on other drivers, before the DataSource is initialized, and
+   * when a subclass overrides `complete`.
+   *
+   * @internal
+   */
+  [COMPLETION_TARGET](): CompletionTarget | undefined {
+    if (this.target) return this.target;
+    if (
+      !COMPLETING_DRIVERS.has(this.runner.driverType) ||
+      this.complete !== TypeOrmOidcLogoutEventStore.prototype.complete ||
+      !this.directWrites()
+    ) {
+      return undefined;
+    }
+    this.target = {
+      database: this.runner.dataSource,
+      table: this.runner.tableName(OidcLogoutEventEntity),
+      storedClaimKey: (key) => {
+        assertLogoutEventKey(key);
+        return storedEventKey('claim', key);
+      },
+    };
+    return this.target;
   }
 
   /** Deletes the expired claims and tombstones; answers how many. @internal */

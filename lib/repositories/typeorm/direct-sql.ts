@@ -89,12 +89,71 @@ function escapedColumns(dialect: SqlDialect): Columns {
   };
 }
 
-/** `DELETE ... RETURNING`, announcing each removed id when the dialect has a channel. */
-function deleting(dialect: SqlDialect, sessions: string, columns: Columns, where: string): string {
+/**
+ * `DELETE ... RETURNING`, announcing each removed id when the dialect has a channel; after the
+ * data-modifying `WITH` query `first` when given (run in the same statement, whatever it returns).
+ */
+function deleting(
+  dialect: SqlDialect,
+  sessions: string,
+  columns: Columns,
+  where: string,
+  first?: string,
+): string {
   const statement = `DELETE FROM ${sessions} WHERE ${where} RETURNING ${columns.all}`;
-  if (dialect.notifyChannel === undefined) return statement;
+  const before = first === undefined ? '' : `c AS (${first}), `;
+  if (dialect.notifyChannel === undefined) {
+    return first === undefined ? statement : `WITH c AS (${first}) ${statement}`;
+  }
   const channel = `'${dialect.notifyChannel.replace(/'/g, "''")}'`;
-  return `WITH d AS (${statement}) SELECT d.*, pg_notify(${channel}, d.${columns.id}) AS notified FROM d`;
+  return `WITH ${before}d AS (${statement}) SELECT d.*, pg_notify(${channel}, d.${columns.id}) AS notified FROM d`;
+}
+
+/**
+ * A logout's removals that also mark its claim applied in `events` (the logout-event table, on
+ * the same database): the removal's parameters, then the claim's stored key (`batch`: the keys).
+ * PostgreSQL only: the claim and the removal commit together.
+ */
+export interface CompletingRemovalSql {
+  remove: Record<RemovalShape, string>;
+  batch: Record<RemovalShape, string>;
+}
+
+/** Builds {@link CompletingRemovalSql} on `sessions` and `events` (escaped, schema-qualified). */
+export function buildCompletingRemovalSql(
+  dialect: SqlDialect,
+  sessions: string,
+  events: string,
+): CompletingRemovalSql {
+  const columns = escapedColumns(dialect);
+  const { issuer, clientId } = columns;
+  const [key, kind] = [dialect.escape('event_key'), dialect.escape('kind')];
+  const completing = (where: string) =>
+    `UPDATE ${events} SET ${kind} = 'applied' WHERE ${where} AND ${kind} = 'claim'`;
+  const shapes = (build: (last: string[]) => string): Record<RemovalShape, string> => ({
+    sid: build(columns.removal.sid),
+    sub: build(columns.removal.sub),
+    sidAndSub: build(columns.removal.sidAndSub),
+  });
+  return {
+    remove: shapes((last) => {
+      const all = [issuer, clientId, ...last];
+      const conditions = all.map((column, i) => `${column} = ${dialect.placeholder(i)}`);
+      const claim = completing(`${key} = ${dialect.placeholder(all.length)}`);
+      return deleting(dialect, sessions, columns, conditions.join(' AND '), claim);
+    }),
+    batch: shapes((last) => {
+      const all = [issuer, clientId, ...last];
+      const claim = completing(`${key} = ANY(${dialect.placeholder(all.length)}::varchar[])`);
+      return deleting(dialect, sessions, columns, removalsOverArrays(dialect, all), claim);
+    }),
+  };
+}
+
+/** The `WHERE` of a batch removal: the rows of `columns` equal to a row of the arrays. */
+function removalsOverArrays(dialect: SqlDialect, columns: string[]): string {
+  const arrays = columns.map((_, i) => `${dialect.placeholder(i)}::varchar[]`).join(', ');
+  return `(${columns.join(', ')}) IN (SELECT * FROM unnest(${arrays}))`;
 }
 
 /**
@@ -152,16 +211,8 @@ function buildBatchSql(
   columns: Columns,
 ): NonNullable<DirectSql['batch']> {
   const { id, issuer, clientId, expiresAt } = columns;
-  const removeBatch = (last: string[]) => {
-    const all = [issuer, clientId, ...last];
-    const arrays = all.map((_, i) => `${dialect.placeholder(i)}::varchar[]`).join(', ');
-    return deleting(
-      dialect,
-      sessions,
-      columns,
-      `(${all.join(', ')}) IN (SELECT * FROM unnest(${arrays}))`,
-    );
-  };
+  const removeBatch = (last: string[]) =>
+    deleting(dialect, sessions, columns, removalsOverArrays(dialect, [issuer, clientId, ...last]));
   const live = `${id} = ANY(${dialect.placeholder(0)}::varchar[]) AND ${expiresAt} > ${dialect.placeholder(1)}`;
   return {
     find: lookup(dialect, sessions, columns.all, live),

@@ -1,22 +1,21 @@
 import {
   type BatchSql,
+  type CompletingRemovalSql,
   type DirectSql,
   isReadOnlyAnswer,
   type RawSessionRow,
   READ_ONLY_COLUMN,
   ReadOnlyStoreError,
-  type RemovalShape,
 } from './direct-sql';
+import {
+  type Removal,
+  type RemovalSql,
+  RemovalStatements,
+  type RunStatement,
+} from './removal-statements';
 import { settleBatch, StatementBatcher, type StatementBatchLimits } from './statement-batcher';
 
-/** Runs one statement and answers the rows it returns (`SELECT`, or `RETURNING`). */
-export type RunStatement = <T>(sql: string, parameters: unknown[]) => Promise<T[]>;
-
-/** A logout's removal: its shape and its values (issuer, client id, then sid and/or sub). */
-export interface Removal {
-  shape: RemovalShape;
-  values: readonly string[];
-}
+export type { Removal, RunStatement } from './removal-statements';
 
 interface LiveRow {
   client_session_id: string;
@@ -37,15 +36,16 @@ interface LiveRow {
 export class DirectStatements {
   private readonly finds?: StatementBatcher<string, RawSessionRow | undefined>;
   private readonly existences?: StatementBatcher<string, number | undefined>;
-  private readonly removals?: Record<RemovalShape, StatementBatcher<Removal, RawSessionRow[]>>;
+  private readonly removals: RemovalStatements;
 
   constructor(
     private readonly sql: DirectSql,
     private readonly query: RunStatement,
     /** Whether a statement that failed with `error` on its `attempt`-th run (1-based) runs again. */
     private readonly shouldRetry: (error: unknown, attempt: number) => boolean,
-    limits: StatementBatchLimits | false,
+    private readonly limits: StatementBatchLimits | false,
   ) {
+    this.removals = this.removalStatements({ single: sql.remove, batch: sql.batch?.remove });
     const batch = sql.batch;
     if (!batch || limits === false || limits.maxSize < 2) return;
     const batcher = <I, O>(
@@ -60,12 +60,6 @@ export class DirectStatements {
       (id) => this.existsOne(id),
       (ids) => this.existsMany(batch, ids),
     );
-    const removal = (shape: RemovalShape) =>
-      batcher<Removal, RawSessionRow[]>(
-        (input) => this.removeOne(input),
-        (inputs) => this.removeMany(batch, shape, inputs),
-      );
-    this.removals = { sid: removal('sid'), sub: removal('sub'), sidAndSub: removal('sidAndSub') };
   }
 
   /** The live row of a session id, if any. */
@@ -80,7 +74,15 @@ export class DirectStatements {
 
   /** Deletes the rows a logout names; answers them (expired ones included). */
   remove(removal: Removal): Promise<RawSessionRow[]> {
-    return this.removals ? this.removals[removal.shape].run(removal) : this.removeOne(removal);
+    return this.removals.remove(removal);
+  }
+
+  /**
+   * The removals that also complete a claim (`sql`: on the event store's table), batched as the
+   * others are: their values end with the claim's stored key.
+   */
+  completing(sql: CompletingRemovalSql): RemovalStatements {
+    return this.removalStatements({ single: sql.remove, batch: sql.batch });
   }
 
   /** Deletes one session id; answers its row, if it was there. */
@@ -132,44 +134,7 @@ export class DirectStatements {
     return ids.map((id) => byId.get(id));
   }
 
-  private removeOne({ shape, values }: Removal): Promise<RawSessionRow[]> {
-    return this.query<RawSessionRow>(this.sql.remove[shape], [...values]);
+  private removalStatements(sql: RemovalSql): RemovalStatements {
+    return new RemovalStatements(sql, this.query, this.shouldRetry, this.limits);
   }
-
-  /** Each deleted row goes to the first call it matches, as if the calls had run in order. */
-  private async removeMany(
-    batch: BatchSql,
-    shape: RemovalShape,
-    inputs: readonly Removal[],
-  ): Promise<RawSessionRow[][]> {
-    const width = shape === 'sidAndSub' ? 4 : 3;
-    const columns = Array.from({ length: width }, (_, i) => inputs.map((input) => input.values[i]));
-    const rows = await this.retried(() => this.query<RawSessionRow>(batch.remove[shape], columns));
-    const results = inputs.map((): RawSessionRow[] => []);
-    for (const row of rows) {
-      const index = inputs.findIndex((input) => matches(row, input));
-      if (index >= 0) results[index]?.push(row);
-    }
-    return results;
-  }
-
-  /** Runs `statement` again while `shouldRetry` says so (a deadlock, a serialization failure). */
-  private async retried<T>(statement: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await statement();
-      } catch (error) {
-        if (this.shouldRetry(error, attempt)) continue;
-        throw error;
-      }
-    }
-  }
-}
-
-/** Whether `row` is one that `removal` names (exact comparison). */
-function matches(row: RawSessionRow, { shape, values }: Removal): boolean {
-  if (row.issuer !== values[0] || row.client_id !== values[1]) return false;
-  if (shape === 'sid') return row.sid === values[2];
-  if (shape === 'sub') return row.sub === values[2];
-  return row.sid === values[2] && row.sub === values[3];
 }

@@ -10,8 +10,20 @@ import {
   EXISTS_NOW,
   OidcSessionRepository,
 } from '../oidc-session.repository';
-import { buildDirectSql, rawToInfo } from './direct-sql';
+import {
+  COMPLETING_REMOVAL,
+  type CompletingRemoval,
+  type CompletionTarget,
+} from '../joint-completion';
+import {
+  buildCompletingRemovalSql,
+  buildDirectSql,
+  type RawSessionRow,
+  rawToInfo,
+  type SqlDialect,
+} from './direct-sql';
 import { DirectStatements, type Removal } from './direct-statements';
+import { removalOf, type RemovalStatements } from './removal-statements';
 import {
   deleteExpiredSessions,
   findLiveSession,
@@ -31,6 +43,7 @@ import {
 } from './typeorm-oidc-session-repository.options';
 import {
   BATCH_DRIVERS,
+  COMPLETING_DRIVERS,
   DIRECT_SQL_DRIVERS,
   isRetryable,
   MAX_ATTEMPTS,
@@ -64,6 +77,8 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   private readonly runner: TypeOrmRunner;
   /** The SQL of the hot paths, built on first use (DIRECT_SQL_DRIVERS only). */
   private statements: DirectStatements | undefined;
+  /** The removals that complete claims, per event table (see `COMPLETING_REMOVAL`). */
+  private readonly completingRemovals = new Map<string, RemovalStatements>();
   /** MySQL/MariaDB: the guard's lookup with its read-only probe, MariaDB's removal. */
   private readonly mysql: MySqlSessionStatements | undefined;
 
@@ -185,22 +200,10 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
 
   override async removeByLogoutToken(criteria: OidcLogoutCriteria): Promise<OidcSessionInfo[]> {
     assertLogoutCriteria(criteria);
-    const { issuer, clientId, sid, sub } = criteria;
     const direct = this.directStatements();
     if (direct) {
       // One statement: atomic, and a concurrent logout of the same rows gets none of them.
-      const removal: Removal = sid
-        ? sub
-          ? { shape: 'sidAndSub', values: [issuer, clientId, sid, sub] }
-          : { shape: 'sid', values: [issuer, clientId, sid] }
-        : { shape: 'sub', values: [issuer, clientId, sub as string] };
-      return await this.runner.run('remove the sessions of a logout', async () => {
-        const rows = await direct.remove(removal);
-        this.cache?.forget(rows.map((row) => row.client_session_id));
-        // Expired matches are deleted too, but they were already absent: not reported.
-        const now = Date.now();
-        return rows.filter((row) => Number(row.expires_at) > now).map(rawToInfo);
-      });
+      return await this.removeDirectly((removal) => direct.remove(removal), removalOf(criteria));
     }
     const mysql = this.mysql;
     if (mysql?.deleteReturning) {
@@ -211,6 +214,60 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
     return await this.runner.runInTransaction('remove the sessions of a logout', (manager) =>
       removeLockedMatches(this.runner, manager, criteria),
     );
+  }
+
+  /**
+   * On PostgreSQL, with the logout-event store of the same DataSource (`target`): the removal of a
+   * logout's sessions that marks its claim applied in the same statement (see
+   * `joint-completion.ts`). `undefined` on other drivers, on another DataSource, before the
+   * DataSource is initialized, and when a subclass overrides `removeByLogoutToken`.
+   *
+   * @internal
+   */
+  [COMPLETING_REMOVAL](target: CompletionTarget): CompletingRemoval | undefined {
+    if (
+      target.database !== this.dataSource ||
+      !COMPLETING_DRIVERS.has(this.driverType) ||
+      this.removeByLogoutToken !== TypeOrmOidcSessionRepository.prototype.removeByLogoutToken
+    ) {
+      return undefined;
+    }
+    const direct = this.directStatements();
+    if (!direct) return undefined;
+    let removals = this.completingRemovals.get(target.table);
+    if (!removals) {
+      const sql = buildCompletingRemovalSql(
+        this.sqlDialect(),
+        this.runner.tableName(OidcSessionEntity),
+        target.table,
+      );
+      removals = direct.completing(sql);
+      this.completingRemovals.set(target.table, removals);
+    }
+    const statements = removals;
+    return async (criteria, claimKey) => {
+      assertLogoutCriteria(criteria);
+      const removal = removalOf(criteria);
+      const completing = {
+        ...removal,
+        values: [...removal.values, target.storedClaimKey(claimKey)],
+      };
+      return await this.removeDirectly((input) => statements.remove(input), completing);
+    };
+  }
+
+  /** Runs a direct removal; answers the live sessions it removed. */
+  private async removeDirectly(
+    remove: (removal: Removal) => Promise<RawSessionRow[]>,
+    removal: Removal,
+  ): Promise<OidcSessionInfo[]> {
+    return await this.runner.run('remove the sessions of a logout', async () => {
+      const rows = await remove(removal);
+      this.cache?.forget(rows.map((row) => row.client_session_id));
+      // Expired matches are deleted too, but they were already absent: not reported.
+      const now = Date.now();
+      return rows.filter((row) => Number(row.expires_at) > now).map(rawToInfo);
+    });
   }
 
   /** Deletes the expired records with one statement; answers how many (0 if the driver does not say). @internal */
@@ -245,19 +302,7 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
     if (this.statements) return this.statements;
     if (!DIRECT_SQL_DRIVERS.has(this.driverType) || !this.dataSource.isInitialized)
       return undefined;
-    const driver = this.dataSource.driver;
-    const sql = buildDirectSql(
-      {
-        escape: (name) => driver.escape(name),
-        placeholder: (index) => driver.createParameter(`p${index}`, index),
-        arrays: BATCH_DRIVERS.has(this.driverType),
-        ...(this.notifyRemovals ? { notifyChannel: REMOVAL_CHANNEL } : {}),
-        ...(this.driverType === 'postgres'
-          ? { readOnlyProbe: "current_setting('transaction_read_only')" }
-          : {}),
-      },
-      this.runner.tableName(OidcSessionEntity),
-    );
+    const sql = buildDirectSql(this.sqlDialect(), this.runner.tableName(OidcSessionEntity));
     this.statements = new DirectStatements(
       sql,
       (statement, parameters) => this.runner.records(statement, parameters),
@@ -265,6 +310,20 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
       this.batchLimits,
     );
     return this.statements;
+  }
+
+  /** How the direct statements are written on this DataSource's driver. */
+  private sqlDialect(): SqlDialect {
+    const driver = this.dataSource.driver;
+    return {
+      escape: (name) => driver.escape(name),
+      placeholder: (index) => driver.createParameter(`p${index}`, index),
+      arrays: BATCH_DRIVERS.has(this.driverType),
+      ...(this.notifyRemovals ? { notifyChannel: REMOVAL_CHANNEL } : {}),
+      ...(this.driverType === 'postgres'
+        ? { readOnlyProbe: "current_setting('transaction_read_only')" }
+        : {}),
+    };
   }
 
   private get driverType(): string {

@@ -60,6 +60,8 @@ export const BATCH_DRIVERS = new Set(['postgres']);
 export const READ_ONLY_PROBE_DRIVERS = new Set(['mysql', 'mariadb']);
 /** Drivers whose hot-path statements run as named prepared statements (node-postgres). */
 export const PREPARED_STATEMENT_DRIVERS = new Set(['postgres']);
+/** Drivers on which a removal can complete a claim in the same statement (`WITH ... UPDATE`). */
+export const COMPLETING_DRIVERS = new Set(['postgres']);
 /** Drivers with LISTEN/NOTIFY, for `lookupCache` and `notifyRemovals`. */
 export const NOTIFY_DRIVERS = new Set(['postgres']);
 /** Attempts of a statement or transaction that deadlocks or fails to serialize. */

@@ -1,0 +1,53 @@
+import type {
+  OidcLogoutCriteria,
+  OidcSessionInfo,
+} from '../interfaces/oidc-session-info.interface';
+
+/**
+ * The library's own stores on one database can mark a logout's claim applied in the statement that
+ * removes its sessions: one round trip and one commit instead of two, and no moment at which the
+ * sessions are gone while the claim still says "claimed". Both sides are internal, behind symbols:
+ * not part of either store contract, and a store of the app's never has them.
+ *
+ * @internal
+ */
+
+/** Where a claim is completed: the event store's table on a database handle, its stored keys. */
+export interface CompletionTarget {
+  /** The database handle (a TypeORM `DataSource`): the removal must run on the same one. */
+  readonly database: object;
+  /** The escaped, schema-qualified table of the logout events. */
+  readonly table: string;
+  /** The key a claim is stored under. */
+  storedClaimKey(claimKey: string): string;
+}
+
+/** Removes the sessions a logout names and marks its claim applied, atomically. */
+export type CompletingRemoval = (
+  criteria: OidcLogoutCriteria,
+  claimKey: string,
+) => Promise<OidcSessionInfo[]>;
+
+/** An event store's {@link CompletionTarget}, or `undefined` when it has none. */
+export const COMPLETION_TARGET = Symbol('nest-oidc-logout: completion target');
+
+/** A session repository's {@link CompletingRemoval} on a target, or `undefined` when it cannot. */
+export const COMPLETING_REMOVAL = Symbol('nest-oidc-logout: completing removal');
+
+/** An event store that may offer a {@link CompletionTarget}. */
+export interface WithCompletionTarget {
+  [COMPLETION_TARGET]?(): CompletionTarget | undefined;
+}
+
+/** A session repository that may offer a {@link CompletingRemoval}. */
+export interface WithCompletingRemoval {
+  [COMPLETING_REMOVAL]?(target: CompletionTarget): CompletingRemoval | undefined;
+}
+
+/** The completing removal two stores offer together, if they do (any store may be asked). */
+export function completingRemoval(sessions: object, events: object): CompletingRemoval | undefined {
+  const target = (events as WithCompletionTarget)[COMPLETION_TARGET]?.();
+  return target === undefined
+    ? undefined
+    : (sessions as WithCompletingRemoval)[COMPLETING_REMOVAL]?.(target);
+}

@@ -151,7 +151,7 @@ for (const kind of KINDS) {
             );
           } else if (killWaiters) {
             // InnoDB: the connections whose transaction waits for a lock this one holds.
-            const waiters = await runner.query<{ id: number | string }[]>(
+            const waiters: { id: number | string }[] = await runner.query(
               'SELECT r.trx_mysql_thread_id AS id FROM information_schema.INNODB_LOCK_WAITS w ' +
                 'JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id ' +
                 'JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id ' +

@@ -109,6 +109,7 @@ export class PendingOperationJournal {
             jtiExpiresAt: jtiExpiresAt === undefined ? undefined : new Date(jtiExpiresAt),
             issuedAt: number(logout.issuedAt),
             revokeOfflineAccess: logout.revokeOfflineAccess === true,
+            tellIfReplayed: logout.tellIfReplayed === true,
           },
         };
       }

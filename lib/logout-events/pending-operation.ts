@@ -13,6 +13,8 @@ export interface PendingLogoutFields {
   jtiExpiresAt?: Date;
   issuedAt?: number;
   revokeOfflineAccess?: boolean;
+  /** See `AppliedLogout.tellIfReplayed`. */
+  tellIfReplayed?: boolean;
 }
 
 /** An operation the store could not take, kept until it can. @internal */

@@ -64,6 +64,7 @@ export class DeferredLogouts implements LoginRecordingHooks {
           // The tombstone keeps the time the OP ended the session, not the time it is applied.
           issuedAt: logout.issuedAt ?? Math.floor(nowMs / 1000),
           revokeOfflineAccess: logout.revokeOfflineAccess,
+          tellIfReplayed: logout.tellIfReplayed,
         },
       },
       keepUntil,

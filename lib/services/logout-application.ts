@@ -44,6 +44,12 @@ export interface AppliedLogout {
   /** When the OP issued the logout (`iat`, seconds); default now. */
   issuedAt?: number;
   revokeOfflineAccess?: boolean;
+  /**
+   * Set by `applyLogout` when the removal that also completes the claim failed: it may have
+   * committed, claim included, without the listeners hearing of it. A later attempt answered
+   * "replay" tells them then (of no sessions: which ones went is not known).
+   */
+  tellIfReplayed?: boolean;
 }
 
 /** When `applyLogout` marks a replay claim applied (see `LogoutService.applyLogout`). @internal */
@@ -112,8 +118,9 @@ export class LogoutApplication {
       // application that failed or is under way) is applied (again). The tombstone goes with the
       // claim, before the removal: a login recorded meanwhile then either is removed below or
       // finds the tombstone (recordLogin checks after it saves).
-      if (event.claim ?? event.tombstone) {
-        if ((await this.events.begin(event)) === 'replay') return { replayed: true, sessions: [] };
+      if ((event.claim ?? event.tombstone) && (await this.events.begin(event)) === 'replay') {
+        if (logout.tellIfReplayed) await this.tell(registration, logout, []);
+        return { replayed: true, sessions: [] };
       }
       // The library's stores on one PostgreSQL database mark the claim applied in the removal's
       // own statement: nothing is left to complete.
@@ -121,6 +128,9 @@ export class LogoutApplication {
       sessions = await this.removeSessions(registration, logout, completing);
     } catch (error) {
       // Not applied: the claim stays claimed, so that a retry or the OP's next delivery applies it.
+      // After a completing removal that failed, it may have been applied after all, claim included
+      // (committed, its answer lost): the retry, then a replay, tells the listeners.
+      if (completing) logout.tellIfReplayed = true;
       throw asApplyLogoutError(error);
     }
     if (claimKey === undefined || completing) {

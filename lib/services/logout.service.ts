@@ -78,9 +78,15 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     this.listeners = new RevocationListeners(options.onRevocation);
     // The flows call each other through this service's methods (a kept logout is applied again
     // with applyLogout, a claim that could not be completed is kept with deferLogout).
-    this.deferred = new DeferredLogouts(options, repository, (registration, logout) =>
-      this.applyLogout(registration, { channel: 'back-channel', ...logout }, { completion: 'now' }),
-    );
+    this.deferred = new DeferredLogouts(options, repository, async (registration, kept) => {
+      const logout = { channel: 'back-channel' as const, ...kept };
+      try {
+        return await this.applyLogout(registration, logout, { completion: 'now' });
+      } finally {
+        // What this attempt learnt (a completing removal failed) stays with the kept logout.
+        if (logout.tellIfReplayed) kept.tellIfReplayed = true;
+      }
+    });
     this.revocation = new LogoutApplication(
       options.clients,
       repository,

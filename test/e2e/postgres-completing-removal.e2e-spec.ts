@@ -28,6 +28,8 @@ import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { loginAt, postLogoutToken, privateStatus } from '../fixtures/session-client';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
 import { signIdToken, signLogoutToken } from '../fixtures/tokens';
+import { KEPT_ANSWER } from '../fixtures/back-channel-answers';
+import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/logout-events/pending-logouts.options';
 
 const enabled = announceDatabase('postgres', 'PostgreSQL completing-removal e2e');
 const ISS = 'https://op.example.com/realms/main';
@@ -229,6 +231,53 @@ describe.skipIf(!enabled)('a back-channel logout on PostgreSQL, over HTTP', () =
     }
   });
 
+  it('a completing removal that committed but whose answer was lost: kept, and its retry (a replay) tells the listeners', async () => {
+    const dataSource = await createTestDataSource('postgres');
+    const { app, told } = await startApp(dataSource);
+    try {
+      const sub = `user-${randomUUID()}`;
+      const sid = `sid-${randomUUID()}`;
+      const cookie = await loginAt(
+        app.url,
+        await signIdToken(keys, { iss: op.issuer, aud: 'app', sub, sid }),
+      );
+      const other = await loginAt(
+        app.url,
+        await signIdToken(keys, { iss: op.issuer, aud: 'app', sub: `o-${sub}`, sid: `o-${sid}` }),
+      );
+      const lost = loseOneCompletingRemovalAnswer(dataSource);
+      const token = await signLogoutToken(keys, {
+        issuer: op.issuer,
+        sub,
+        sid,
+        claims: { aud: 'app' },
+      });
+      const answer = await postLogoutToken(app.url, 'main', token);
+      expect(lost()).toBe(1);
+      expect(answer.status).toBe(400);
+      expect(answer.body).toEqual(KEPT_ANSWER);
+      // It did commit: the session is gone and the claim applied.
+      expect(await privateStatus(app.url, cookie)).toBe(401);
+      expect(await claimKinds(dataSource)).toEqual(['applied']);
+      // The retry finds a replay and tells the listeners (of no sessions: which went is unknown).
+      const started = performance.now();
+      while (
+        told.length === 0 &&
+        performance.now() - started < PENDING_LOGOUT_MAX_RETRY_MS + 3_000
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(told.map((event) => [event.channel, event.sub, event.sessions.length])).toEqual([
+        ['back-channel', sub, 0],
+      ]);
+      expect(app.logoutService.pendingLogouts.count).toBe(0);
+      expect(await privateStatus(app.url, other)).toBe(200);
+    } finally {
+      await app.close();
+      await destroyTestDataSource(dataSource);
+    }
+  });
+
   it('with an event store of the app, the claim is completed by that store, after the answer', async () => {
     const dataSource = await createTestDataSource('postgres');
     const eventStore = new InMemoryOidcLogoutEventStore();
@@ -248,3 +297,44 @@ describe.skipIf(!enabled)('a back-channel logout on PostgreSQL, over HTTP', () =
     }
   });
 });
+
+/**
+ * Makes the next completing removal on `dataSource` commit and then fail as a connection reset
+ * would; answers how many it failed so far.
+ */
+function loseOneCompletingRemovalAnswer(dataSource: DataSource): () => number {
+  let lost = 0;
+  const create = dataSource.createQueryRunner.bind(dataSource);
+  vi.spyOn(dataSource, 'createQueryRunner').mockImplementation((...args) => {
+    const runner = create(...args);
+    const connect = runner.connect.bind(runner);
+    runner.connect = async () => {
+      const connection = (await connect()) as {
+        query(config: string | { text: string }, values?: unknown[]): Promise<unknown>;
+      };
+      return new Proxy(connection, {
+        get(target, property) {
+          if (property !== 'query') {
+            const value: unknown = Reflect.get(target, property, target);
+            return typeof value === 'function'
+              ? (value as (...a: unknown[]) => unknown).bind(target)
+              : value;
+          }
+          return async (config: string | { text: string }, values?: unknown[]) => {
+            const result = await target.query(config, values);
+            const sql = typeof config === 'string' ? config : config.text;
+            if (lost === 0 && sql.includes('DELETE') && sql.includes("'applied'")) {
+              lost++;
+              throw Object.assign(new Error('Connection terminated unexpectedly'), {
+                code: 'ECONNRESET',
+              });
+            }
+            return result;
+          };
+        },
+      });
+    };
+    return runner;
+  });
+  return () => lost;
+}

@@ -31,11 +31,11 @@ export async function createOidcLogoutEventStore(
   const dataSource = defaultDataSource(options.dataSource, appDataSource);
   if (dataSource) {
     const { TypeOrmOidcLogoutEventStore } = await loadTypeOrmStores();
-    const batching = options.typeOrmRepository?.batching;
-    const store = new TypeOrmOidcLogoutEventStore(
-      dataSource,
-      batching === undefined ? {} : { batching },
-    );
+    const { batching, preparedStatements } = options.typeOrmRepository ?? {};
+    const store = new TypeOrmOidcLogoutEventStore(dataSource, {
+      ...(batching === undefined ? {} : { batching }),
+      ...(preparedStatements === undefined ? {} : { preparedStatements }),
+    });
     await store.init();
     return store;
   }

@@ -880,11 +880,12 @@ describe('validateOidcLogoutOptions', () => {
       );
     });
 
-    it('takes typeOrmRepository (batching, lookupCache, notifyRemovals) as a copy', () => {
+    it('takes typeOrmRepository (batching, lookupCache, notifyRemovals, preparedStatements) as a copy', () => {
       const typeOrmRepository = {
         batching: { maxConcurrent: 4 },
         lookupCache: { ttlMs: 2000, maxEntries: 50 },
         notifyRemovals: true,
+        preparedStatements: false,
       };
       const resolved = validateOidcLogoutOptions(options({ typeOrmRepository }));
       expect(resolved.typeOrmRepository).toEqual(typeOrmRepository);
@@ -921,6 +922,11 @@ describe('validateOidcLogoutOptions', () => {
       [
         { typeOrmRepository: { notifyRemovals: 'on' } },
         'typeOrmRepository.notifyRemovals',
+        'boolean',
+      ],
+      [
+        { typeOrmRepository: { preparedStatements: 0 } },
+        'typeOrmRepository.preparedStatements',
         'boolean',
       ],
       [{ typeOrmRepository: { cache: true } }, 'typeOrmRepository.cache', ''],

@@ -36,19 +36,21 @@ export function validateTypeOrmRepository(
       'pass these options to the TypeOrmOidcSessionRepository you build, or drop sessionRepository',
     );
   }
-  checkKeys(problems, PATH, value, ['batching', 'lookupCache', 'notifyRemovals']);
+  checkKeys(problems, PATH, value, [
+    'batching',
+    'lookupCache',
+    'notifyRemovals',
+    'preparedStatements',
+  ]);
   const result: TypeOrmOidcSessionRepositoryOptions = {};
   const batching = checkLimits(problems, 'batching', value.batching, false);
   if (batching !== undefined && batching !== true) result.batching = batching;
   const lookupCache = checkLimits(problems, 'lookupCache', value.lookupCache, true);
   if (lookupCache !== undefined) result.lookupCache = lookupCache;
-  if (value.notifyRemovals !== undefined) {
-    result.notifyRemovals = checkBoolean(
-      problems,
-      `${PATH}.notifyRemovals`,
-      value.notifyRemovals,
-      false,
-    );
+  for (const key of ['notifyRemovals', 'preparedStatements'] as const) {
+    if (value[key] !== undefined) {
+      result[key] = checkBoolean(problems, `${PATH}.${key}`, value[key], false);
+    }
   }
   return result;
 }

@@ -12,7 +12,7 @@ import type {
  * @internal
  */
 
-/** Where a claim is completed: the event store's table on a database handle, its stored keys. */
+/** Where a claim is completed: the event store's table on a database handle, its stored keys. @internal */
 export interface CompletionTarget {
   /** The database handle (a TypeORM `DataSource`): the removal must run on the same one. */
   readonly database: object;
@@ -22,29 +22,29 @@ export interface CompletionTarget {
   storedClaimKey(claimKey: string): string;
 }
 
-/** Removes the sessions a logout names and marks its claim applied, atomically. */
+/** Removes the sessions a logout names and marks its claim applied, atomically. @internal */
 export type CompletingRemoval = (
   criteria: OidcLogoutCriteria,
   claimKey: string,
 ) => Promise<OidcSessionInfo[]>;
 
-/** An event store's {@link CompletionTarget}, or `undefined` when it has none. */
+/** An event store's {@link CompletionTarget}, or `undefined` when it has none. @internal */
 export const COMPLETION_TARGET = Symbol('nest-oidc-logout: completion target');
 
-/** A session repository's {@link CompletingRemoval} on a target, or `undefined` when it cannot. */
+/** A session repository's {@link CompletingRemoval} on a target, or `undefined`. @internal */
 export const COMPLETING_REMOVAL = Symbol('nest-oidc-logout: completing removal');
 
-/** An event store that may offer a {@link CompletionTarget}. */
+/** An event store that may offer a {@link CompletionTarget}. @internal */
 export interface WithCompletionTarget {
   [COMPLETION_TARGET]?(): CompletionTarget | undefined;
 }
 
-/** A session repository that may offer a {@link CompletingRemoval}. */
+/** A session repository that may offer a {@link CompletingRemoval}. @internal */
 export interface WithCompletingRemoval {
   [COMPLETING_REMOVAL]?(target: CompletionTarget): CompletingRemoval | undefined;
 }
 
-/** The completing removal two stores offer together, if they do (any store may be asked). */
+/** The completing removal two stores offer together, if they do (any store may be asked). @internal */
 export function completingRemoval(sessions: object, events: object): CompletingRemoval | undefined {
   const target = (events as WithCompletionTarget)[COMPLETION_TARGET]?.();
   return target === undefined

@@ -160,10 +160,12 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
    * re-delivery applies the logout again (idempotent), and once it is, a second delivery of the
    * same token to the same registration changes nothing (`replayed: true`).
    *
-   * The completion runs after the caller's answer (`completion: 'after-answer'`, the default), so
-   * that a back-channel logout costs two store round trips before it is answered; when it fails,
-   * the logout is kept pending and applied again (the claim still claimed), which completes it.
-   * `'now'` awaits it and rejects when it fails (the pending queue's retries).
+   * When the two stores offer it (the library's own, on one PostgreSQL DataSource), the removal's
+   * statement completes the claim itself. Otherwise the completion runs after the caller's answer
+   * (`completion: 'after-answer'`, the default), so that a back-channel logout costs two store
+   * round trips before it is answered; when it fails, the logout is kept pending and applied again
+   * (the claim still claimed), which completes it. `'now'` awaits it and rejects when it fails (the
+   * pending queue's retries).
    *
    * @internal
    */

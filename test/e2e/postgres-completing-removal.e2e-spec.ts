@@ -126,6 +126,27 @@ describe.skipIf(!enabled)('completing removal: the stores on one PostgreSQL Data
     expect(await sessions.findByClientSessionId('s1')).toBeDefined();
   });
 
+  it('a database that refuses the shape (a DO ALSO rule on the events table): that removal fails, later ones run apart', async () => {
+    await save('s1', 'sid-1');
+    expect(await claim('j1')).toBe('apply');
+    // An audit rule added meanwhile: a data-modifying WITH cannot run it (0A000).
+    await dataSource.query(
+      'CREATE RULE oidc_test_audit AS ON UPDATE TO oidc_logout_events DO ALSO NOTIFY oidc_test_audit',
+    );
+    const remove = completingRemoval(sessions, events)!;
+    await expect(remove(bySid('sid-1'), 'j1')).rejects.toThrow(/could not remove/);
+    // Nothing happened: the session is there, the claim still claimed.
+    expect(await sessions.findByClientSessionId('s1')).toBeDefined();
+    expect(await claimKinds(dataSource)).toEqual(['claim']);
+    // Not offered any more: the removal and the completion run apart, and both go through.
+    expect(completingRemoval(sessions, events)).toBeUndefined();
+    expect(
+      (await sessions.removeByLogoutToken(bySid('sid-1'))).map((info) => info.clientSessionId),
+    ).toEqual(['s1']);
+    await events.complete('j1');
+    expect(await claimKinds(dataSource)).toEqual(['applied']);
+  });
+
   it('is not offered across DataSources, nor when a subclass overrides removeByLogoutToken or complete', async () => {
     // A second DataSource on the same tables (left as they are: `init` initializes it).
     const other = await createTestDataSource('postgres', { initialize: false });

@@ -106,6 +106,40 @@ describe.skipIf(!enabled)('TypeORM stores on PostgreSQL: prepared statements', (
     ).toBe('replay');
   });
 
+  it('preparedStatements: false runs every statement unnamed, on both stores', async () => {
+    const unprepared = await createTestDataSource('postgres', { poolSize: 1, initialize: false });
+    await unprepared.initialize();
+    try {
+      const own = new TypeOrmOidcSessionRepository(unprepared, {
+        batching: false,
+        preparedStatements: false,
+      });
+      const ownEvents = new TypeOrmOidcLogoutEventStore(unprepared, {
+        batching: false,
+        preparedStatements: false,
+      });
+      await own.init();
+      await ownEvents.init();
+      await own.save(session('s9', 'zoe', 'sid-9'));
+      expect(
+        await ownEvents.begin({ claim: { key: 'j9', expiresAt: new Date(Date.now() + HOUR) } }),
+      ).toBe('apply');
+      const removed = await own.removeByLogoutToken({
+        issuer: ISS,
+        clientId: CLIENT,
+        sid: 'sid-9',
+      });
+      expect(removed.map((info) => info.clientSessionId)).toEqual(['s9']);
+      await ownEvents.complete('j9');
+      const rows = await unprepared.query<{ n: number }[]>(
+        `SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name LIKE 'nest_oidc_logout_%'`,
+      );
+      expect(rows).toEqual([{ n: 0 }]);
+    } finally {
+      await unprepared.destroy();
+    }
+  });
+
   it("a statement the server refuses is a store failure that quotes none of the call's values", async () => {
     const secret = 'sid-that-must-not-be-logged';
     // PostgreSQL refuses a NUL in a text value.

@@ -1,3 +1,4 @@
+import { claimCompletionSql } from '../../repositories/typeorm/direct-sql';
 /** Which parts a logout's `begin` carries: a claim, a tombstone, or both. */
 export type BeginShape = 'claim' | 'tombstone' | 'both';
 
@@ -48,7 +49,7 @@ export interface EventSqlDialect {
  */
 export function buildLogoutEventSql(dialect: EventSqlDialect, events: string): LogoutEventSql {
   const names = eventColumns(dialect);
-  const { key, kind } = names;
+  const { key } = names;
   const ph = (from: number, count: number) =>
     Array.from({ length: count }, (_, i) => dialect.placeholder(from + i));
   const claimRow = (at: number) => {
@@ -69,8 +70,7 @@ export function buildLogoutEventSql(dialect: EventSqlDialect, events: string): L
     const values = dialect.upsert === 'on-duplicate-key' ? source : `VALUES ${source}`;
     return upsert(dialect, events, names, values, count);
   };
-  const completing = (where: string) =>
-    `UPDATE ${events} SET ${kind} = 'applied' WHERE ${where} AND ${kind} = 'claim'`;
+  const completing = (where: string) => claimCompletionSql(dialect, events, where);
   const sql: LogoutEventSql = {
     begin: { claim: begin('claim'), tombstone: begin('tombstone'), both: begin('both') },
     complete: completing(`${key} = ${dialect.placeholder(0)}`),

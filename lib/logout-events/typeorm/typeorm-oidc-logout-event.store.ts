@@ -36,6 +36,8 @@ export interface TypeOrmOidcLogoutEventStoreOptions {
    * statement per call. Default `{ maxConcurrent: 2, maxSize: 100 }`.
    */
   batching?: Partial<StatementBatchLimits> | false;
+  /** PostgreSQL only: see `TypeOrmOidcSessionRepositoryOptions.preparedStatements`. */
+  preparedStatements?: boolean;
 }
 
 /**
@@ -45,7 +47,9 @@ export interface TypeOrmOidcLogoutEventStoreOptions {
  *
  * A logout's claim and tombstone are one statement on PostgreSQL, SQLite and MySQL/MariaDB (one
  * upsert of both rows), so that a back-channel logout costs two round trips before it is answered:
- * this one and the session repository's removal (the claim is marked applied after the answer).
+ * this one and the session repository's removal. The claim is marked applied after the answer; on
+ * PostgreSQL, with `TypeOrmOidcSessionRepository` on the same DataSource, by the removal's own
+ * statement instead (unless a subclass overrides `complete`).
  * Call {@link TypeOrmOidcLogoutEventStore.init} once at startup; the module does it for you. Every
  * database failure rejects with an `OidcSessionRepositoryError` (no key or value in its message).
  *
@@ -61,7 +65,7 @@ export class TypeOrmOidcLogoutEventStore extends OidcLogoutEventStore {
 
   constructor(dataSource: DataSource, options: TypeOrmOidcLogoutEventStoreOptions = {}) {
     super();
-    this.runner = new TypeOrmRunner(dataSource, 'OIDC logout-event store');
+    this.runner = new TypeOrmRunner(dataSource, 'OIDC logout-event store', options);
     this.batchLimits =
       options.batching === false ? false : { maxConcurrent: 2, maxSize: 100, ...options.batching };
   }
@@ -154,14 +158,9 @@ export class TypeOrmOidcLogoutEventStore extends OidcLogoutEventStore {
    * @internal
    */
   [COMPLETION_TARGET](): CompletionTarget | undefined {
+    if (this.complete !== TypeOrmOidcLogoutEventStore.prototype.complete) return undefined;
     if (this.target) return this.target;
-    if (
-      !COMPLETING_DRIVERS.has(this.runner.driverType) ||
-      this.complete !== TypeOrmOidcLogoutEventStore.prototype.complete ||
-      !this.directWrites()
-    ) {
-      return undefined;
-    }
+    if (!COMPLETING_DRIVERS.has(this.runner.driverType) || !this.directWrites()) return undefined;
     this.target = {
       database: this.runner.dataSource,
       table: this.runner.tableName(OidcLogoutEventEntity),

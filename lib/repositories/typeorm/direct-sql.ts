@@ -127,9 +127,8 @@ export function buildCompletingRemovalSql(
 ): CompletingRemovalSql {
   const columns = escapedColumns(dialect);
   const { issuer, clientId } = columns;
-  const [key, kind] = [dialect.escape('event_key'), dialect.escape('kind')];
-  const completing = (where: string) =>
-    `UPDATE ${events} SET ${kind} = 'applied' WHERE ${where} AND ${kind} = 'claim'`;
+  const key = dialect.escape('event_key');
+  const completing = (where: string) => claimCompletionSql(dialect, events, where);
   const shapes = (build: (last: string[]) => string): Record<RemovalShape, string> => ({
     sid: build(columns.removal.sid),
     sub: build(columns.removal.sub),
@@ -148,6 +147,20 @@ export function buildCompletingRemovalSql(
       return deleting(dialect, sessions, columns, removalsOverArrays(dialect, all), claim);
     }),
   };
+}
+
+/**
+ * The completion of the claims `where` names on `events`: `'claim'` becomes `'applied'` (an
+ * applied or expired-and-replaced row is left as it is). The logout-event store's own completion
+ * and the completing removal share it.
+ */
+export function claimCompletionSql(
+  dialect: Pick<SqlDialect, 'escape'>,
+  events: string,
+  where: string,
+): string {
+  const kind = dialect.escape('kind');
+  return `UPDATE ${events} SET ${kind} = 'applied' WHERE ${where} AND ${kind} = 'claim'`;
 }
 
 /** The `WHERE` of a batch removal: the rows of `columns` equal to a row of the arrays. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { QueryFailedError, type QueryRunner } from 'typeorm';
+import { type DataSource, QueryFailedError, type QueryRunner } from 'typeorm';
 
 /** What the stores read of a statement's result (TypeORM's structured result, in part). */
 export interface StatementResult {
@@ -18,21 +18,31 @@ interface PgClient {
 }
 
 /**
- * Errors after which the server's prepared statements cannot be relied on: one no longer there or
- * already there (a pooler that hands a statement to another server connection: PgBouncer in
+ * Whether `error` says the server's prepared statements cannot be relied on: one no longer there
+ * or already there (a pooler that hands a statement to another server connection: PgBouncer in
  * transaction mode before 1.21), or one whose plan no longer fits its table (altered while the app
- * runs). The statement then runs again unnamed, and so does every later one of this runner.
+ * runs). The statement was refused before it ran: it runs again unnamed, and so does every later
+ * one on this DataSource.
  */
-const UNPREPARED_CODES = new Set(['26000', '42P05', '0A000']);
+function preparedStatementRefused(error: unknown): boolean {
+  const { code, routine, message } = (error ?? {}) as Record<string, unknown>;
+  if (code === '26000' || code === '42P05') return true;
+  return (
+    code === '0A000' &&
+    (routine === 'RevalidateCachedQuery' ||
+      String(message).includes('cached plan must not change result type'))
+  );
+}
 
 /**
  * The stores' hot-path statements on PostgreSQL as named prepared statements: their SQL is built
  * once per store and run thousands of times, and the server then parses and plans each once per
  * connection instead of on every call (measured: a third to three quarters of the server's CPU per
  * statement). Run on the pool connection of a TypeORM query runner, with TypeORM's error
- * (`QueryFailedError`, its `driverError` the server's), logged by TypeORM's logger as its own are.
- * After a pooler or a schema change refuses a prepared statement, they run unnamed, as TypeORM
- * would run them.
+ * (`QueryFailedError`, its `driverError` the server's), logged by TypeORM's logger as its own are
+ * (TypeORM's subscribers' `beforeQuery`/`afterQuery` do not see them). After a pooler or a schema
+ * change refuses a prepared statement, every store on the DataSource runs them unnamed, as TypeORM
+ * would run them. One per DataSource ({@link preparedStatementsOf}).
  *
  * @internal
  */
@@ -45,19 +55,20 @@ export class PostgresPreparedStatements {
     if (this.unnamed) return (await runner.query(sql, parameters, true)) as StatementResult;
     const client = (await runner.connect()) as PgClient;
     // TypeORM's logger sees the statement as it sees its own (an app's query log, `logging: true`).
-    const logger = runner.connection.logger;
+    const logger = runner.dataSource.logger;
     logger.logQuery(sql, parameters, runner);
     let answer: Awaited<ReturnType<PgClient['query']>>;
     try {
       answer = await client.query({ name: this.nameOf(sql), text: sql, values: parameters });
     } catch (error) {
-      if (!UNPREPARED_CODES.has(String((error as { code?: unknown } | null)?.code))) {
+      if (!preparedStatementRefused(error)) {
         logger.logQueryError(error as Error, sql, parameters, runner);
         throw new QueryFailedError(sql, parameters, error as Error);
       }
       this.unnamed = true;
       return (await runner.query(sql, parameters, true)) as StatementResult;
     }
+    // The rows, as TypeORM's `records` (its `raw` differs for UPDATE and DELETE: unused here).
     const records = answer.rows ?? [];
     return { records, affected: answer.rowCount ?? undefined, raw: records };
   }
@@ -71,4 +82,16 @@ export class PostgresPreparedStatements {
     }
     return name;
   }
+}
+
+const perDataSource = new WeakMap<DataSource, PostgresPreparedStatements>();
+
+/** The prepared statements of `dataSource`, shared by the stores on it. @internal */
+export function preparedStatementsOf(dataSource: DataSource): PostgresPreparedStatements {
+  let prepared = perDataSource.get(dataSource);
+  if (!prepared) {
+    prepared = new PostgresPreparedStatements();
+    perDataSource.set(dataSource, prepared);
+  }
+  return prepared;
 }

@@ -52,6 +52,15 @@ export interface TypeOrmOidcSessionRepositoryOptions {
    * that does not cache but shares the database with one that does must turn it on.
    */
   notifyRemovals?: boolean;
+  /**
+   * PostgreSQL only: the hot-path statements (lookups, claims, tombstones, removals) run as named
+   * prepared statements, parsed and planned once per pool connection. Default `true`. A pooler
+   * that refuses them (PgBouncer in transaction mode before 1.21) makes the stores fall back to
+   * unnamed statements by themselves; turn them off for one that accepts them but pins a
+   * connection per prepared statement instead. Applies to the logout-event store on the same
+   * DataSource too when the module builds both.
+   */
+  preparedStatements?: boolean;
 }
 
 /**

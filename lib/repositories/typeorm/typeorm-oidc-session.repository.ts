@@ -45,6 +45,7 @@ import {
   BATCH_DRIVERS,
   COMPLETING_DRIVERS,
   DIRECT_SQL_DRIVERS,
+  errorCode,
   isRetryable,
   MAX_ATTEMPTS,
   NOTIFY_DRIVERS,
@@ -79,6 +80,8 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   private statements: DirectStatements | undefined;
   /** The removals that complete claims, per event table (see `COMPLETING_REMOVAL`). */
   private readonly completingRemovals = new Map<string, RemovalStatements>();
+  /** Whether the database refused a completing removal: not offered any more. */
+  private completingRefused = false;
   /** MySQL/MariaDB: the guard's lookup with its read-only probe, MariaDB's removal. */
   private readonly mysql: MySqlSessionStatements | undefined;
 
@@ -92,7 +95,7 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
     options: TypeOrmOidcSessionRepositoryOptions = {},
   ) {
     super();
-    this.runner = new TypeOrmRunner(dataSource, 'OIDC session repository');
+    this.runner = new TypeOrmRunner(dataSource, 'OIDC session repository', options);
     this.batchLimits = resolveBatching(options.batching);
     const cacheOptions = options.lookupCache === true ? {} : options.lookupCache || undefined;
     this.cache = cacheOptions ? new SessionLookupCache(cacheOptions) : undefined;
@@ -226,6 +229,7 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
    */
   [COMPLETING_REMOVAL](target: CompletionTarget): CompletingRemoval | undefined {
     if (
+      this.completingRefused ||
       target.database !== this.dataSource ||
       !COMPLETING_DRIVERS.has(this.driverType) ||
       this.removeByLogoutToken !== TypeOrmOidcSessionRepository.prototype.removeByLogoutToken
@@ -252,7 +256,17 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
         ...removal,
         values: [...removal.values, target.storedClaimKey(claimKey)],
       };
-      return await this.removeDirectly((input) => statements.remove(input), completing);
+      return await this.removeDirectly(async (input) => {
+        try {
+          return await statements.remove(input);
+        } catch (error) {
+          // The database refuses the statement's shape (0A000: e.g. a DO ALSO rule on the events
+          // table, which a data-modifying WITH cannot run): claims are completed on their own
+          // from now on; this logout is kept and applied so.
+          if (errorCode(error) === '0A000') this.completingRefused = true;
+          throw error;
+        }
+      }, completing);
     };
   }
 

@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager, EntityTarget } from 'typeorm';
 import { OidcSessionRepositoryError } from '../../errors/oidc-logout.error';
-import { PostgresPreparedStatements } from './prepared-statements';
+import { type PostgresPreparedStatements, preparedStatementsOf } from './prepared-statements';
 
 /** Drivers with one shared connection: a transaction would absorb concurrent callers' queries. */
 export const SINGLE_CONNECTION_DRIVERS = new Set([
@@ -91,9 +91,11 @@ export class TypeOrmRunner {
     readonly dataSource: DataSource,
     /** The store, for the messages ("OIDC session repository", "OIDC logout-event store"). */
     private readonly storeName: string,
+    /** PostgreSQL: whether the hot-path statements run prepared (default `true`). */
+    { preparedStatements = true }: { preparedStatements?: boolean } = {},
   ) {
-    if (PREPARED_STATEMENT_DRIVERS.has(this.driverType)) {
-      this.prepared = new PostgresPreparedStatements();
+    if (preparedStatements && PREPARED_STATEMENT_DRIVERS.has(this.driverType)) {
+      this.prepared = preparedStatementsOf(dataSource);
     }
   }
 

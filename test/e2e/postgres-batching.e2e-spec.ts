@@ -16,6 +16,7 @@ import {
   createTestDataSource,
   destroyTestDataSource,
 } from '../fixtures/databases';
+import { loseAnswers } from '../fixtures/lost-answers';
 
 /**
  * PostgreSQL batches concurrent calls of one kind into one statement (see DirectStatements). Each
@@ -221,22 +222,16 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
 
   it('a claim batch that committed but whose answer was lost, run again call by call, still answers "apply"', async () => {
     const until = new Date(Date.now() + HOUR);
-    // The batch claim statement commits, then its connection fails before the answer arrives
-    // (on the pool connection itself: the statements run there, prepared, not through TypeORM).
-    const create = DataSource.prototype.createQueryRunner.bind(dataSource);
-    let lost = 0;
-    vi.spyOn(dataSource, 'createQueryRunner').mockImplementation((...args) => {
-      const runner = create(...args);
-      const connect = runner.connect.bind(runner);
-      runner.connect = async () =>
-        losingClaimAnswers((await connect()) as PgConnection, () => lost++);
-      return runner;
-    });
+    // The batch claim statement commits, then its connection fails before the answer arrives.
+    const lost = loseAnswers(
+      dataSource,
+      (sql) => sql.includes('unnest') && sql.includes("'claim'"),
+    );
     const keys = ['j1', 'j2', 'j3', 'j4', 'j5'];
     const answers = await Promise.all(
       keys.map((key) => batchedEvents.claimLogoutEvent(key, until)),
     );
-    expect(lost).toBe(1);
+    expect(lost()).toBe(1);
     // Not applied yet by anyone: each caller applies it (none is taken for a replay).
     expect(answers).toEqual(keys.map(() => true));
   });
@@ -314,36 +309,3 @@ describe.skipIf(!enabled)('TypeOrmOidcSessionRepository on PostgreSQL: statement
     }
   });
 });
-
-/** The part of node-postgres' client the fault below wraps. */
-interface PgConnection {
-  query(config: string | { text: string }, values?: unknown[]): Promise<unknown>;
-}
-
-/**
- * `connection`, whose batch claim statements commit and then fail as a connection reset would
- * (calling `onLost` each time); everything else passes through.
- */
-function losingClaimAnswers(connection: PgConnection, onLost: () => void): PgConnection {
-  return new Proxy(connection, {
-    get(target, property) {
-      if (property === 'query') {
-        return async (config: string | { text: string }, values?: unknown[]) => {
-          const result = await target.query(config, values);
-          const sql = typeof config === 'string' ? config : config.text;
-          if (sql.includes('unnest') && sql.includes("'claim'")) {
-            onLost();
-            throw Object.assign(new Error('Connection terminated unexpectedly'), {
-              code: 'ECONNRESET',
-            });
-          }
-          return result;
-        };
-      }
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function'
-        ? (value as (...a: unknown[]) => unknown).bind(target)
-        : value;
-    },
-  });
-}

@@ -29,6 +29,7 @@ import { loginAt, postLogoutToken, privateStatus } from '../fixtures/session-cli
 import { startTestApp, type TestApp } from '../fixtures/test-app';
 import { signIdToken, signLogoutToken } from '../fixtures/tokens';
 import { KEPT_ANSWER } from '../fixtures/back-channel-answers';
+import { loseAnswers } from '../fixtures/lost-answers';
 import { PENDING_LOGOUT_MAX_RETRY_MS } from '../../lib/logout-events/pending-logouts.options';
 
 const enabled = announceDatabase('postgres', 'PostgreSQL completing-removal e2e');
@@ -201,17 +202,19 @@ describe.skipIf(!enabled)('a back-channel logout on PostgreSQL, over HTTP', () =
     return { app, told };
   }
 
-  async function loggedOutOnce(app: TestApp, dataSource: DataSource) {
+  /** A user logged in at `app` (the one a logout will name) and another user. */
+  async function twoUsers(app: TestApp) {
     const sub = `user-${randomUUID()}`;
     const sid = `sid-${randomUUID()}`;
-    const cookie = await loginAt(
-      app.url,
-      await signIdToken(keys, { iss: op.issuer, aud: 'app', sub, sid }),
-    );
-    const other = await loginAt(
-      app.url,
-      await signIdToken(keys, { iss: op.issuer, aud: 'app', sub: `o-${sub}`, sid: `o-${sid}` }),
-    );
+    const login = (user: string, opSession: string) =>
+      signIdToken(keys, { iss: op.issuer, aud: 'app', sub: user, sid: opSession }).then((token) =>
+        loginAt(app.url, token),
+      );
+    return { sub, sid, cookie: await login(sub, sid), other: await login(`o-${sub}`, `o-${sid}`) };
+  }
+
+  async function loggedOutOnce(app: TestApp, dataSource: DataSource) {
+    const { sub, sid, cookie, other } = await twoUsers(app);
     const token = await signLogoutToken(keys, {
       issuer: op.issuer,
       sub,
@@ -256,17 +259,12 @@ describe.skipIf(!enabled)('a back-channel logout on PostgreSQL, over HTTP', () =
     const dataSource = await createTestDataSource('postgres');
     const { app, told } = await startApp(dataSource);
     try {
-      const sub = `user-${randomUUID()}`;
-      const sid = `sid-${randomUUID()}`;
-      const cookie = await loginAt(
-        app.url,
-        await signIdToken(keys, { iss: op.issuer, aud: 'app', sub, sid }),
+      const { sub, sid, cookie, other } = await twoUsers(app);
+      const lost = loseAnswers(
+        dataSource,
+        (sql) => sql.includes('DELETE') && sql.includes("'applied'"),
+        1,
       );
-      const other = await loginAt(
-        app.url,
-        await signIdToken(keys, { iss: op.issuer, aud: 'app', sub: `o-${sub}`, sid: `o-${sid}` }),
-      );
-      const lost = loseOneCompletingRemovalAnswer(dataSource);
       const token = await signLogoutToken(keys, {
         issuer: op.issuer,
         sub,
@@ -318,44 +316,3 @@ describe.skipIf(!enabled)('a back-channel logout on PostgreSQL, over HTTP', () =
     }
   });
 });
-
-/**
- * Makes the next completing removal on `dataSource` commit and then fail as a connection reset
- * would; answers how many it failed so far.
- */
-function loseOneCompletingRemovalAnswer(dataSource: DataSource): () => number {
-  let lost = 0;
-  const create = dataSource.createQueryRunner.bind(dataSource);
-  vi.spyOn(dataSource, 'createQueryRunner').mockImplementation((...args) => {
-    const runner = create(...args);
-    const connect = runner.connect.bind(runner);
-    runner.connect = async () => {
-      const connection = (await connect()) as {
-        query(config: string | { text: string }, values?: unknown[]): Promise<unknown>;
-      };
-      return new Proxy(connection, {
-        get(target, property) {
-          if (property !== 'query') {
-            const value: unknown = Reflect.get(target, property, target);
-            return typeof value === 'function'
-              ? (value as (...a: unknown[]) => unknown).bind(target)
-              : value;
-          }
-          return async (config: string | { text: string }, values?: unknown[]) => {
-            const result = await target.query(config, values);
-            const sql = typeof config === 'string' ? config : config.text;
-            if (lost === 0 && sql.includes('DELETE') && sql.includes("'applied'")) {
-              lost++;
-              throw Object.assign(new Error('Connection terminated unexpectedly'), {
-                code: 'ECONNRESET',
-              });
-            }
-            return result;
-          };
-        },
-      });
-    };
-    return runner;
-  });
-  return () => lost;
-}

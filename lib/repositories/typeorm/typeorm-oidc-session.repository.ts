@@ -23,7 +23,8 @@ import {
   type SqlDialect,
 } from './direct-sql';
 import { DirectStatements, type Removal } from './direct-statements';
-import { removalOf, type RemovalStatements } from './removal-statements';
+import { CompletingRemovals } from './completing-removals';
+import { removalOf } from './removal-statements';
 import {
   deleteExpiredSessions,
   findLiveSession,
@@ -45,7 +46,6 @@ import {
   BATCH_DRIVERS,
   COMPLETING_DRIVERS,
   DIRECT_SQL_DRIVERS,
-  errorCode,
   isRetryable,
   MAX_ATTEMPTS,
   NOTIFY_DRIVERS,
@@ -78,10 +78,16 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
   private readonly runner: TypeOrmRunner;
   /** The SQL of the hot paths, built on first use (DIRECT_SQL_DRIVERS only). */
   private statements: DirectStatements | undefined;
-  /** The removals that complete claims, per event table (see `COMPLETING_REMOVAL`). */
-  private readonly completingRemovals = new Map<string, RemovalStatements>();
-  /** Whether the database refused a completing removal: not offered any more. */
-  private completingRefused = false;
+  /** The removals that complete claims (see `COMPLETING_REMOVAL`). */
+  private readonly completing = new CompletingRemovals((eventsTable) =>
+    this.directStatements()?.completing(
+      buildCompletingRemovalSql(
+        this.sqlDialect(),
+        this.runner.tableName(OidcSessionEntity),
+        eventsTable,
+      ),
+    ),
+  );
   /** MySQL/MariaDB: the guard's lookup with its read-only probe, MariaDB's removal. */
   private readonly mysql: MySqlSessionStatements | undefined;
 
@@ -229,45 +235,13 @@ export class TypeOrmOidcSessionRepository extends OidcSessionRepository {
    */
   [COMPLETING_REMOVAL](target: CompletionTarget): CompletingRemoval | undefined {
     if (
-      this.completingRefused ||
       target.database !== this.dataSource ||
       !COMPLETING_DRIVERS.has(this.driverType) ||
       this.removeByLogoutToken !== TypeOrmOidcSessionRepository.prototype.removeByLogoutToken
     ) {
       return undefined;
     }
-    const direct = this.directStatements();
-    if (!direct) return undefined;
-    let removals = this.completingRemovals.get(target.table);
-    if (!removals) {
-      const sql = buildCompletingRemovalSql(
-        this.sqlDialect(),
-        this.runner.tableName(OidcSessionEntity),
-        target.table,
-      );
-      removals = direct.completing(sql);
-      this.completingRemovals.set(target.table, removals);
-    }
-    const statements = removals;
-    return async (criteria, claimKey) => {
-      assertLogoutCriteria(criteria);
-      const removal = removalOf(criteria);
-      const completing = {
-        ...removal,
-        values: [...removal.values, target.storedClaimKey(claimKey)],
-      };
-      return await this.removeDirectly(async (input) => {
-        try {
-          return await statements.remove(input);
-        } catch (error) {
-          // The database refuses the statement's shape (0A000: e.g. a DO ALSO rule on the events
-          // table, which a data-modifying WITH cannot run): claims are completed on their own
-          // from now on; this logout is kept and applied so.
-          if (errorCode(error) === '0A000') this.completingRefused = true;
-          throw error;
-        }
-      }, completing);
-    };
+    return this.completing.offer(target, (remove, removal) => this.removeDirectly(remove, removal));
   }
 
   /** Runs a direct removal; answers the live sessions it removed. */

@@ -137,9 +137,8 @@ export function buildCompletingRemovalSql(
   return {
     remove: shapes((last) => {
       const all = [issuer, clientId, ...last];
-      const conditions = all.map((column, i) => `${column} = ${dialect.placeholder(i)}`);
       const claim = completing(`${key} = ${dialect.placeholder(all.length)}`);
-      return deleting(dialect, sessions, columns, conditions.join(' AND '), claim);
+      return deleting(dialect, sessions, columns, removalEquals(dialect, all), claim);
     }),
     batch: shapes((last) => {
       const all = [issuer, clientId, ...last];
@@ -161,6 +160,11 @@ export function claimCompletionSql(
 ): string {
   const kind = dialect.escape('kind');
   return `UPDATE ${events} SET ${kind} = 'applied' WHERE ${where} AND ${kind} = 'claim'`;
+}
+
+/** The `WHERE` of a single removal: each of `columns` equal to its parameter, in order. */
+function removalEquals(dialect: SqlDialect, columns: string[]): string {
+  return columns.map((column, i) => `${column} = ${dialect.placeholder(i)}`).join(' AND ');
 }
 
 /** The `WHERE` of a batch removal: the rows of `columns` equal to a row of the arrays. */
@@ -193,11 +197,8 @@ export function buildDirectSql(dialect: SqlDialect, sessions: string): DirectSql
   const columns = escapedColumns(dialect);
   const { id, issuer, clientId, expiresAt } = columns;
   const p = (count: number) => Array.from({ length: count }, (_, i) => dialect.placeholder(i));
-  const removeWhere = (last: string[]) => {
-    const params = p(2 + last.length);
-    const conditions = [issuer, clientId, ...last].map((column, i) => `${column} = ${params[i]}`);
-    return deleting(dialect, sessions, columns, conditions.join(' AND '));
-  };
+  const removeWhere = (last: string[]) =>
+    deleting(dialect, sessions, columns, removalEquals(dialect, [issuer, clientId, ...last]));
   const find = p(2);
   const live = `${id} = ${find[0]} AND ${expiresAt} > ${find[1]}`;
   const sql: DirectSql = {

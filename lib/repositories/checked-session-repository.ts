@@ -2,7 +2,7 @@ import type {
   OidcLogoutCriteria,
   OidcSessionInfo,
 } from '../interfaces/oidc-session-info.interface';
-import type { CompletingRemoval } from './joint-completion';
+import type { ClaimCompletion } from './joint-completion';
 import {
   assertLogoutCriteria,
   EXISTS_NOW,
@@ -119,7 +119,7 @@ export class CheckedSessionRepository extends StoreBoundary<OidcSessionRepositor
   removeByLogoutToken(
     criteria: OidcLogoutCriteria,
     /** Run instead of the repository's own: the removal that also completes the logout's claim. */
-    completing?: { remove: CompletingRemoval; claimKey: string },
+    completing?: ClaimCompletion,
   ): Promise<OidcSessionInfo[]> {
     const refused = ownArguments(() => assertLogoutCriteria(criteria));
     if (refused) return refused;

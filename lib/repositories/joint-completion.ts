@@ -28,6 +28,12 @@ export type CompletingRemoval = (
   claimKey: string,
 ) => Promise<OidcSessionInfo[]>;
 
+/** A completing removal with the claim it completes, as the library passes it on. @internal */
+export interface ClaimCompletion {
+  remove: CompletingRemoval;
+  claimKey: string;
+}
+
 /** An event store's {@link CompletionTarget}, or `undefined` when it has none. @internal */
 export const COMPLETION_TARGET = Symbol('nest-oidc-logout: completion target');
 

@@ -15,17 +15,11 @@ import type { OidcLogoutEventBegin } from '../logout-events/oidc-logout-event.st
 import { LOGOUT_TOMBSTONE_TTL_SECONDS } from '../oidc-logout.constants';
 import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout-options';
 import type { CheckedSessionRepository } from '../repositories/checked-session-repository';
-import { type CompletingRemoval, completingRemoval } from '../repositories/joint-completion';
+import { type ClaimCompletion, completingRemoval } from '../repositories/joint-completion';
 import { hashSid } from '../repositories/session-id-hash';
 import { registrationsForTarget } from './client-registrations';
 import { asRepositoryError } from './repository-error';
 import type { RevocationListeners } from './revocation-listeners';
-
-/** A removal that also completes the logout's claim (see `joint-completion.ts`). */
-interface Completing {
-  remove: CompletingRemoval;
-  claimKey: string;
-}
 
 /** A verified logout, as `LogoutService.applyLogout` applies it. @internal */
 export interface AppliedLogout {
@@ -111,7 +105,7 @@ export class LogoutApplication {
     const claimKey =
       logout.jti === undefined ? undefined : logoutTokenKey(issuer, clientId, logout.jti);
     let sessions: OidcSessionInfo[];
-    let completing: Completing | undefined;
+    let completing: ClaimCompletion | undefined;
     try {
       const event = logoutEvent(registration, logout, claimKey, Date.now());
       // 'replay' only for a claim already applied: anything else (new, or claimed by an
@@ -221,7 +215,7 @@ export class LogoutApplication {
   private removeSessions(
     registration: ResolvedClientRegistration,
     logout: AppliedLogout,
-    completing?: Completing,
+    completing?: ClaimCompletion,
   ): Promise<OidcSessionInfo[]> {
     const criteria = {
       issuer: registration.issuer,
@@ -233,7 +227,7 @@ export class LogoutApplication {
   }
 
   /** The removal that completes the claim `claimKey`, when the two stores offer one. */
-  private completingRemoval(claimKey: string): Completing | undefined {
+  private completingRemoval(claimKey: string): ClaimCompletion | undefined {
     const remove = completingRemoval(this.repository.raw, this.events.raw);
     return remove && { remove, claimKey };
   }

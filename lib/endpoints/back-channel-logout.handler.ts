@@ -16,7 +16,7 @@ import {
   type FormField,
   type FormRequest,
 } from '../http/form-body';
-import { sendEmptyOk, sendOAuthError } from '../http/http-response';
+import { sendEmptyOk, sendOAuthError, sendOAuthErrorAndClose } from '../http/http-response';
 import { registrationIdOf } from './route-params';
 
 /** The largest back-channel request body accepted (logout tokens are a few KiB). */
@@ -192,7 +192,8 @@ export class BackChannelLogoutHandler implements NestMiddleware {
 
   /**
    * Answers a refused request and logs one structured line: the reason, never a token or an id. A
-   * body left unread is not read afterwards: the connection is closed instead.
+   * body left unread is not read afterwards: the connection is closed instead, shortly after the
+   * answer (see `sendOAuthErrorAndClose`).
    */
   private reject(
     request: RoutedRequest,
@@ -208,8 +209,8 @@ export class BackChannelLogoutHandler implements NestMiddleware {
       registrationId: safeId(registrationId),
       reason,
     });
-    const close: Record<string, string> = hasUnreadBody(request) ? { Connection: 'close' } : {};
-    sendOAuthError(response, status, description, { ...headers, ...close });
+    if (hasUnreadBody(request)) sendOAuthErrorAndClose(response, status, description, headers);
+    else sendOAuthError(response, status, description, headers);
   }
 }
 

@@ -18,13 +18,59 @@ export function sendOAuthError(
   description: string,
   headers: Record<string, string> = {},
 ): void {
+  response.end(writeOAuthErrorHead(response, status, description, headers));
+}
+
+/**
+ * How long a connection whose request body was left unread stays open after its refusal was sent,
+ * at most: closing a socket with unread bytes makes the kernel send a reset, and a client still
+ * uploading then fails its write and never reads the answer waiting for it.
+ *
+ * @internal
+ */
+export const LINGER_AFTER_REFUSAL_MS = 2_000;
+
+/**
+ * {@link sendOAuthError} for a request whose body was left unread: answers with `Connection: close`
+ * at once (the whole body, by `Content-Length`), reads nothing more, and closes the connection after
+ * `lingerMs` (or sooner, when the client has gone), so that the client reads the answer before the
+ * close resets the connection. Works on Express's and Fastify's raw responses alike.
+ *
+ * @internal
+ */
+export function sendOAuthErrorAndClose(
+  response: ServerResponse,
+  status: number,
+  description: string,
+  headers: Record<string, string> = {},
+  lingerMs = LINGER_AFTER_REFUSAL_MS,
+): void {
+  response.write(
+    writeOAuthErrorHead(response, status, description, { ...headers, Connection: 'close' }),
+  );
+  const end = () => {
+    clearTimeout(timer);
+    if (!response.writableEnded) response.end();
+  };
+  const timer = setTimeout(end, lingerMs);
+  timer.unref?.();
+  response.once('close', end);
+}
+
+/** Sets the status and headers of an OAuth-style error; returns its body. */
+function writeOAuthErrorHead(
+  response: ServerResponse,
+  status: number,
+  description: string,
+  headers: Record<string, string>,
+): string {
   const body = JSON.stringify({ error: 'invalid_request', error_description: description });
   response.statusCode = status;
   setNoStore(response);
   for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
   response.setHeader('Content-Type', 'application/json; charset=utf-8');
   response.setHeader('Content-Length', Buffer.byteLength(body));
-  response.end(body);
+  return body;
 }
 
 /** Ends a response with 200 and no body, uncacheable. @internal */

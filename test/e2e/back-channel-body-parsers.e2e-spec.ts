@@ -261,8 +261,92 @@ describe.each<Setup>(['Nest body parsers (default)', "the app's own global expre
       expect(read!).toBeLessThan(BACK_CHANNEL_MAX_BODY_BYTES + 64 * KIB);
       await expectActive(agent);
     });
+
+    it('a client that reads its answer late still gets the 413: the connection is not reset under it', async () => {
+      // The client sends 32 MiB as fast as it can and reads nothing for 300 ms. A server that closes
+      // the socket with unread bytes makes the kernel send a reset; the client's write still under
+      // way fails with it, and the 413 waiting in its receive buffer is never read. The server must
+      // keep the connection open a while after answering, without reading more.
+      const { agent, token } = await session();
+      const upload = lateReadingUpload(
+        running.url,
+        `logout_token=${token}&pad=`,
+        32 * 1024 * KIB,
+        300,
+      );
+      const result = await upload;
+
+      expect(result.response, `no answer: ${result.error}`).toBeDefined();
+      expectSpecError(result.response!, 413, /larger than 65536 bytes/);
+      expect(result.response!.headerList).toContainEqual(['connection', 'close']);
+      // Nothing was read while the connection lingered: a few socket reads past the bound (the
+      // client writes as fast as loopback takes it), not the 32 MiB sent.
+      const read = running.bytesRead.get(result.localPort)?.();
+      expect(read).toBeDefined();
+      expect(read!).toBeLessThan(BACK_CHANNEL_MAX_BODY_BYTES + 256 * KIB);
+      await expectActive(agent);
+    });
   },
 );
+
+/**
+ * Sends a chunked POST of `total` bytes at once, reads nothing for `readAfterMs`, then reads the
+ * answer until the server closes the connection.
+ */
+function lateReadingUpload(
+  baseUrl: string,
+  prefix: string,
+  total: number,
+  readAfterMs: number,
+): Promise<{ response?: RawResponse; error?: string; localPort: number }> {
+  const url = new URL(baseUrl);
+  return new Promise((resolve) => {
+    const socket = connect(Number(url.port), url.hostname);
+    const received: Buffer[] = [];
+    let error: string | undefined;
+    let localPort = 0;
+    const deadline = setTimeout(() => socket.destroy(), 10_000);
+    socket.pause();
+    socket.on('connect', () => {
+      localPort = socket.localPort ?? 0;
+      const body = Buffer.concat([Buffer.from(prefix), Buffer.alloc(total, 'x')]);
+      socket.write(
+        `POST ${BACK} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Type: ${FORM}\r\n` +
+          'Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n' +
+          `${body.length.toString(16)}\r\n`,
+      );
+      socket.write(body);
+      socket.write('\r\n0\r\n\r\n');
+      setTimeout(() => socket.resume(), readAfterMs);
+    });
+    socket.on('data', (data: Buffer) => received.push(data));
+    socket.on('error', (cause: Error) => {
+      error = `${(cause as NodeJS.ErrnoException).code ?? cause.message} after ${Buffer.concat(received).length} bytes`;
+    });
+    socket.on('close', () => {
+      clearTimeout(deadline);
+      const data = Buffer.concat(received);
+      const headEnd = data.indexOf('\r\n\r\n');
+      if (headEnd < 0) {
+        resolve({ error: error ?? 'no response', localPort });
+        return;
+      }
+      resolve({ response: parseRawResponse(data, headEnd), error, localPort });
+    });
+  });
+}
+
+function parseRawResponse(data: Buffer, headEnd: number): RawResponse {
+  const lines = data.subarray(0, headEnd).toString('latin1').split('\r\n');
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(lines[0] ?? '')?.[1] ?? 0);
+  const headerList = lines.slice(1).map((line): [string, string] => {
+    const colon = line.indexOf(':');
+    return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
+  });
+  const length = Number(headerList.find(([n]) => n === 'content-length')?.[1] ?? 0);
+  const body = data.subarray(headEnd + 4, headEnd + 4 + length);
+  return { status, headerList, body, elapsedMs: 0, timedOut: false, complete: true };
+}
 
 /**
  * Sends a chunked POST of `total` bytes in 8 KiB chunks, one every 5 ms, and stops when the server
@@ -292,16 +376,8 @@ function slowChunkedUpload(
         reject(new Error(`no response (sent ${sent} bytes)`));
         return;
       }
-      const lines = data.subarray(0, headEnd).toString('latin1').split('\r\n');
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(lines[0] ?? '')?.[1] ?? 0);
-      const headerList = lines.slice(1).map((line): [string, string] => {
-        const colon = line.indexOf(':');
-        return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
-      });
-      const length = Number(headerList.find(([n]) => n === 'content-length')?.[1] ?? 0);
-      const body = data.subarray(headEnd + 4, headEnd + 4 + length);
       resolve({
-        response: { status, headerList, body, elapsedMs: 0, timedOut: false, complete: true },
+        response: parseRawResponse(data, headEnd),
         sentWhenAnswered: sentWhenAnswered < 0 ? sent : sentWhenAnswered,
         localPort,
       });

@@ -13,10 +13,14 @@ const EXTERNAL_CLIENT_VARS = [
   'GAMES_CLIENT_SECRET',
 ] as const;
 
+/** Which apps the external OP has registered for front-channel logout. */
+const FRONT_CHANNEL_VARS = ['PORTAL_FRONT_CHANNEL', 'GAMES_FRONT_CHANNEL'] as const;
+
 /**
  * The sample's options from environment variables (see sample/README.md): OP_PORT, PORTAL_PORT,
  * GAMES_PORT, OIDC_ISSUER, LISTEN_HOST, SAMPLE_DATA_DIR, and for an external OP the four
- * PORTAL_/GAMES_CLIENT_ID/SECRET variables (with OIDC_ISSUER) and OIDC_LEGACY_LOGOUT_TOKENS.
+ * PORTAL_/GAMES_CLIENT_ID/SECRET variables (with OIDC_ISSUER), OIDC_LEGACY_LOGOUT_TOKENS and
+ * PORTAL_/GAMES_FRONT_CHANNEL.
  */
 export function sampleOptionsFromEnv(env: NodeJS.ProcessEnv): SampleOptions {
   const issuer = env.OIDC_ISSUER?.trim() || undefined;
@@ -24,6 +28,12 @@ export function sampleOptionsFromEnv(env: NodeJS.ProcessEnv): SampleOptions {
     throw new SampleConfigError(`OIDC_ISSUER must be an http(s) URL, got "${issuer}"`);
   }
   const given = EXTERNAL_CLIENT_VARS.filter((name) => env[name]?.trim());
+  const frontChannel = FRONT_CHANNEL_VARS.filter((name) => flag(env, name));
+  if (given.length === 0 && frontChannel.length > 0) {
+    throw new SampleConfigError(
+      `${frontChannel.join(' and ')} need an external OP (the embedded OP sends back-channel logouts only)`,
+    );
+  }
   let externalOp: SampleOptions['externalOp'];
   if (given.length > 0) {
     const missing: string[] = EXTERNAL_CLIENT_VARS.filter((name) => !given.includes(name));
@@ -38,10 +48,12 @@ export function sampleOptionsFromEnv(env: NodeJS.ProcessEnv): SampleOptions {
       portal: {
         clientId: value(env, 'PORTAL_CLIENT_ID'),
         clientSecret: value(env, 'PORTAL_CLIENT_SECRET'),
+        frontChannel: flag(env, 'PORTAL_FRONT_CHANNEL'),
       },
       games: {
         clientId: value(env, 'GAMES_CLIENT_ID'),
         clientSecret: value(env, 'GAMES_CLIENT_SECRET'),
+        frontChannel: flag(env, 'GAMES_FRONT_CHANNEL'),
       },
       legacyLogoutTokens: flag(env, 'OIDC_LEGACY_LOGOUT_TOKENS'),
     };

@@ -12,6 +12,11 @@ import { reservePort } from './ports';
 export interface SampleClientCredentials {
   clientId: string;
   clientSecret: string;
+  /**
+   * The OP has the app's front-channel logout URL (`/logout/connect/front-channel/sso`, session
+   * required): the app accepts front-channel logouts too. Default false (back channel only).
+   */
+  frontChannel?: boolean;
 }
 
 /** An OP the sample uses instead of starting its own. */
@@ -109,6 +114,7 @@ export async function startSample(options: SampleOptions): Promise<RunningSample
     const portalSettings: SampleAppSettings = {
       ...common,
       ...portalClient,
+      frontChannel: portalClient.frontChannel ?? false,
       name: 'Portal',
       url: portalUrl,
       color: '#1f5fbf',
@@ -121,6 +127,7 @@ export async function startSample(options: SampleOptions): Promise<RunningSample
       {
         ...portalSettings,
         ...gamesClient,
+        frontChannel: gamesClient.frontChannel ?? false,
         name: 'Games',
         url: gamesUrl,
         color: '#7b2fbf',

@@ -42,7 +42,8 @@ export class LogoutEventLog implements OnModuleInit, OnModuleDestroy {
       at: new Date(),
       channel: event.channel,
       sub: event.sub ?? event.sessions[0]?.sub,
-      sid: event.sid ?? event.sessions[0]?.sid,
+      // With front-channel logout on, the sid stays private (see shownSid).
+      sid: this.settings.frontChannel ? undefined : (event.sid ?? event.sessions[0]?.sid),
       sessionsEnded: event.sessions.length,
       revokeOfflineAccess: event.revokeOfflineAccess,
     };

@@ -32,7 +32,11 @@ export function createSampleAppController(strategyName: string): Type<unknown> {
     @Get('me')
     @Header('Cache-Control', 'no-store')
     me(@Req() request: Request): { app: string; user: unknown } {
-      return { app: this.settings.name, user: request.user };
+      const user = request.user as OidcLoginUser | undefined;
+      // With front-channel logout on, the sid stays private (see shownSid).
+      if (user && this.settings.frontChannel)
+        return { app: this.settings.name, user: { ...user, sid: undefined } };
+      return { app: this.settings.name, user };
     }
 
     @Get('signed-out')

@@ -30,7 +30,8 @@ class SessionSerializer extends PassportSerializer {
  * One sample app (Portal or Games, from its settings): SQLite through TypeORM, the library with one
  * OP registration, login with passport-openidconnect, `OidcSessionGuard` on every page but the
  * public ones, RP-initiated logout at POST /logout, back-channel logout at
- * POST /logout/connect/back-channel/sso.
+ * POST /logout/connect/back-channel/sso, and front-channel logout at
+ * GET /logout/connect/front-channel/sso when the settings ask for it.
  */
 @Module({})
 export class SampleAppModule {
@@ -61,8 +62,8 @@ export class SampleAppModule {
                 clientSecret: settings.clientSecret,
                 postLogoutRedirectUri: `${settings.url}/logout/callback`,
                 backChannel: { sessionRequired: true },
-                // Not registered at the OP: the sample shows back-channel logout.
-                frontChannel: false,
+                // Off unless the external OP has the app's front-channel URL (GAMES_FRONT_CHANNEL).
+                frontChannel: settings.frontChannel ? { sessionRequired: true } : false,
                 legacyLogoutTokens: settings.legacyLogoutTokens,
               },
             ],

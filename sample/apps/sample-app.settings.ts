@@ -17,6 +17,11 @@ export interface SampleAppSettings {
   clientSecret: string;
   /** For OPs that send logout tokens without `exp` (Keycloak up to 23.0.3). */
   legacyLogoutTokens: boolean;
+  /**
+   * Registered at the OP for front-channel logout too (`sessionRequired`): the app then keeps its
+   * `sid`s private (not on its pages), as an app with front-channel logout must.
+   */
+  frontChannel: boolean;
   /** The app's SQLite file (TypeORM). */
   databaseFile: string;
   /** The other app, linked from this one's pages. */

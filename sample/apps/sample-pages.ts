@@ -38,6 +38,12 @@ function eventLog(settings: SampleAppSettings, events: readonly LogoutEventEntry
   );
 }
 
+/** The `sid` as the pages show it: not at all when front-channel logout is on (it must stay private). */
+export function shownSid(settings: SampleAppSettings, sid: string | undefined): string {
+  if (settings.frontChannel) return '(private: front-channel logout is on)';
+  return sid ?? '(none)';
+}
+
 /** The private page: who is logged in, their OP session, the log-out button and the logout log. */
 export function homePage(
   settings: SampleAppSettings,
@@ -48,7 +54,7 @@ export function homePage(
     settings,
     `<p id="status">Logged in as <strong id="user">${escapeHtml(user?.sub ?? '?')}</strong></p>` +
       '<ul>' +
-      `<li>OP session (sid): <code id="sid">${escapeHtml(user?.sid ?? '(none)')}</code></li>` +
+      `<li>OP session (sid): <code id="sid">${escapeHtml(shownSid(settings, user?.sid))}</code></li>` +
       `<li>Issuer: <code>${escapeHtml(settings.issuer)}</code>, client: ` +
       `<code>${escapeHtml(settings.clientId)}</code></li></ul>` +
       // RP-initiated logout: the library's POST /logout ends this session and the OP's.

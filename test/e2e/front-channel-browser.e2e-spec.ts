@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Frame, type Page } from 'playwright-core';
+import type { BrowserContext, Frame, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { CHROMIUM_ARGS, CHROMIUM_PATH, describeWithChromium } from '../fixtures/chromium';
+import { describeWithChromium, launchChromiumProfile } from '../fixtures/chromium';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
@@ -71,37 +70,6 @@ function escapeHtml(value: string): string {
   );
 }
 
-/**
- * A Chromium with a new, empty profile whose third-party cookie setting is explicit: blocked
- * (`cookie_controls_mode` 1, what browsers move towards) or allowed (0, the control experiment).
- */
-async function launchBrowser(
-  thirdPartyCookies: 'block' | 'allow',
-): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
-  const profile = mkdtempSync(join(tmpdir(), 'oidc-front-channel-chromium-'));
-  mkdirSync(join(profile, 'Default'));
-  const block = thirdPartyCookies === 'block';
-  writeFileSync(
-    join(profile, 'Default', 'Preferences'),
-    JSON.stringify({
-      profile: { cookie_controls_mode: block ? 1 : 0, block_third_party_cookies: block },
-    }),
-  );
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 800, height: 360 },
-  });
-  return {
-    context,
-    close: async () => {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
-}
-
 describeBrowser('front-channel logout in Chromium, third-party cookies blocked', () => {
   let keys: TestKeySet;
   let jwksOp: FakeOp;
@@ -111,7 +79,7 @@ describeBrowser('front-channel logout in Chromium, third-party cookies blocked',
   let appOrigin: string;
   let issuer: string;
   const seen: SeenRequest[] = [];
-  let browser: Awaited<ReturnType<typeof launchBrowser>>;
+  let browser: Awaited<ReturnType<typeof launchChromiumProfile>>;
   let page: Page;
   const consoleMessages: string[] = [];
 
@@ -154,7 +122,7 @@ describeBrowser('front-channel logout in Chromium, third-party cookies blocked',
         secFetchSite: req.headers['sec-fetch-site'],
       });
     });
-    browser = await launchBrowser('block');
+    browser = await launchChromiumProfile('block');
     page = browser.context.pages()[0] ?? (await browser.context.newPage());
     page.on('console', (message) => consoleMessages.push(message.text()));
   });
@@ -294,7 +262,7 @@ describeBrowser('front-channel logout in Chromium, third-party cookies blocked',
   it('control: with third-party cookies allowed, the probe cookie does reach the frame', async () => {
     // Proves that the setting above is what keeps cookies out (the session cookie is SameSite=Lax
     // and stays out either way), and that logout works the same with cookies.
-    const allowing = await launchBrowser('allow');
+    const allowing = await launchChromiumProfile('allow');
     try {
       const other = allowing.context.pages()[0] ?? (await allowing.context.newPage());
       const sid = await logIn(other, allowing.context);

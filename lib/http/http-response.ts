@@ -22,9 +22,11 @@ export function sendOAuthError(
 }
 
 /**
- * How long a connection whose request body was left unread stays open after its refusal was sent,
- * at most: closing a socket with unread bytes makes the kernel send a reset, and a client still
- * uploading then fails its write and never reads the answer waiting for it.
+ * How long a connection whose request body was left unread stays open after its refusal was sent:
+ * closing a socket with unread bytes makes the kernel send a reset, and a client still uploading
+ * then fails its write and never reads the answer waiting for it. Nothing more is read meanwhile,
+ * so a client that leaves sooner is not noticed: the socket is held for the whole time (less than
+ * the 10 s a body may take to arrive).
  *
  * @internal
  */
@@ -33,8 +35,8 @@ export const LINGER_AFTER_REFUSAL_MS = 2_000;
 /**
  * {@link sendOAuthError} for a request whose body was left unread: answers with `Connection: close`
  * at once (the whole body, by `Content-Length`), reads nothing more, and closes the connection after
- * `lingerMs` (or sooner, when the client has gone), so that the client reads the answer before the
- * close resets the connection. Works on Express's and Fastify's raw responses alike.
+ * `lingerMs`, so that the client reads the answer before the close resets the connection. Works on
+ * Express's and Fastify's raw responses alike.
  *
  * @internal
  */

@@ -279,6 +279,8 @@ describe.each<Setup>(['Nest body parsers (default)', "the app's own global expre
       expect(result.response, `no answer: ${result.error}`).toBeDefined();
       expectSpecError(result.response!, 413, /larger than 65536 bytes/);
       expect(result.response!.headerList).toContainEqual(['connection', 'close']);
+      // The server closed the connection once it had lingered, not the client's own deadline.
+      expect(result.closedByServer).toBe(true);
       // Nothing was read while the connection lingered: a few socket reads past the bound (the
       // client writes as fast as loopback takes it), not the 32 MiB sent.
       const read = running.bytesRead.get(result.localPort)?.();
@@ -298,14 +300,18 @@ function lateReadingUpload(
   prefix: string,
   total: number,
   readAfterMs: number,
-): Promise<{ response?: RawResponse; error?: string; localPort: number }> {
+): Promise<{ response?: RawResponse; error?: string; localPort: number; closedByServer: boolean }> {
   const url = new URL(baseUrl);
   return new Promise((resolve) => {
     const socket = connect(Number(url.port), url.hostname);
     const received: Buffer[] = [];
     let error: string | undefined;
     let localPort = 0;
-    const deadline = setTimeout(() => socket.destroy(), 10_000);
+    let closedByServer = true;
+    const deadline = setTimeout(() => {
+      closedByServer = false;
+      socket.destroy();
+    }, 10_000);
     socket.pause();
     socket.on('connect', () => {
       localPort = socket.localPort ?? 0;
@@ -328,10 +334,10 @@ function lateReadingUpload(
       const data = Buffer.concat(received);
       const headEnd = data.indexOf('\r\n\r\n');
       if (headEnd < 0) {
-        resolve({ error: error ?? 'no response', localPort });
+        resolve({ error: error ?? 'no response', localPort, closedByServer });
         return;
       }
-      resolve({ response: parseRawResponse(data, headEnd), error, localPort });
+      resolve({ response: parseRawResponse(data, headEnd), error, localPort, closedByServer });
     });
   });
 }

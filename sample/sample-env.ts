@@ -31,7 +31,8 @@ export function sampleOptionsFromEnv(env: NodeJS.ProcessEnv): SampleOptions {
   const frontChannel = FRONT_CHANNEL_VARS.filter((name) => flag(env, name));
   if (given.length === 0 && frontChannel.length > 0) {
     throw new SampleConfigError(
-      `${frontChannel.join(' and ')} need an external OP (the embedded OP sends back-channel logouts only)`,
+      `${frontChannel.join(' and ')} ${frontChannel.length === 1 ? 'needs' : 'need'} an external OP ` +
+        '(the embedded OP sends back-channel logouts only)',
     );
   }
   let externalOp: SampleOptions['externalOp'];

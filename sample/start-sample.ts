@@ -109,6 +109,8 @@ export async function startSample(options: SampleOptions): Promise<RunningSample
     const common = {
       issuer,
       legacyLogoutTokens: external?.legacyLogoutTokens ?? false,
+      // One app's front-channel URL takes a sid the OP may have given both apps: hide them in both.
+      hideSids: Boolean(portalClient.frontChannel || gamesClient.frontChannel),
       log: options.log ?? ((line: string) => console.log(line)),
     };
     const portalSettings: SampleAppSettings = {

@@ -43,7 +43,7 @@ export class LogoutEventLog implements OnModuleInit, OnModuleDestroy {
       channel: event.channel,
       sub: event.sub ?? event.sessions[0]?.sub,
       // With front-channel logout on, the sid stays private (see shownSid).
-      sid: this.settings.frontChannel ? undefined : (event.sid ?? event.sessions[0]?.sid),
+      sid: this.settings.hideSids ? undefined : (event.sid ?? event.sessions[0]?.sid),
       sessionsEnded: event.sessions.length,
       revokeOfflineAccess: event.revokeOfflineAccess,
     };

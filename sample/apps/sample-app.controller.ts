@@ -34,7 +34,7 @@ export function createSampleAppController(strategyName: string): Type<unknown> {
     me(@Req() request: Request): { app: string; user: unknown } {
       const user = request.user as OidcLoginUser | undefined;
       // With front-channel logout on, the sid stays private (see shownSid).
-      if (user && this.settings.frontChannel)
+      if (user && this.settings.hideSids)
         return { app: this.settings.name, user: { ...user, sid: undefined } };
       return { app: this.settings.name, user };
     }

@@ -17,11 +17,14 @@ export interface SampleAppSettings {
   clientSecret: string;
   /** For OPs that send logout tokens without `exp` (Keycloak up to 23.0.3). */
   legacyLogoutTokens: boolean;
-  /**
-   * Registered at the OP for front-channel logout too (`sessionRequired`): the app then keeps its
-   * `sid`s private (not on its pages), as an app with front-channel logout must.
-   */
+  /** Registered at the OP for front-channel logout too (`sessionRequired`). */
   frontChannel: boolean;
+  /**
+   * Keep `sid`s off the pages, `/me` and the log: set when either app has front-channel logout, as
+   * an OP may give both apps the same `sid` (Glewlwyd does), and a known `sid` is enough to call the
+   * front-channel URL.
+   */
+  hideSids: boolean;
   /** The app's SQLite file (TypeORM). */
   databaseFile: string;
   /** The other app, linked from this one's pages. */

@@ -40,7 +40,7 @@ function eventLog(settings: SampleAppSettings, events: readonly LogoutEventEntry
 
 /** The `sid` as the pages show it: not at all when front-channel logout is on (it must stay private). */
 export function shownSid(settings: SampleAppSettings, sid: string | undefined): string {
-  if (settings.frontChannel) return '(private: front-channel logout is on)';
+  if (settings.hideSids) return '(private: front-channel logout is on)';
   return sid ?? '(none)';
 }
 

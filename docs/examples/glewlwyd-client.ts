@@ -13,8 +13,9 @@ export interface GlewlwydApp {
 }
 
 /**
- * The client for Glewlwyd 2.7's admin API (`POST /api/client/`, module "database"). Glewlwyd keeps
- * every client property as a string: the booleans of the logout properties are the string "true".
+ * The client for Glewlwyd 2.7's admin API (`POST /api/client/`, module "database"). Beside its own
+ * fields (`enabled`, `confidential`), Glewlwyd keeps client properties as strings: the booleans of
+ * the logout properties are the string "true".
  * Its end-session endpoint checks `post_logout_redirect_uri` against `post_logout_redirect_uris`
  * (plural, an array), a property the client module's data-format must be given first.
  */

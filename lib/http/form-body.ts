@@ -178,9 +178,10 @@ export const BODY_READ_TIMEOUT_MS = 10_000;
 /**
  * The raw body, or `undefined` as soon as more than `maxBytes` have arrived: the bytes are counted as
  * they arrive (a chunked body has no `Content-Length` to trust), and reading stops there: the stream
- * is paused and nothing more is read or kept (answer with `sendOAuthErrorAndClose`). Rejects when the
- * request is aborted or closed before its end, or when the whole body has not arrived within
- * `timeoutMs` (a slow or silent client holds nothing for long, whatever the server's own timeouts).
+ * is paused (Node.js fills its request buffer, 64 KiB, before the socket stops) and nothing is kept
+ * (answer with `sendOAuthErrorAndClose`). Rejects when the request is aborted or closed before its
+ * end, or when the whole body has not arrived within `timeoutMs` (a slow or silent client holds
+ * nothing for long, whatever the server's own timeouts).
  *
  * @internal
  */

@@ -255,10 +255,12 @@ describe.each<Setup>(['Nest body parsers (default)', "the app's own global expre
       expectSpecError(result.response, 413, /larger than 65536 bytes/);
       // The answer came while the client was still sending: well before the whole megabyte.
       expect(result.sentWhenAnswered).toBeLessThan(BACK_CHANNEL_MAX_BODY_BYTES + 64 * KIB);
-      // The server read little more than the bound, and held none of the rest.
+      // The server read little more than the bound, and held none of the rest: past the bound,
+      // Node.js still fills the paused request's buffer before its socket stops (64 KiB, its
+      // high-water mark from Node.js 22), so up to three 64 KiB socket reads, not the megabyte.
       const read = running.bytesRead.get(result.localPort)?.();
       expect(read).toBeDefined();
-      expect(read!).toBeLessThan(BACK_CHANNEL_MAX_BODY_BYTES + 64 * KIB);
+      expect(read!).toBeLessThan(BACK_CHANNEL_MAX_BODY_BYTES + 192 * KIB);
       await expectActive(agent);
     });
 

@@ -21,6 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 export OIDC_LOGOUT_TEST_POSTGRES="${OIDC_LOGOUT_TEST_POSTGRES:-1}"
 export OIDC_LOGOUT_TEST_MARIADB="${OIDC_LOGOUT_TEST_MARIADB:-1}"
+export OIDC_LOGOUT_TEST_REDIS="${OIDC_LOGOUT_TEST_REDIS:-1}"
 INSTALL_TIMEOUT=900
 TEST_TIMEOUT=1500
 # Extra arguments for vitest (e.g. a file filter when trying the script on a few tests).

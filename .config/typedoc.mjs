@@ -5,7 +5,7 @@ import { OptionDefaults } from 'typedoc';
 /** @type {Partial<import('typedoc').TypeDocOptions>} */
 const config = {
   name: 'nest-oidc-logout',
-  entryPoints: ['../lib/index.ts', '../lib/typeorm.ts', '../lib/passport.ts'],
+  entryPoints: ['../lib/index.ts', '../lib/typeorm.ts', '../lib/passport.ts', '../lib/redis.ts'],
   tsconfig: './tsconfig.build.json',
   out: '../docs/api',
   readme: 'none',

@@ -120,6 +120,13 @@ describe('package entries: what they load at import time', () => {
     expect(offenders(login, PASSPORT)).toEqual([]);
   });
 
+  it('nest-oidc-logout/redis loads no Redis client, typeorm nor passport: the app brings its client', () => {
+    const redis = staticImports(join(LIB, 'redis.ts'));
+    expect(offenders(redis, /^(ioredis|redis|@redis\/.*)(\/|$)/)).toEqual([]);
+    expect(offenders(redis, TYPEORM)).toEqual([]);
+    expect(offenders(redis, PASSPORT)).toEqual([]);
+  });
+
   it('nest-oidc-logout/typeorm does not load passport', () => {
     expect(offenders(staticImports(join(LIB, 'typeorm.ts')), PASSPORT)).toEqual([]);
   });

@@ -24,6 +24,7 @@ const FOUNDATION = new Set([
   'repositories',
   'tokens',
   'http-client',
+  'redis',
 ]);
 
 /** Folders of flows and the HTTP edge, which the foundation never imports. */

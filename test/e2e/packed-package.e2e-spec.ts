@@ -74,6 +74,7 @@ main().catch((error) => {
 const EXPECTED_EXPORTS = `{
   root: ['OidcLogoutModule', 'LogoutService', 'OidcSessionGuard', 'InMemoryOidcSessionRepository'],
   passport: ['createOidcLoginStrategyProvider', 'OidcLoginGuard'],
+  redis: ['RedisOidcSessionRepository', 'RedisOidcLogoutEventStore'],
   ...(process.env.STORE === 'typeorm' ? { typeorm: ['TypeOrmOidcSessionRepository'] } : {}),
 }`;
 
@@ -82,7 +83,11 @@ require('reflect-metadata');
 const { Module } = require('@nestjs/common');
 const { NestFactory } = require('@nestjs/core');
 const { OidcLogoutModule } = require('nest-oidc-logout');
-const subpaths = { root: require('nest-oidc-logout'), passport: require('nest-oidc-logout/passport') };
+const subpaths = {
+  root: require('nest-oidc-logout'),
+  passport: require('nest-oidc-logout/passport'),
+  redis: require('nest-oidc-logout/redis'),
+};
 let DataSource;
 if (process.env.STORE === 'typeorm') {
   subpaths.typeorm = require('nest-oidc-logout/typeorm');
@@ -96,9 +101,11 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { OidcLogoutModule, LogoutService, OidcSessionGuard, InMemoryOidcSessionRepository } from 'nest-oidc-logout';
 import { createOidcLoginStrategyProvider, OidcLoginGuard } from 'nest-oidc-logout/passport';
+import { RedisOidcSessionRepository, RedisOidcLogoutEventStore } from 'nest-oidc-logout/redis';
 const subpaths = {
   root: { OidcLogoutModule, LogoutService, OidcSessionGuard, InMemoryOidcSessionRepository },
   passport: { createOidcLoginStrategyProvider, OidcLoginGuard },
+  redis: { RedisOidcSessionRepository, RedisOidcLogoutEventStore },
 };
 let DataSource;
 if (process.env.STORE === 'typeorm') {
@@ -118,6 +125,10 @@ export const oidc = OidcLogoutModule.forRoot(options);
   passport: `import { createOidcLoginStrategyProvider, type OidcLoginUser } from 'nest-oidc-logout/passport';
 export const login = createOidcLoginStrategyProvider;
 export type User = OidcLoginUser;
+`,
+  redis: `import { RedisOidcSessionRepository, type RedisClientLike } from 'nest-oidc-logout/redis';
+declare const client: RedisClientLike;
+export const store = RedisOidcSessionRepository.with(client, { keyPrefix: 'app' });
 `,
   typeorm: `import { OIDC_LOGOUT_ENTITIES, TypeOrmOidcSessionRepository } from 'nest-oidc-logout/typeorm';
 export const entities = [...OIDC_LOGOUT_ENTITIES];
@@ -241,7 +252,7 @@ describe('the packed package in a fresh app', () => {
   it('ships the compiled entries and their declarations, no source maps and no specs', async () => {
     const { stdout } = await run('tar', ['-tzf', tarball]);
     const files = stdout.split('\n').filter(Boolean);
-    for (const entry of ['index', 'typeorm', 'passport']) {
+    for (const entry of ['index', 'typeorm', 'passport', 'redis']) {
       expect(files).toContain(`package/dist/${entry}.js`);
       expect(files).toContain(`package/dist/${entry}.d.ts`);
     }
@@ -286,7 +297,7 @@ describe('the packed package in a fresh app', () => {
       async () => {
         for (const moduleResolution of ['node10', 'nodenext'] as const) {
           for (const skipLibCheck of [true, false]) {
-            await typeCheck(dir, ['root', 'passport'], { moduleResolution, skipLibCheck });
+            await typeCheck(dir, ['root', 'passport', 'redis'], { moduleResolution, skipLibCheck });
           }
         }
       },

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { redisCommands, redisScript } from './redis-client';
+
+const SCRIPT = redisScript('return 1');
+
+describe('the Redis client adapter', () => {
+  it('sends through ioredis call, by SHA first', async () => {
+    const sent: string[][] = [];
+    const client = {
+      call: (command: string, ...args: string[]) => {
+        sent.push([command, ...args]);
+        return Promise.resolve(1);
+      },
+    };
+    expect(await redisCommands(client).run(SCRIPT, ['k'], ['a'])).toBe(1);
+    expect(sent).toEqual([['EVALSHA', SCRIPT.sha, '1', 'k', 'a']]);
+  });
+
+  it('sends through node-redis sendCommand, and runs the source once the server lacks it', async () => {
+    const sent: string[][] = [];
+    const client = {
+      sendCommand: (args: string[]) => {
+        sent.push(args);
+        return args[0] === 'EVALSHA'
+          ? Promise.reject(new Error('NOSCRIPT No matching script.'))
+          : Promise.resolve('ok');
+      },
+    };
+    expect(await redisCommands(client).run(SCRIPT, [], [])).toBe('ok');
+    expect(sent).toEqual([
+      ['EVALSHA', SCRIPT.sha, '0'],
+      ['EVAL', 'return 1', '0'],
+    ]);
+  });
+
+  it('passes any other failure on, without a second try', async () => {
+    let calls = 0;
+    const client = {
+      call: () => {
+        calls++;
+        return Promise.reject(new Error('Connection is closed.'));
+      },
+    };
+    await expect(redisCommands(client).run(SCRIPT, [], [])).rejects.toThrow(
+      'Connection is closed.',
+    );
+    expect(calls).toBe(1);
+  });
+
+  it.each([[undefined], [{}], [{ call: 'no' }]])('refuses %j as a client', (client) => {
+    expect(() => redisCommands(client)).toThrow(/ioredis|node-redis/);
+  });
+});

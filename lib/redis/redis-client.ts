@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * An ioredis client (`Redis` or `Cluster`): the stores send their commands through its `call`.
+ *
+ * @publicApi
+ */
+export interface IoRedisClientLike {
+  call(command: string, ...args: string[]): Promise<unknown>;
+}
+
+/**
+ * A node-redis client (`createClient()` of `redis` 4 or 5): the stores send their commands through
+ * its `sendCommand`.
+ *
+ * @publicApi
+ */
+export interface NodeRedisClientLike {
+  sendCommand(args: string[]): Promise<unknown>;
+}
+
+/**
+ * The app's own Redis client, connected and owned by the app (as with connect-redis): an ioredis
+ * `Redis` or `Cluster`, or a node-redis client. The stores never connect, quit or configure it.
+ *
+ * @publicApi
+ */
+export type RedisClientLike = IoRedisClientLike | NodeRedisClientLike;
+
+/** A Lua script and its SHA-1, run by `EVALSHA` (loaded on first use). @internal */
+export interface RedisScript {
+  readonly source: string;
+  readonly sha: string;
+}
+
+/** Builds a {@link RedisScript}. @internal */
+export function redisScript(source: string): RedisScript {
+  return { source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+/** The two commands the stores send, whatever the client. @internal */
+export interface RedisCommands {
+  /** One command, its reply as the client gives it (strings, numbers, arrays, `null`). */
+  send(args: readonly string[]): Promise<unknown>;
+  /** Runs `script` by its SHA-1; loads it (`EVAL`) when the server does not know it yet. */
+  run(script: RedisScript, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+}
+
+/**
+ * The commands of `client`, or a `TypeError` naming what it lacks: neither ioredis's `call` nor
+ * node-redis's `sendCommand`.
+ *
+ * @internal
+ */
+export function redisCommands(client: unknown): RedisCommands {
+  const send = senderOf(client);
+  return {
+    send,
+    async run(script, keys, args) {
+      const tail = [String(keys.length), ...keys, ...args];
+      try {
+        return await send(['EVALSHA', script.sha, ...tail]);
+      } catch (error) {
+        if (!isNoScript(error)) throw error;
+        // A new server, a restart or SCRIPT FLUSH: EVAL runs it and caches it for the next calls.
+        return send(['EVAL', script.source, ...tail]);
+      }
+    },
+  };
+}
+
+function senderOf(client: unknown): (args: readonly string[]) => Promise<unknown> {
+  if (typeof client === 'object' && client !== null) {
+    const { call, sendCommand } = client as Partial<IoRedisClientLike & NodeRedisClientLike>;
+    // ioredis first: its clients have no sendCommand of node-redis's shape.
+    if (typeof call === 'function') {
+      return (args) => {
+        const [command, ...rest] = args;
+        return call.call(client, command as string, ...rest);
+      };
+    }
+    if (typeof sendCommand === 'function') {
+      return (args) => sendCommand.call(client, [...args]);
+    }
+  }
+  throw new TypeError(
+    'A Redis store needs the app’s Redis client: an ioredis Redis or Cluster (with call) or a ' +
+      'node-redis client (with sendCommand)',
+  );
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
+}

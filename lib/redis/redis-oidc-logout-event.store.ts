@@ -1,0 +1,129 @@
+import {
+  assertLogoutEventBegin,
+  assertLogoutEventKey,
+  assertValidDate,
+  EXPIRE_ENTRIES,
+  OidcLogoutEventStore,
+  type OidcLogoutEventBegin,
+  type OidcLogoutEventOutcome,
+} from '../logout-events/oidc-logout-event.store';
+import { redisCommands, type RedisClientLike, type RedisCommands } from './redis-client';
+import {
+  BEGIN_LOGOUT_EVENT,
+  COMPLETE_LOGOUT_EVENT,
+  EXPIRE_LOGOUT_EVENTS,
+  FIND_TOMBSTONES,
+} from './redis-event-scripts';
+import { EXPIRED_ENTRY_GRACE_MS, redisKeyBase, RedisEventKeys } from './redis-keys';
+import { arrayReply, epochMs } from './redis-replies';
+import type { RedisStoreOptions } from './redis-store.options';
+
+/** Expired entries deleted per script run by the cleanup. */
+const EXPIRE_BATCH = 500;
+
+/**
+ * An {@link OidcLogoutEventStore} in Redis (replay claims of logout tokens, tombstones), for the app
+ * instances that share a `RedisOidcSessionRepository`. It takes the app's own client (ioredis or
+ * node-redis). `begin` records a claim and a tombstone in one Lua script; a Redis that does not
+ * answer makes every call reject, and the logout is kept and applied once it answers again.
+ *
+ * ```ts
+ * OidcLogoutModule.forRoot({ logoutEventStore: RedisOidcLogoutEventStore.with(redis), ... })
+ * ```
+ *
+ * @publicApi
+ */
+export class RedisOidcLogoutEventStore extends OidcLogoutEventStore {
+  private readonly redis: RedisCommands;
+  private readonly keys: RedisEventKeys;
+  private readonly now: () => number;
+
+  /** A store on `client`: `new RedisOidcLogoutEventStore(client, options)`. */
+  static with(client: RedisClientLike, options?: RedisStoreOptions): RedisOidcLogoutEventStore {
+    return new RedisOidcLogoutEventStore(client, options);
+  }
+
+  constructor(client: RedisClientLike, options: RedisStoreOptions = {}) {
+    super();
+    this.redis = redisCommands(client);
+    this.keys = new RedisEventKeys(redisKeyBase(options.keyPrefix));
+    this.now = options.now ?? Date.now;
+  }
+
+  override async begin(event: OidcLogoutEventBegin): Promise<OidcLogoutEventOutcome> {
+    assertLogoutEventBegin(event);
+    const { claim, tombstone } = event;
+    const keys = [this.keys.expiries];
+    if (claim) keys.push(this.keys.claim(claim.key));
+    if (tombstone) keys.push(this.keys.tombstone(tombstone.key));
+    const outcome = await this.redis.run(BEGIN_LOGOUT_EVENT, keys, [
+      ...this.clock(),
+      claim ? String(claim.expiresAt.getTime()) : '',
+      claim ? `c:${claim.key}` : '',
+      tombstone ? String(tombstone.issuedAt) : '',
+      tombstone ? String(tombstone.expiresAt.getTime()) : '',
+      tombstone ? `t:${tombstone.key}` : '',
+    ]);
+    if (outcome !== 'apply' && outcome !== 'replay') {
+      throw new TypeError('Redis answered a logout event with neither apply nor replay');
+    }
+    return outcome;
+  }
+
+  override async complete(claimKey: string): Promise<void> {
+    assertLogoutEventKey(claimKey);
+    await this.redis.run(
+      COMPLETE_LOGOUT_EVENT,
+      [this.keys.expiries, this.keys.claim(claimKey)],
+      this.clock(),
+    );
+  }
+
+  override async findTombstones(keys: readonly string[]): Promise<Map<string, number>> {
+    for (const key of keys) assertLogoutEventKey(key);
+    const unique = [...new Set(keys)];
+    const found = new Map<string, number>();
+    if (unique.length === 0) return found;
+    const reply = arrayReply(
+      await this.redis.run(
+        FIND_TOMBSTONES,
+        [this.keys.expiries, ...unique.map((key) => this.keys.tombstone(key))],
+        this.clock(),
+      ),
+      'a tombstone lookup',
+    );
+    unique.forEach((key, at) => {
+      const issuedAt = epochMs(reply[at]);
+      if (issuedAt !== undefined && issuedAt >= 0) found.set(key, issuedAt);
+    });
+    return found;
+  }
+
+  /** Deletes the entries expired at `now`; answers how many. @internal */
+  async [EXPIRE_ENTRIES](now: Date): Promise<number> {
+    assertValidDate(now, 'now');
+    let removed = 0;
+    for (;;) {
+      const [count, read] = arrayReply(
+        await this.redis.run(
+          EXPIRE_LOGOUT_EVENTS,
+          [this.keys.expiries],
+          [
+            String(now.getTime()),
+            String(EXPIRED_ENTRY_GRACE_MS),
+            this.keys.entryPrefix,
+            String(EXPIRE_BATCH),
+          ],
+        ),
+        'the cleanup',
+      );
+      removed += Number(count);
+      if (Number(read) < EXPIRE_BATCH) return removed;
+    }
+  }
+
+  /** The first two arguments of every script: the store's clock and the grace. */
+  private clock(): string[] {
+    return [String(this.now()), String(EXPIRED_ENTRY_GRACE_MS)];
+  }
+}

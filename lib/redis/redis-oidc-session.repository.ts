@@ -1,0 +1,159 @@
+import type {
+  OidcLogoutCriteria,
+  OidcSessionInfo,
+} from '../interfaces/oidc-session-info.interface';
+import { assertValidDate, EXPIRE_ENTRIES } from '../logout-events/oidc-logout-event.store';
+import {
+  assertLogoutCriteria,
+  OidcSessionRepository,
+} from '../repositories/oidc-session.repository';
+import { redisCommands, type RedisClientLike, type RedisCommands } from './redis-client';
+import { EXPIRED_ENTRY_GRACE_MS, redisKeyBase, RedisSessionKeys } from './redis-keys';
+import { arrayReply, epochMs, sessionFromFields } from './redis-replies';
+import type { RedisStoreOptions } from './redis-store.options';
+import {
+  EXPIRE_SESSIONS,
+  RECORD_FIELDS,
+  REMOVE_MATCHING_SESSIONS,
+  REMOVE_SESSION,
+  SAVE_SESSION,
+} from './redis-session-scripts';
+
+/** Expired records deleted per script run by the cleanup: Redis runs one script at a time. */
+const EXPIRE_BATCH = 500;
+
+/**
+ * An {@link OidcSessionRepository} in Redis, shared by every app instance that uses the same Redis
+ * and key prefix. It takes the app's own client (ioredis or node-redis), which the app connects and
+ * closes, as connect-redis does.
+ *
+ * Each record is a hash with its `(issuer, client, sid)` and `(issuer, client, sub)` index entries;
+ * every write is one Lua script (a record and its index entries change together), and removing by
+ * `sub` ends every session of the user in one round trip. Expiry follows `expiresAt` against the
+ * app's clock; every key also has a TTL (an hour past its expiry), and the library's cleanup deletes
+ * expired records as they come. Fails closed like the SQL stores: a Redis that does not answer makes
+ * every call reject, so the guard refuses (503) and a logout is kept and applied later.
+ *
+ * ```ts
+ * OidcLogoutModule.forRoot({ sessionRepository: RedisOidcSessionRepository.with(redis), ... })
+ * ```
+ *
+ * @publicApi
+ */
+export class RedisOidcSessionRepository extends OidcSessionRepository {
+  private readonly redis: RedisCommands;
+  private readonly keys: RedisSessionKeys;
+  private readonly now: () => number;
+
+  /** A repository on `client`: `new RedisOidcSessionRepository(client, options)`. */
+  static with(client: RedisClientLike, options?: RedisStoreOptions): RedisOidcSessionRepository {
+    return new RedisOidcSessionRepository(client, options);
+  }
+
+  constructor(client: RedisClientLike, options: RedisStoreOptions = {}) {
+    super();
+    this.redis = redisCommands(client);
+    this.keys = new RedisSessionKeys(redisKeyBase(options.keyPrefix));
+    this.now = options.now ?? Date.now;
+  }
+
+  override async save(info: OidcSessionInfo): Promise<void> {
+    assertValidDate(info.expiresAt, 'OidcSessionInfo.expiresAt');
+    assertValidDate(info.createdAt, 'OidcSessionInfo.createdAt');
+    const { clientSessionId: id, issuer, clientId, sub } = info;
+    const sid = info.sid === undefined || info.sid === '' ? undefined : info.sid;
+    const keys = [this.keys.record(id), this.keys.bySub(issuer, clientId, sub), this.keys.expiries];
+    if (sid !== undefined) keys.push(this.keys.bySid(issuer, clientId, sid));
+    await this.redis.run(SAVE_SESSION, keys, [
+      id,
+      String(this.now()),
+      String(EXPIRED_ENTRY_GRACE_MS),
+      info.registrationId,
+      issuer,
+      clientId,
+      sub,
+      info.idToken,
+      String(info.expiresAt.getTime()),
+      String(info.createdAt.getTime()),
+      sid ?? '',
+    ]);
+  }
+
+  override async findByClientSessionId(
+    clientSessionId: string,
+  ): Promise<OidcSessionInfo | undefined> {
+    const reply = await this.redis.send([
+      'HMGET',
+      this.keys.record(clientSessionId),
+      ...RECORD_FIELDS,
+    ]);
+    return this.live(clientSessionId, arrayReply(reply, 'HMGET'));
+  }
+
+  override async existsByClientSessionId(clientSessionId: string): Promise<boolean> {
+    const expires = epochMs(
+      await this.redis.send(['HGET', this.keys.record(clientSessionId), 'exp']),
+    );
+    return expires !== undefined && expires > this.now();
+  }
+
+  override async removeByClientSessionId(
+    clientSessionId: string,
+  ): Promise<OidcSessionInfo | undefined> {
+    const reply = await this.redis.run(
+      REMOVE_SESSION,
+      [this.keys.record(clientSessionId), this.keys.expiries],
+      [clientSessionId],
+    );
+    return this.live(clientSessionId, arrayReply(reply, 'a removal'));
+  }
+
+  override async removeByLogoutToken(criteria: OidcLogoutCriteria): Promise<OidcSessionInfo[]> {
+    assertLogoutCriteria(criteria);
+    const { issuer, clientId, sid, sub } = criteria;
+    const index = sid
+      ? this.keys.bySid(issuer, clientId, sid)
+      : this.keys.bySub(issuer, clientId, sub as string);
+    const reply = arrayReply(
+      await this.redis.run(
+        REMOVE_MATCHING_SESSIONS,
+        [index, this.keys.expiries],
+        [this.keys.recordPrefix, issuer, clientId, sid ?? '', sub ?? ''],
+      ),
+      'a removal',
+    );
+    const removed: OidcSessionInfo[] = [];
+    for (let at = 0; at + 9 <= reply.length; at += 9) {
+      const id = reply[at];
+      if (typeof id !== 'string') continue;
+      // Expired matches are deleted too, but they were already absent: not reported.
+      const info = this.live(id, reply.slice(at + 1, at + 9));
+      if (info) removed.push(info);
+    }
+    return removed;
+  }
+
+  /** Deletes the records expired at `now`; answers how many. @internal */
+  async [EXPIRE_ENTRIES](now: Date): Promise<number> {
+    assertValidDate(now, 'now');
+    let removed = 0;
+    for (;;) {
+      const [count, read] = arrayReply(
+        await this.redis.run(
+          EXPIRE_SESSIONS,
+          [this.keys.expiries],
+          [this.keys.recordPrefix, String(now.getTime()), String(EXPIRE_BATCH)],
+        ),
+        'the cleanup',
+      );
+      removed += Number(count);
+      if (Number(read) < EXPIRE_BATCH) return removed;
+    }
+  }
+
+  /** The record in `fields` when it is whole and live at the store's clock. */
+  private live(id: string, fields: readonly unknown[]): OidcSessionInfo | undefined {
+    const info = sessionFromFields(id, fields);
+    return info && info.expiresAt.getTime() > this.now() ? info : undefined;
+  }
+}

@@ -32,22 +32,11 @@ import type { TcpProxy } from '../fixtures/tcp-proxy';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
 import { signIdToken, signLogoutToken } from '../fixtures/tokens';
 import { KEPT_ANSWER } from '../fixtures/back-channel-answers';
+import { until } from '../fixtures/until';
 
 const CLIENT_ID = 'app';
 const REGISTRATION = 'main';
 const KINDS: ServerDatabaseKind[] = ['postgres', 'mariadb'];
-
-/** Polls `check` every 20 ms until it holds; rejects after `timeoutMs`. Resolves the time taken. */
-async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const started = performance.now();
-  for (;;) {
-    if (await check()) return performance.now() - started;
-    if (performance.now() - started > timeoutMs) {
-      throw new Error(`condition not met within ${timeoutMs} ms`);
-    }
-    await sleep(20);
-  }
-}
 
 /** The TypeORM repository, with a switch that cuts the database right after a login is saved. */
 class CuttableRepository extends TypeOrmOidcSessionRepository {

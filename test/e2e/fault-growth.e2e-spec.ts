@@ -28,6 +28,8 @@ import {
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { createTestKeySet, type TestKeySet } from '../fixtures/keys';
 import { startTestApp, type TestApp } from '../fixtures/test-app';
+import { announceRedis, openRedis, type TestRedis } from '../fixtures/redis';
+import { RedisOidcLogoutEventStore, RedisOidcSessionRepository } from '../../lib/redis';
 import { LOGOUT_TOKEN_TTL_SECONDS, signIdToken, signLogoutToken } from '../fixtures/tokens';
 
 const CLIENT_ID = 'app';
@@ -50,22 +52,31 @@ const MAX_LIVE_EVENTS =
   (Math.ceil(Math.max(LOGOUT_TOMBSTONE_TTL_SECONDS, LOGOUT_TOKEN_TTL_SECONDS + 30) / STEP_SECONDS) +
     1);
 
-type Kind = DatabaseKind | 'memory';
-const KINDS: Kind[] = ['memory', 'sqlite', 'postgres', 'mariadb'];
+/** The users the traffic logs in (`user-<step % 7>-<i>`): at most one sub index key each. */
+const USERS = 7 * LOGINS_PER_STEP;
+
+type Kind = DatabaseKind | 'memory' | 'redis';
+const KINDS: Kind[] = ['memory', 'sqlite', 'postgres', 'mariadb', 'redis'];
 
 for (const kind of KINDS) {
-  const enabled = kind === 'memory' || announceDatabase(kind, 'bounded-growth e2e');
+  const enabled =
+    kind === 'memory' ||
+    (kind === 'redis'
+      ? announceRedis('bounded-growth e2e on Redis')
+      : announceDatabase(kind, 'bounded-growth e2e'));
   describe.skipIf(!enabled)(`${HOURS} simulated hours on ${kind}`, () => {
     let keys: TestKeySet;
     let op: FakeOp;
     let dataSource: DataSource | undefined;
     let memory: InMemoryOidcSessionRepository | undefined;
+    let redis: TestRedis | undefined;
     let app: TestApp;
 
     beforeAll(async () => {
       keys = await createTestKeySet();
       op = await startFakeOp({ keys });
-      if (kind !== 'memory') dataSource = await createTestDataSource(kind);
+      if (kind === 'redis') redis = await openRedis('ioredis');
+      else if (kind !== 'memory') dataSource = await createTestDataSource(kind);
     });
 
     afterEach(() => {
@@ -76,6 +87,7 @@ for (const kind of KINDS) {
       vi.useRealTimers();
       await app?.close();
       if (dataSource) await destroyTestDataSource(dataSource);
+      await redis?.close();
       await op?.close();
     });
 
@@ -88,7 +100,7 @@ for (const kind of KINDS) {
         clients: [{ registrationId: REGISTRATION, issuer: op.issuer, clientId: CLIENT_ID }],
         sessionTtlSeconds: SESSION_TTL_SECONDS,
         cleanupIntervalSeconds: STEP_SECONDS,
-        ...(memory ? { sessionRepository: memory } : { dataSource }),
+        ...(memory ? { sessionRepository: memory } : redis ? redisStores(redis) : { dataSource }),
       };
       app = await startTestApp({ oidc });
       const logoutService = app.app.get(LogoutService);
@@ -97,6 +109,7 @@ for (const kind of KINDS) {
 
       const counts = async () => {
         if (memory) return { sessions: memory.size, events: undefined };
+        if (redis) return redisCounts(redis);
         const source = dataSource as DataSource;
         return {
           sessions: await source.getRepository(OidcSessionEntity).count(),
@@ -105,6 +118,7 @@ for (const kind of KINDS) {
       };
       const expiredLeft = async (now: number) => {
         if (memory) return 0;
+        if (redis) return (await redisCounts(redis, now)).expired;
         const source = dataSource as DataSource;
         const sessions = await source
           .getRepository(OidcSessionEntity)
@@ -125,6 +139,7 @@ for (const kind of KINDS) {
       let totalLogouts = 0;
       let totalDeleted = 0;
       let peak = { sessions: 0, events: 0 };
+      let peakKeys = 0;
 
       for (let step = 1; step <= STEPS; step++) {
         vi.setSystemTime(Date.now() + STEP_SECONDS * 1_000);
@@ -169,6 +184,12 @@ for (const kind of KINDS) {
         const { sessions, events } = await counts();
         expect(sessions).toBeLessThanOrEqual(MAX_LIVE_SESSIONS);
         if (events !== undefined) expect(events).toBeLessThanOrEqual(MAX_LIVE_EVENTS);
+        if (redis) {
+          // Every key: records, their sid and sub index sets, events, and the two expiry indexes.
+          const all = (await redis.keys()).length;
+          expect(all).toBeLessThanOrEqual(2 * MAX_LIVE_SESSIONS + USERS + MAX_LIVE_EVENTS + 2);
+          peakKeys = Math.max(peakKeys, all);
+        }
         peak = {
           sessions: Math.max(peak.sessions, sessions),
           events: Math.max(peak.events, events ?? 0),
@@ -185,12 +206,15 @@ for (const kind of KINDS) {
       const after = await counts();
       expect(after.sessions).toBe(0);
       if (after.events !== undefined) expect(after.events).toBe(0);
+      // Nothing left behind in Redis: no index entry, no expiry index.
+      if (redis) expect(await redis.keys()).toEqual([]);
       expect(totalLogins).toBe(STEPS * LOGINS_PER_STEP);
       console.warn(
         `[${kind}] ${HOURS} h simulated: ${totalLogins} logins, ${totalLogouts} logouts ` +
           `(+${STEPS} replays), ${totalDeleted} expired rows deleted; peak ${peak.sessions} ` +
           `sessions (bound ${MAX_LIVE_SESSIONS})` +
-          (memory ? '' : `, ${peak.events} logout events (bound ${MAX_LIVE_EVENTS})`),
+          (memory ? '' : `, ${peak.events} logout events (bound ${MAX_LIVE_EVENTS})`) +
+          (redis ? `, peak ${peakKeys} Redis keys` : ''),
       );
     }, 60_000);
   });
@@ -207,4 +231,30 @@ async function replayedOnceCompleted(
     if (performance.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** The module's stores in Redis, under the test's prefix. */
+function redisStores(redis: TestRedis): Partial<OidcLogoutModuleOptions> {
+  const options = { keyPrefix: redis.keyPrefix };
+  return {
+    sessionRepository: RedisOidcSessionRepository.with(redis.client, options),
+    logoutEventStore: RedisOidcLogoutEventStore.with(redis.client, options),
+  };
+}
+
+/** Login records and logout events in Redis, and how many of them expired at `now`. */
+async function redisCounts(
+  redis: TestRedis,
+  now = Number.NEGATIVE_INFINITY,
+): Promise<{ sessions: number; events: number; expired: number }> {
+  const counts = { sessions: 0, events: 0, expired: 0 };
+  for (const key of await redis.keys()) {
+    const record = key.includes('}:r:');
+    if (!record && !key.includes('}:e:')) continue;
+    if (record) counts.sessions++;
+    else counts.events++;
+    const [expires] = await redis.hmget(key, ['exp']);
+    if (Number(expires) <= now) counts.expired++;
+  }
+  return counts;
 }

@@ -8,4 +8,9 @@
 export { RedisOidcSessionRepository } from './redis/redis-oidc-session.repository';
 export { RedisOidcLogoutEventStore } from './redis/redis-oidc-logout-event.store';
 export type { RedisStoreOptions } from './redis/redis-store.options';
-export type { IoRedisClientLike, NodeRedisClientLike, RedisClientLike } from './redis/redis-client';
+export type {
+  IoRedisClientLike,
+  NodeRedisClientLike,
+  NodeRedisClusterLike,
+  RedisClientLike,
+} from './redis/redis-client';

@@ -33,6 +33,24 @@ describe('the Redis client adapter', () => {
     ]);
   });
 
+  it('routes through a node-redis cluster by the first key of the command or the script', async () => {
+    const sent: Array<[string, boolean, string[]]> = [];
+    const cluster = {
+      masters: [],
+      sendCommand: (firstKey: string, isReadonly: boolean, args: string[]) => {
+        sent.push([firstKey, isReadonly, args]);
+        return Promise.resolve(null);
+      },
+    };
+    const commands = redisCommands(cluster);
+    await commands.run(SCRIPT, ['{p}:a', '{p}:b'], ['x']);
+    await commands.send(['HGET', '{p}:r:id', 'exp']);
+    expect(sent).toEqual([
+      ['{p}:a', false, ['EVALSHA', SCRIPT.sha, '2', '{p}:a', '{p}:b', 'x']],
+      ['{p}:r:id', false, ['HGET', '{p}:r:id', 'exp']],
+    ]);
+  });
+
   it('passes any other failure on, without a second try', async () => {
     let calls = 0;
     const client = {

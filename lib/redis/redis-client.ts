@@ -20,12 +20,24 @@ export interface NodeRedisClientLike {
 }
 
 /**
- * The app's own Redis client, connected and owned by the app (as with connect-redis): an ioredis
- * `Redis` or `Cluster`, or a node-redis client. The stores never connect, quit or configure it.
+ * A node-redis cluster client (`createCluster()` of `redis` 4 or 5): the stores send each command
+ * through its `sendCommand`, routed by the command's first key.
  *
  * @publicApi
  */
-export type RedisClientLike = IoRedisClientLike | NodeRedisClientLike;
+export interface NodeRedisClusterLike {
+  sendCommand(firstKey: string, isReadonly: boolean, args: string[]): Promise<unknown>;
+  readonly masters: readonly unknown[];
+}
+
+/**
+ * The app's own Redis client, connected and owned by the app (as with connect-redis): an ioredis
+ * `Redis` or `Cluster`, or a node-redis client or cluster. The stores never connect, quit or
+ * configure it.
+ *
+ * @publicApi
+ */
+export type RedisClientLike = IoRedisClientLike | NodeRedisClientLike | NodeRedisClusterLike;
 
 /** A Lua script and its SHA-1, run by `EVALSHA` (loaded on first use). @internal */
 export interface RedisScript {
@@ -71,21 +83,34 @@ export function redisCommands(client: unknown): RedisCommands {
 
 function senderOf(client: unknown): (args: readonly string[]) => Promise<unknown> {
   if (typeof client === 'object' && client !== null) {
-    const { call, sendCommand } = client as Partial<IoRedisClientLike & NodeRedisClientLike>;
+    const { call, sendCommand } = client as { call?: unknown; sendCommand?: unknown };
     // ioredis first: its clients have no sendCommand of node-redis's shape.
     if (typeof call === 'function') {
       return (args) => {
         const [command, ...rest] = args;
-        return call.call(client, command as string, ...rest);
+        return (call as IoRedisClientLike['call']).call(client, command as string, ...rest);
+      };
+    }
+    if (
+      typeof sendCommand === 'function' &&
+      Array.isArray((client as NodeRedisClusterLike).masters)
+    ) {
+      // A cluster routes by the first key: a script's first key, or the command's.
+      return (args) => {
+        const script = args[0] === 'EVALSHA' || args[0] === 'EVAL';
+        const firstKey = (script ? args[3] : args[1]) ?? '';
+        return (sendCommand as NodeRedisClusterLike['sendCommand']).call(client, firstKey, false, [
+          ...args,
+        ]);
       };
     }
     if (typeof sendCommand === 'function') {
-      return (args) => sendCommand.call(client, [...args]);
+      return (args) => (sendCommand as NodeRedisClientLike['sendCommand']).call(client, [...args]);
     }
   }
   throw new TypeError(
     'A Redis store needs the app’s Redis client: an ioredis Redis or Cluster (with call) or a ' +
-      'node-redis client (with sendCommand)',
+      'node-redis client or cluster (with sendCommand)',
   );
 }
 

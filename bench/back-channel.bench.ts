@@ -69,9 +69,10 @@ import {
   sessionIdOf,
   sidOf,
   subOf,
-  type DatabaseKind,
   type SeedRow,
 } from './databases';
+import { clearRedisLogoutEvents } from './redis';
+import { countStore, seedStore, storeOptions, type BenchStore, type StoreKind } from './stores';
 import type { LoadGenerator, LoadResult } from './load-generator';
 import {
   env,
@@ -85,7 +86,7 @@ import {
 } from './report';
 
 type Alg = 'RS256' | 'ES256';
-type RepositoryKind = 'sqlite' | 'memory' | 'postgres';
+type RepositoryKind = 'sqlite' | 'memory' | 'postgres' | 'redis';
 type Route = 'baseline' | 'library' | 'eoc';
 
 const config = () => ({
@@ -96,7 +97,12 @@ const config = () => ({
   rounds: Math.floor(env('BENCH_ROUNDS', 4)),
   connections: Math.floor(env('BENCH_CONNECTIONS', 16)),
   algs: envList<Alg>('BENCH_ALGS', ['RS256', 'ES256']),
-  repositories: envList<RepositoryKind>('BENCH_REPOSITORIES', ['sqlite', 'memory', 'postgres']),
+  repositories: envList<RepositoryKind>('BENCH_REPOSITORIES', [
+    'sqlite',
+    'memory',
+    'postgres',
+    'redis',
+  ]),
   /** Routes measured (profiling one route alone): all by default. */
   routes: envList<Route>('BENCH_ROUTES', ['baseline', 'library', 'eoc']),
 });
@@ -139,8 +145,8 @@ export interface BackChannelBenchInput {
   load: LoadGenerator;
   workDir: string;
   seed: SeedRow;
-  /** The shared databases (PostgreSQL: 1,000,000 sessions). */
-  databases: ReadonlyMap<DatabaseKind, { dataSource: DataSource; sessions: number }>;
+  /** The shared stores (PostgreSQL, Redis: 1,000,000 sessions). */
+  databases: ReadonlyMap<StoreKind, BenchStore>;
 }
 
 interface BenchApp {
@@ -202,6 +208,7 @@ async function startBenchApp(
 ): Promise<BenchApp> {
   const { op, seed } = input;
   let dataSource: DataSource | undefined;
+  let shared: BenchStore | undefined;
   let ownDataSource = false;
   const oidc: OidcLogoutModuleOptions = {
     clients: [{ registrationId: seed.registrationId, issuer: op.issuer, clientId: seed.clientId }],
@@ -211,12 +218,13 @@ async function startBenchApp(
     ownDataSource = true;
     await seedSessionsSql(dataSource, seed, 0, cfg.sessions);
     oidc.dataSource = dataSource;
-  } else if (kind === 'postgres') {
-    dataSource = input.databases.get('postgres')!.dataSource;
+  } else if (kind === 'postgres' || kind === 'redis') {
+    shared = input.databases.get(kind)!;
     // The sessions the tokens name may have been revoked by an earlier row or section.
-    await seedSessionsSql(dataSource, seed, 0, cfg.tokens);
-    await clearLogoutEvents(dataSource);
-    oidc.dataSource = dataSource;
+    await seedStore(shared, seed, 0, cfg.tokens);
+    if (shared.kind === 'redis') await clearRedisLogoutEvents(shared.redis);
+    else await clearLogoutEvents(shared.dataSource);
+    Object.assign(oidc, storeOptions(shared));
   } else {
     // Room for every session and every logout event of the run: no eviction.
     const repository = new InMemoryOidcSessionRepository({ maxEntries: 4 * cfg.sessions });
@@ -249,7 +257,7 @@ async function startBenchApp(
     ...(eoc ? { eoc } : {}),
     async countSessions() {
       if (repository instanceof InMemoryOidcSessionRepository) return repository.size;
-      return countSessions(dataSource!);
+      return shared ? countStore(shared) : countSessions(dataSource!);
     },
     async close() {
       await eoc?.close();
@@ -440,6 +448,7 @@ const REPOSITORY_NAMES: Record<RepositoryKind, string> = {
   memory: 'in-memory',
   sqlite: 'TypeORM SQLite',
   postgres: 'TypeORM PostgreSQL',
+  redis: 'Redis (ioredis)',
 };
 
 export function backChannelTable(rows: readonly BackChannelRow[]): string {
@@ -483,7 +492,9 @@ export function backChannelTable(rows: readonly BackChannelRow[]): string {
 
 export async function runBackChannelBench(input: BackChannelBenchInput): Promise<BackChannelRow[]> {
   const cfg = config();
-  const kinds = cfg.repositories.filter((kind) => kind !== 'postgres' || input.databases.has(kind));
+  const kinds = cfg.repositories.filter(
+    (kind) => (kind !== 'postgres' && kind !== 'redis') || input.databases.has(kind),
+  );
   const rows: BackChannelRow[] = [];
   for (const alg of cfg.algs) {
     const tokensFile = join(input.workDir, `tokens-${alg}.txt`);

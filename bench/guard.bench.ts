@@ -38,7 +38,6 @@ import session from 'express-session';
 import { createHmac } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DataSource } from 'typeorm';
 import {
   InMemoryOidcSessionRepository,
   OidcLogoutModule,
@@ -46,7 +45,8 @@ import {
   type OidcLogoutModuleOptions,
 } from '../lib';
 import { listenOnLoopback } from '../test/fixtures/listen';
-import { seedMemorySessions, sessionIdOf, type DatabaseKind, type SeedRow } from './databases';
+import { seedMemorySessions, sessionIdOf, type SeedRow } from './databases';
+import { storeOptions, type BenchStore, type StoreKind } from './stores';
 import type { LoadGenerator, LoadResult } from './load-generator';
 import {
   env,
@@ -60,10 +60,10 @@ import {
 } from './report';
 
 /** `postgres-cached`: PostgreSQL with the TypeORM repository's `lookupCache` (the guard cache). */
-export type GuardRepositoryKind = 'memory' | DatabaseKind | 'postgres-cached';
+export type GuardRepositoryKind = 'memory' | StoreKind | 'postgres-cached';
 
-/** The database a row's repository uses. */
-function databaseOf(kind: Exclude<GuardRepositoryKind, 'memory'>): DatabaseKind {
+/** The shared store a row's repository uses. */
+function databaseOf(kind: Exclude<GuardRepositoryKind, 'memory'>): StoreKind {
   return kind === 'postgres-cached' ? 'postgres' : kind;
 }
 
@@ -103,9 +103,9 @@ export interface GuardBenchInput {
   load: LoadGenerator;
   workDir: string;
   seed: SeedRow;
-  /** The shared databases, seeded with `sessions` rows (`revoked` ones removed). */
-  databases: ReadonlyMap<DatabaseKind, { dataSource: DataSource; sessions: number }>;
-  revoked: ReadonlyMap<DatabaseKind, ReadonlySet<number>>;
+  /** The shared stores, seeded with `seededUpTo` sessions (`revoked` ones removed). */
+  databases: ReadonlyMap<StoreKind, BenchStore>;
+  revoked: ReadonlyMap<StoreKind, ReadonlySet<number>>;
 }
 
 const SESSIONS_IN_USE = 1000;
@@ -188,7 +188,7 @@ async function startApp(
     await seedMemorySessions(repository, seed, memorySessions);
     oidc.sessionRepository = repository;
   } else {
-    oidc.dataSource = input.databases.get(databaseOf(kind))!.dataSource;
+    Object.assign(oidc, storeOptions(input.databases.get(databaseOf(kind))!));
     if (kind === 'postgres-cached') oidc.typeOrmRepository = { lookupCache: true };
   }
 
@@ -233,7 +233,8 @@ async function runRow(kind: GuardRepositoryKind, input: GuardBenchInput): Promis
   const rounds = Math.floor(env('BENCH_GUARD_ROUNDS', 5));
   const warmupMs = env('BENCH_WARMUP_S', 2) * 1000;
   const connections = Math.floor(env('BENCH_CONNECTIONS', 16));
-  const size = kind === 'memory' ? memorySessions : input.databases.get(databaseOf(kind))!.sessions;
+  const size =
+    kind === 'memory' ? memorySessions : input.databases.get(databaseOf(kind))!.seededUpTo;
   const inUse = sessionsInUse(
     size,
     kind === 'memory' ? new Set() : (input.revoked.get(databaseOf(kind)) ?? new Set()),
@@ -320,6 +321,7 @@ export async function runGuardBench(input: GuardBenchInput): Promise<GuardRow[]>
     'sqlite',
     'postgres',
     'postgres-cached',
+    'redis',
   ]).filter((kind) => kind === 'memory' || input.databases.has(databaseOf(kind)));
   const rows: GuardRow[] = [];
   for (const kind of kinds) {
@@ -344,6 +346,7 @@ const REPOSITORY_NAMES: Record<GuardRepositoryKind, string> = {
   sqlite: 'TypeORM SQLite',
   postgres: 'TypeORM PostgreSQL',
   'postgres-cached': 'TypeORM PostgreSQL, lookupCache',
+  redis: 'Redis (ioredis)',
 };
 
 export function guardTable(rows: readonly GuardRow[]): string {

@@ -6,7 +6,7 @@
  *
  * Sections, in order (BENCH_SECTIONS selects some: `micro,scale,guard,back-channel`):
  * 1. micro: the guard's own cost per call in-process, memory per session in memory;
- * 2. scale: revocation latency and lookups/s at 10k, 100k, 1M sessions (PostgreSQL, SQLite);
+ * 2. scale: revocation latency and lookups/s at 10k, 100k, 1M sessions (PostgreSQL, SQLite, Redis);
  * 3. guard: a guarded route vs the same route without the guard, over HTTP;
  * 4. back-channel: the logout endpoint vs a bare jose route and vs express-openid-connect.
  *
@@ -21,14 +21,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startFakeOp } from '../test/fixtures/fake-op';
 import { signIdToken } from '../test/fixtures/tokens';
-import {
-  createBenchDataSource,
-  dropBenchDataSource,
-  restoreSessionsSql,
-  seedSessionsSql,
-  type DatabaseKind,
-  type SeedRow,
-} from './databases';
+import { createBenchDataSource, type SeedRow } from './databases';
+import { openBenchRedis } from './redis';
+import { dropStore, restoreStore, seedStore, type BenchStore, type StoreKind } from './stores';
 import { guardTable, runGuardBench, type GuardRow } from './guard.bench';
 import { backChannelTable, runBackChannelBench, type BackChannelRow } from './back-channel.bench';
 import { LoadGenerator } from './load-generator';
@@ -77,15 +72,19 @@ async function main(): Promise<void> {
       createdAt: now,
       expiresAt: now + 24 * 3600 * 1000,
     };
-    const kinds = envList<DatabaseKind>('BENCH_DATABASES', ['postgres', 'sqlite']);
+    const kinds = envList<StoreKind>('BENCH_DATABASES', ['postgres', 'sqlite', 'redis']);
     for (const kind of kinds) {
-      databases.push({
-        kind,
-        dataSource: await createBenchDataSource(kind, workDir),
-        seededUpTo: 0,
-      });
+      databases.push(
+        kind === 'redis'
+          ? { kind, redis: await openBenchRedis(), seededUpTo: 0 }
+          : {
+              kind,
+              dataSource: await createBenchDataSource(kind, workDir),
+              seededUpTo: 0,
+            },
+      );
     }
-    const revoked = new Map<DatabaseKind, Set<number>>();
+    const revoked = new Map<StoreKind, Set<number>>();
 
     if (sections.has('scale')) {
       results.scale = await runScaleBench(databases, seed, revoked);
@@ -104,17 +103,15 @@ async function main(): Promise<void> {
     for (const database of databases) {
       const gone = revoked.get(database.kind);
       if (gone) {
-        await restoreSessionsSql(database.dataSource, seed, [...gone]);
+        await restoreStore(database, seed, [...gone]);
         gone.clear();
       }
       if (database.seededUpTo < fullSize) {
-        await seedSessionsSql(database.dataSource, seed, database.seededUpTo, fullSize);
+        await seedStore(database, seed, database.seededUpTo, fullSize);
         database.seededUpTo = fullSize;
       }
     }
-    const shared = new Map(
-      databases.map((d) => [d.kind, { dataSource: d.dataSource, sessions: d.seededUpTo }]),
-    );
+    const shared = new Map<StoreKind, BenchStore>(databases.map((d) => [d.kind, d]));
 
     if (sections.has('guard')) {
       results.guard = await runGuardBench({ load, workDir, seed, databases: shared, revoked });
@@ -138,7 +135,7 @@ async function main(): Promise<void> {
       if (results.backChannel.some((row) => !row.verified)) process.exitCode = 1;
     }
   } finally {
-    for (const database of databases) await dropBenchDataSource(database.dataSource);
+    for (const database of databases) await dropStore(database);
     await load.close();
     await op.close();
     rmSync(workDir, { recursive: true, force: true });

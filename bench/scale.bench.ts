@@ -1,6 +1,6 @@
 /**
  * Scale: how revocations and the guard's lookups behave as the recorded sessions grow, in
- * PostgreSQL and SQLite (TypeORM repository), at 10,000, 100,000 and 1,000,000 sessions.
+ * PostgreSQL and SQLite (TypeORM repository) and Redis, at 10,000, 100,000 and 1,000,000 sessions.
  *
  * At each size, in-process through `LogoutService` (what the back-channel endpoint and the guard
  * call), with CONCURRENCY (10) callers at once for a fixed duration each:
@@ -9,7 +9,8 @@
  * - revoke by `sub`: `revoke({ registrationId, sub })` (every session of the user);
  * - lookups: `isActive(sessionId)` of recorded sessions, as the guard calls it: lookups/s.
  * The sessions revoked are drawn at random (seeded) over the whole table and never twice, so every
- * revocation removes exactly one real session (checked). Sizes grow by seeding the difference in SQL.
+ * revocation removes exactly one real session (checked). Sizes grow by seeding the difference (in
+ * SQL; through the repository in Redis).
  * The baseline of each figure is the same measurement at the smallest size: the ratios show whether
  * it stays flat. The query plans of the lookups (EXPLAIN) are recorded at the largest size.
  */
@@ -17,19 +18,25 @@ import 'reflect-metadata';
 import { Module, type INestApplicationContext, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { performance } from 'node:perf_hooks';
-import type { DataSource } from 'typeorm';
-import { LogoutService, OidcLogoutModule } from '../lib';
-import { TypeOrmOidcSessionRepository } from '../lib/typeorm';
+import { LogoutService, OidcLogoutModule, type OidcLogoutModuleOptions } from '../lib';
+import { TypeOrmOidcLogoutEventStore, TypeOrmOidcSessionRepository } from '../lib/typeorm';
 import {
-  countSessions,
   explainLogoutLookups,
-  seedSessionsSql,
   sessionIdOf,
   sidOf,
   subOf,
   type DatabaseKind,
   type SeedRow,
 } from './databases';
+import { redisUsedMemory } from './redis';
+import {
+  countStore,
+  seedStore,
+  storeOptions,
+  STORE_NAMES,
+  type BenchStore,
+  type StoreKind,
+} from './stores';
 import { env, envList, fixed, loadAverage, markdownTable, percentile } from './report';
 
 export interface ScaleMeasurement {
@@ -45,13 +52,15 @@ export interface ScaleMeasurement {
 export type ScaleVariant = 'batched' | 'unbatched' | 'default';
 
 export interface ScaleRow {
-  database: DatabaseKind;
+  database: StoreKind;
   variant: ScaleVariant;
   sessions: number;
   bySid: ScaleMeasurement;
   bySub: ScaleMeasurement;
   lookups: ScaleMeasurement;
   seedSeconds: number;
+  /** Redis: its memory per recorded session at this size (`used_memory` over the sessions). */
+  bytesPerSession?: number;
 }
 
 export interface ScaleResult {
@@ -62,13 +71,8 @@ export interface ScaleResult {
   problems: string[];
 }
 
-/** What the scale bench needs of a database: a DataSource it may seed and the rows' shared fields. */
-export interface ScaleDatabase {
-  kind: DatabaseKind;
-  dataSource: DataSource;
-  /** Sessions seeded so far (0 to seededUpTo - 1, some since revoked). */
-  seededUpTo: number;
-}
+/** What the scale bench needs of a store: one it may seed (0 to seededUpTo - 1, some revoked since). */
+export type ScaleDatabase = BenchStore;
 
 /** Deterministic pseudo-random numbers (mulberry32), so that runs revoke the same sessions. */
 function random(seed: number): () => number {
@@ -158,10 +162,23 @@ async function measure(
 }
 
 async function createServiceContext(
-  dataSource: DataSource,
+  database: ScaleDatabase,
   seed: SeedRow,
   batching: boolean,
 ): Promise<INestApplicationContext> {
+  const stores: Partial<OidcLogoutModuleOptions> =
+    batching || database.kind === 'redis'
+      ? storeOptions(database)
+      : {
+          // Both stores one statement per call, on the same database (without a logoutEventStore
+          // the module would keep the logout events in memory, and refuse them once it is full).
+          sessionRepository: new TypeOrmOidcSessionRepository(database.dataSource, {
+            batching: false,
+          }),
+          logoutEventStore: new TypeOrmOidcLogoutEventStore(database.dataSource, {
+            batching: false,
+          }),
+        };
   @Module({
     imports: [
       OidcLogoutModule.forRoot({
@@ -175,11 +192,7 @@ async function createServiceContext(
             jwksUri: `${seed.issuer}/jwks`,
           },
         ],
-        ...(batching
-          ? { dataSource }
-          : {
-              sessionRepository: new TypeOrmOidcSessionRepository(dataSource, { batching: false }),
-            }),
+        ...stores,
       }),
     ],
   })
@@ -194,7 +207,7 @@ async function createServiceContext(
 export async function runScaleBench(
   databases: readonly ScaleDatabase[],
   seed: SeedRow,
-  revoked: Map<DatabaseKind, Set<number>>,
+  revoked: Map<StoreKind, Set<number>>,
 ): Promise<ScaleResult> {
   const sizes = envList('BENCH_SCALE_SIZES', ['10000', '100000', '1000000']).map(Number);
   const concurrency = env('BENCH_SCALE_CONCURRENCY', 10);
@@ -203,7 +216,7 @@ export async function runScaleBench(
   const plans: ScaleResult['plans'] = {};
   const problems: string[] = [];
   for (const database of databases) {
-    const { kind, dataSource } = database;
+    const { kind } = database;
     const gone = revoked.get(kind) ?? new Set<number>();
     revoked.set(kind, gone);
     const picker = new SessionPicker();
@@ -214,14 +227,18 @@ export async function runScaleBench(
     const apps = new Map<ScaleVariant, INestApplicationContext>();
     try {
       for (const variant of variants) {
-        apps.set(variant, await createServiceContext(dataSource, seed, variant !== 'unbatched'));
+        apps.set(variant, await createServiceContext(database, seed, variant !== 'unbatched'));
       }
       let warm = false;
       for (const size of sizes) {
         const seedStart = performance.now();
-        await seedSessionsSql(dataSource, seed, database.seededUpTo, size);
+        await seedStore(database, seed, database.seededUpTo, size);
         database.seededUpTo = Math.max(database.seededUpTo, size);
         const seedSeconds = (performance.now() - seedStart) / 1000;
+        const bytesPerSession =
+          database.kind === 'redis'
+            ? (await redisUsedMemory(database.redis)) / (await countStore(database))
+            : undefined;
         // At most a tenth of the sessions revoked per figure: the table keeps its size.
         const maxRevocations = Math.floor(size / 10 / variants.length);
         for (const variant of sizes.indexOf(size) % 2 ? [...variants].reverse() : variants) {
@@ -248,11 +265,11 @@ export async function runScaleBench(
             await measure(concurrency, 1000, Math.floor(maxRevocations / 4), revokeOne('sid'));
             warm = true;
           }
-          const before = await countSessions(dataSource);
+          const before = await countStore(database);
           const bySid = await measure(concurrency, durationMs, maxRevocations, revokeOne('sid'));
           const bySub = await measure(concurrency, durationMs, maxRevocations, revokeOne('sub'));
           const lookups = await measure(concurrency, durationMs, Number.POSITIVE_INFINITY, lookup);
-          const after = await countSessions(dataSource);
+          const after = await countStore(database);
           const expected = before - bySid.operations - bySub.operations;
           const where = `${kind} (${variant}) at ${size}`;
           if (after !== expected) {
@@ -269,6 +286,7 @@ export async function runScaleBench(
             bySub,
             lookups,
             seedSeconds,
+            ...(bytesPerSession === undefined ? {} : { bytesPerSession }),
           });
           console.log(
             `scale ${kind}${variant === 'default' ? '' : ` ${variant}`} ${size} sessions (seeded in ${fixed(seedSeconds, 1)} s): ` +
@@ -278,7 +296,13 @@ export async function runScaleBench(
           );
         }
       }
-      plans[kind] = await explainLogoutLookups(dataSource, seed.issuer, seed.clientId);
+      if (database.kind !== 'redis') {
+        plans[database.kind] = await explainLogoutLookups(
+          database.dataSource,
+          seed.issuer,
+          seed.clientId,
+        );
+      }
     } finally {
       for (const app of apps.values()) await app.close();
     }
@@ -313,7 +337,8 @@ export function scaleTable(result: ScaleResult): string {
       const base = first.get(key(r))!;
       const single = r.variant === 'batched' ? unbatched.get(r.sessions) : undefined;
       return [
-        r.database === 'postgres' ? 'PostgreSQL' : 'SQLite',
+        STORE_NAMES[r.database] +
+          (r.bytesPerSession === undefined ? '' : ` (${fixed(r.bytesPerSession)} B/session)`),
         { batched: 'batched', unbatched: 'one per call', default: 'one per call' }[r.variant],
         String(r.sessions),
         `${fixed(r.bySid.p50Ms, 2)} / ${fixed(r.bySid.p99Ms, 2)}`,

@@ -293,7 +293,7 @@ describe('the packed package in a fresh app', () => {
     );
 
     it(
-      'type-checks an app of the root and passport entries (skipLibCheck, as Nest sets it, and without: their declarations need no typeorm or passport types)',
+      'type-checks an app of the root, passport and redis entries (skipLibCheck, as Nest sets it, and without: their declarations need no typeorm, passport or Redis client types)',
       async () => {
         for (const moduleResolution of ['node10', 'nodenext'] as const) {
           for (const skipLibCheck of [true, false]) {

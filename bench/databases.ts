@@ -15,7 +15,7 @@
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { hashSessionId, hashSid } from '../lib/repositories/session-id-hash';
-import type { InMemoryOidcSessionRepository } from '../lib';
+import type { InMemoryOidcSessionRepository, OidcSessionInfo } from '../lib';
 import { OIDC_LOGOUT_ENTITIES } from '../lib/typeorm';
 
 export type DatabaseKind = 'sqlite' | 'postgres';
@@ -174,27 +174,28 @@ async function insertSessionsSql(
   ).run(...(range ? [range.from, range.to] : [JSON.stringify(list)]), ...values);
 }
 
+/** Session `i` as the SQL seeding stores it, for a repository's own `save`. */
+export function seededSession(row: SeedRow, i: number): OidcSessionInfo {
+  return {
+    clientSessionId: hashSessionId(sessionIdOf(i)),
+    registrationId: row.registrationId,
+    issuer: row.issuer,
+    clientId: row.clientId,
+    sid: hashSid(sidOf(i)),
+    sub: subOf(i),
+    idToken: row.idToken,
+    createdAt: new Date(row.createdAt),
+    expiresAt: new Date(row.expiresAt),
+  };
+}
+
 /** Sessions `0 .. count - 1` saved in `repository`, stored as the SQL seeding stores them. */
 export async function seedMemorySessions(
   repository: InMemoryOidcSessionRepository,
   row: SeedRow,
   count: number,
 ): Promise<void> {
-  const createdAt = new Date(row.createdAt);
-  const expiresAt = new Date(row.expiresAt);
-  for (let i = 0; i < count; i++) {
-    await repository.save({
-      clientSessionId: hashSessionId(sessionIdOf(i)),
-      registrationId: row.registrationId,
-      issuer: row.issuer,
-      clientId: row.clientId,
-      sid: hashSid(sidOf(i)),
-      sub: subOf(i),
-      idToken: row.idToken,
-      createdAt,
-      expiresAt,
-    });
-  }
+  for (let i = 0; i < count; i++) await repository.save(seededSession(row, i));
 }
 
 /** Empties `oidc_logout_events` (claims and tombstones of an earlier measurement). */

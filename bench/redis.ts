@@ -8,8 +8,7 @@
 import IORedis from 'ioredis';
 import type { OidcLogoutModuleOptions } from '../lib';
 import { RedisOidcLogoutEventStore, RedisOidcSessionRepository } from '../lib/redis';
-import { hashSessionId, hashSid } from '../lib/repositories/session-id-hash';
-import { sessionIdOf, sidOf, subOf, type SeedRow } from './databases';
+import { seededSession, type SeedRow } from './databases';
 
 export const REDIS_URL = process.env.OIDC_LOGOUT_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -53,25 +52,10 @@ export async function seedRedisSessions(
     'list' in indices ? { list: indices.list, from: 0, to: 0 } : { list: undefined, ...indices };
   const count = list ? list.length : Math.max(0, to - from);
   const at = (k: number) => (list ? list[k]! : from + k);
-  const createdAt = new Date(row.createdAt);
-  const expiresAt = new Date(row.expiresAt);
   let next = 0;
   await Promise.all(
     Array.from({ length: SEED_IN_FLIGHT }, async () => {
-      while (next < count) {
-        const i = at(next++);
-        await redis.repository.save({
-          clientSessionId: hashSessionId(sessionIdOf(i)),
-          registrationId: row.registrationId,
-          issuer: row.issuer,
-          clientId: row.clientId,
-          sid: hashSid(sidOf(i)),
-          sub: subOf(i),
-          idToken: row.idToken,
-          createdAt,
-          expiresAt,
-        });
-      }
+      while (next < count) await redis.repository.save(seededSession(row, at(next++)));
     }),
   );
 }

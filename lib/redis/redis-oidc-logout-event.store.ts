@@ -7,6 +7,7 @@ import {
   type OidcLogoutEventBegin,
   type OidcLogoutEventOutcome,
 } from '../logout-events/oidc-logout-event.store';
+import { EXPIRE_BATCH, expireInBatches } from './redis-expiry';
 import { redisCommands, type RedisClientLike, type RedisCommands } from './redis-client';
 import {
   BEGIN_LOGOUT_EVENT,
@@ -17,9 +18,6 @@ import {
 import { EXPIRED_ENTRY_GRACE_MS, redisKeyBase, RedisEventKeys } from './redis-keys';
 import { arrayReply, epochMs } from './redis-replies';
 import type { RedisStoreOptions } from './redis-store.options';
-
-/** Expired entries deleted per script run by the cleanup. */
-const EXPIRE_BATCH = 500;
 
 /**
  * An {@link OidcLogoutEventStore} in Redis (replay claims of logout tokens, tombstones), for the app
@@ -102,24 +100,18 @@ export class RedisOidcLogoutEventStore extends OidcLogoutEventStore {
   /** Deletes the entries expired at `now`; answers how many. @internal */
   async [EXPIRE_ENTRIES](now: Date): Promise<number> {
     assertValidDate(now, 'now');
-    let removed = 0;
-    for (;;) {
-      const [count, read] = arrayReply(
-        await this.redis.run(
-          EXPIRE_LOGOUT_EVENTS,
-          [this.keys.expiries],
-          [
-            String(now.getTime()),
-            String(EXPIRED_ENTRY_GRACE_MS),
-            this.keys.entryPrefix,
-            String(EXPIRE_BATCH),
-          ],
-        ),
-        'the cleanup',
-      );
-      removed += Number(count);
-      if (Number(read) < EXPIRE_BATCH) return removed;
-    }
+    return expireInBatches(() =>
+      this.redis.run(
+        EXPIRE_LOGOUT_EVENTS,
+        [this.keys.expiries],
+        [
+          String(now.getTime()),
+          String(EXPIRED_ENTRY_GRACE_MS),
+          this.keys.entryPrefix,
+          String(EXPIRE_BATCH),
+        ],
+      ),
+    );
   }
 
   /** The first two arguments of every script: the store's clock and the grace. */

@@ -7,6 +7,7 @@ import {
   assertLogoutCriteria,
   OidcSessionRepository,
 } from '../repositories/oidc-session.repository';
+import { EXPIRE_BATCH, expireInBatches } from './redis-expiry';
 import { redisCommands, type RedisClientLike, type RedisCommands } from './redis-client';
 import { EXPIRED_ENTRY_GRACE_MS, redisKeyBase, RedisSessionKeys } from './redis-keys';
 import { arrayReply, epochMs, sessionFromFields } from './redis-replies';
@@ -18,9 +19,6 @@ import {
   REMOVE_SESSION,
   SAVE_SESSION,
 } from './redis-session-scripts';
-
-/** Expired records deleted per script run by the cleanup: Redis runs one script at a time. */
-const EXPIRE_BATCH = 500;
 
 /**
  * An {@link OidcSessionRepository} in Redis, shared by every app instance that uses the same Redis
@@ -136,19 +134,13 @@ export class RedisOidcSessionRepository extends OidcSessionRepository {
   /** Deletes the records expired at `now`; answers how many. @internal */
   async [EXPIRE_ENTRIES](now: Date): Promise<number> {
     assertValidDate(now, 'now');
-    let removed = 0;
-    for (;;) {
-      const [count, read] = arrayReply(
-        await this.redis.run(
-          EXPIRE_SESSIONS,
-          [this.keys.expiries],
-          [this.keys.recordPrefix, String(now.getTime()), String(EXPIRE_BATCH)],
-        ),
-        'the cleanup',
-      );
-      removed += Number(count);
-      if (Number(read) < EXPIRE_BATCH) return removed;
-    }
+    return expireInBatches(() =>
+      this.redis.run(
+        EXPIRE_SESSIONS,
+        [this.keys.expiries],
+        [this.keys.recordPrefix, String(now.getTime()), String(EXPIRE_BATCH)],
+      ),
+    );
   }
 
   /** The record in `fields` when it is whole and live at the store's clock. */

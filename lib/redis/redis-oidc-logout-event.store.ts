@@ -107,7 +107,8 @@ export class RedisOidcLogoutEventStore extends OidcLogoutEventStore {
         [
           String(now.getTime()),
           String(EXPIRED_ENTRY_GRACE_MS),
-          this.keys.entryPrefix,
+          // The full name before an entry's member (the client's prefix first).
+          this.redis.clientKeyPrefix + this.keys.entryPrefix,
           String(EXPIRE_BATCH),
         ],
       ),

@@ -116,7 +116,7 @@ export class RedisOidcSessionRepository extends OidcSessionRepository {
       await this.redis.run(
         REMOVE_MATCHING_SESSIONS,
         [index, this.keys.expiries],
-        [this.keys.recordPrefix, issuer, clientId, sid ?? '', sub ?? ''],
+        [this.recordPrefix(), issuer, clientId, sid ?? '', sub ?? ''],
       ),
       'a removal',
     );
@@ -138,9 +138,14 @@ export class RedisOidcSessionRepository extends OidcSessionRepository {
       this.redis.run(
         EXPIRE_SESSIONS,
         [this.keys.expiries],
-        [this.keys.recordPrefix, String(now.getTime()), String(EXPIRE_BATCH)],
+        [this.recordPrefix(), String(now.getTime()), String(EXPIRE_BATCH)],
       ),
     );
+  }
+
+  /** The full name before a record's id, for a script that builds it (the client's prefix first). */
+  private recordPrefix(): string {
+    return this.redis.clientKeyPrefix + this.keys.recordPrefix;
   }
 
   /** The record in `fields` when it is whole and live at the store's clock. */

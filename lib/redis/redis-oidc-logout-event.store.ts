@@ -90,9 +90,18 @@ export class RedisOidcLogoutEventStore extends OidcLogoutEventStore {
       ),
       'a tombstone lookup',
     );
+    // A tombstone read as absent would let a login issued before its logout through: anything but
+    // one nil or non-negative integer per key rejects, and the login fails closed.
+    if (reply.length !== unique.length) {
+      throw new TypeError('Redis answered a tombstone lookup with a value count unlike the keys');
+    }
     unique.forEach((key, at) => {
+      if (reply[at] === null) return;
       const issuedAt = epochMs(reply[at]);
-      if (issuedAt !== undefined && issuedAt >= 0) found.set(key, issuedAt);
+      if (issuedAt === undefined || issuedAt < 0) {
+        throw new TypeError('Redis answered a tombstone lookup with a value that is no epoch');
+      }
+      found.set(key, issuedAt);
     });
     return found;
   }

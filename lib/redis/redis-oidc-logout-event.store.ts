@@ -18,6 +18,11 @@ import {
 import { EXPIRED_ENTRY_GRACE_MS, redisKeyBase, RedisEventKeys } from './redis-keys';
 import { arrayReply, epochMs } from './redis-replies';
 import type { RedisStoreOptions } from './redis-store.options';
+import {
+  REDIS_EVENT_SIDE,
+  type RedisEventCommand,
+  type RedisEventSide,
+} from './redis-whole-logout';
 
 /**
  * An {@link OidcLogoutEventStore} in Redis (replay claims of logout tokens, tombstones), for the app
@@ -32,6 +37,8 @@ import type { RedisStoreOptions } from './redis-store.options';
  * @publicApi
  */
 export class RedisOidcLogoutEventStore extends OidcLogoutEventStore {
+  private readonly client: RedisClientLike;
+  private readonly base: string;
   private readonly redis: RedisCommands;
   private readonly keys: RedisEventKeys;
   private readonly now: () => number;
@@ -43,25 +50,16 @@ export class RedisOidcLogoutEventStore extends OidcLogoutEventStore {
 
   constructor(client: RedisClientLike, options: RedisStoreOptions = {}) {
     super();
+    this.client = client;
     this.redis = redisCommands(client);
-    this.keys = new RedisEventKeys(redisKeyBase(options.keyPrefix));
+    this.base = redisKeyBase(options.keyPrefix);
+    this.keys = new RedisEventKeys(this.base);
     this.now = options.now ?? Date.now;
   }
 
   override async begin(event: OidcLogoutEventBegin): Promise<OidcLogoutEventOutcome> {
-    assertLogoutEventBegin(event);
-    const { claim, tombstone } = event;
-    const keys = [this.keys.expiries];
-    if (claim) keys.push(this.keys.claim(claim.key));
-    if (tombstone) keys.push(this.keys.tombstone(tombstone.key));
-    const outcome = await this.redis.run(BEGIN_LOGOUT_EVENT, keys, [
-      ...this.clock(),
-      claim ? String(claim.expiresAt.getTime()) : '',
-      claim ? `c:${claim.key}` : '',
-      tombstone ? String(tombstone.issuedAt) : '',
-      tombstone ? String(tombstone.expiresAt.getTime()) : '',
-      tombstone ? `t:${tombstone.key}` : '',
-    ]);
+    const { keys, args } = this.beginCommand(event);
+    const outcome = await this.redis.run(BEGIN_LOGOUT_EVENT, keys, args);
     if (outcome !== 'apply' && outcome !== 'replay') {
       throw new TypeError('Redis answered a logout event with neither apply nor replay');
     }
@@ -122,6 +120,45 @@ export class RedisOidcLogoutEventStore extends OidcLogoutEventStore {
         ],
       ),
     );
+  }
+
+  /**
+   * What the session repository on the same client and key prefix needs to apply a logout whole,
+   * in one script (see `redis-whole-logout.ts`); `undefined` when a subclass overrides `begin` or
+   * `complete`.
+   *
+   * @internal
+   */
+  [REDIS_EVENT_SIDE](): RedisEventSide | undefined {
+    if (
+      this.begin !== RedisOidcLogoutEventStore.prototype.begin ||
+      this.complete !== RedisOidcLogoutEventStore.prototype.complete
+    ) {
+      return undefined;
+    }
+    return {
+      client: this.client,
+      base: this.base,
+      beginCommand: (event) => this.beginCommand(event),
+    };
+  }
+
+  /** The keys and arguments of `begin` (checked first: a `TypeError` for a bad event). */
+  private beginCommand(event: OidcLogoutEventBegin): RedisEventCommand {
+    assertLogoutEventBegin(event);
+    const { claim, tombstone } = event;
+    const keys = [this.keys.expiries];
+    if (claim) keys.push(this.keys.claim(claim.key));
+    if (tombstone) keys.push(this.keys.tombstone(tombstone.key));
+    const args = [
+      ...this.clock(),
+      claim ? String(claim.expiresAt.getTime()) : '',
+      claim ? `c:${claim.key}` : '',
+      tombstone ? String(tombstone.issuedAt) : '',
+      tombstone ? String(tombstone.expiresAt.getTime()) : '',
+      tombstone ? `t:${tombstone.key}` : '',
+    ];
+    return { keys, args };
   }
 
   /** The first two arguments of every script: the store's clock and the grace. */

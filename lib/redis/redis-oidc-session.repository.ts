@@ -2,7 +2,16 @@ import type {
   OidcLogoutCriteria,
   OidcSessionInfo,
 } from '../interfaces/oidc-session-info.interface';
-import { assertValidDate, EXPIRE_ENTRIES } from '../logout-events/oidc-logout-event.store';
+import {
+  assertValidDate,
+  EXPIRE_ENTRIES,
+  type OidcLogoutEventBegin,
+} from '../logout-events/oidc-logout-event.store';
+import {
+  WHOLE_LOGOUT,
+  type WholeLogout,
+  type WholeLogoutOutcome,
+} from '../repositories/joint-completion';
 import {
   assertLogoutCriteria,
   OidcSessionRepository,
@@ -19,6 +28,7 @@ import {
   REMOVE_SESSION,
   SAVE_SESSION,
 } from './redis-session-scripts';
+import { APPLY_LOGOUT, redisEventSideOn, type RedisEventSide } from './redis-whole-logout';
 
 /**
  * An {@link OidcSessionRepository} in Redis, shared by every app instance that uses the same Redis
@@ -39,6 +49,8 @@ import {
  * @publicApi
  */
 export class RedisOidcSessionRepository extends OidcSessionRepository {
+  private readonly client: RedisClientLike;
+  private readonly base: string;
   private readonly redis: RedisCommands;
   private readonly keys: RedisSessionKeys;
   private readonly now: () => number;
@@ -50,8 +62,10 @@ export class RedisOidcSessionRepository extends OidcSessionRepository {
 
   constructor(client: RedisClientLike, options: RedisStoreOptions = {}) {
     super();
+    this.client = client;
     this.redis = redisCommands(client);
-    this.keys = new RedisSessionKeys(redisKeyBase(options.keyPrefix));
+    this.base = redisKeyBase(options.keyPrefix);
+    this.keys = new RedisSessionKeys(this.base);
     this.now = options.now ?? Date.now;
   }
 
@@ -107,19 +121,63 @@ export class RedisOidcSessionRepository extends OidcSessionRepository {
   }
 
   override async removeByLogoutToken(criteria: OidcLogoutCriteria): Promise<OidcSessionInfo[]> {
+    const { keys, args } = this.removalCommand(criteria);
+    const reply = await this.redis.run(REMOVE_MATCHING_SESSIONS, keys, args);
+    return this.removedSessions(arrayReply(reply, 'a removal'));
+  }
+
+  /**
+   * With the Redis logout-event store on the same client and key prefix: a logout applied whole,
+   * in one script (see `redis-whole-logout.ts`). `undefined` with any other event store, another
+   * client or prefix, or when a subclass overrides `removeByLogoutToken`.
+   *
+   * @internal
+   */
+  [WHOLE_LOGOUT](events: object): WholeLogout | undefined {
+    if (this.removeByLogoutToken !== RedisOidcSessionRepository.prototype.removeByLogoutToken) {
+      return undefined;
+    }
+    const side = redisEventSideOn(events, this.client, this.base);
+    return side && ((event, criteria) => this.applyWhole(side, event, criteria));
+  }
+
+  private async applyWhole(
+    side: RedisEventSide,
+    event: OidcLogoutEventBegin,
+    criteria: OidcLogoutCriteria,
+  ): Promise<WholeLogoutOutcome> {
+    const begin = side.beginCommand(event);
+    const removal = this.removalCommand(criteria);
+    const reply = arrayReply(
+      await this.redis.run(
+        APPLY_LOGOUT,
+        [...begin.keys, ...removal.keys],
+        [...begin.args, ...removal.args],
+      ),
+      'a logout',
+    );
+    if (reply.length === 1 && reply[0] === 'replay') return 'replay';
+    if (reply[0] !== 'apply') {
+      throw new TypeError('Redis answered a logout with neither apply nor replay');
+    }
+    return this.removedSessions(reply.slice(1));
+  }
+
+  /** The keys and arguments of `remove_matching` (checked first: a `TypeError` for bad criteria). */
+  private removalCommand(criteria: OidcLogoutCriteria): { keys: string[]; args: string[] } {
     assertLogoutCriteria(criteria);
     const { issuer, clientId, sid, sub } = criteria;
     const index = sid
       ? this.keys.bySid(issuer, clientId, sid)
       : this.keys.bySub(issuer, clientId, sub as string);
-    const reply = arrayReply(
-      await this.redis.run(
-        REMOVE_MATCHING_SESSIONS,
-        [index, this.keys.expiries],
-        [this.recordPrefix(), issuer, clientId, sid ?? '', sub ?? ''],
-      ),
-      'a removal',
-    );
+    return {
+      keys: [index, this.keys.expiries],
+      args: [this.recordPrefix(), issuer, clientId, sid ?? '', sub ?? ''],
+    };
+  }
+
+  /** The live records of a removal's reply (an id and its eight fields per record). */
+  private removedSessions(reply: readonly unknown[]): OidcSessionInfo[] {
     const removed: OidcSessionInfo[] = [];
     for (let at = 0; at + 9 <= reply.length; at += 9) {
       const id = reply[at];

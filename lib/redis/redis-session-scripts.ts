@@ -15,11 +15,15 @@ import { redisScript } from './redis-client';
 /** The record fields a reply carries, in this order. */
 export const RECORD_FIELDS = ['reg', 'iss', 'cid', 'sid', 'sub', 'tok', 'exp', 'crt'] as const;
 
-const HELPERS = `
-local function int(n) return string.format('%.0f', n) end
+/** `keep` and `unindex`, after an `int` (the event scripts' helpers define one too). */
+export const SESSION_FUNCTIONS = `
 local function keep(key, ttl) if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, int(ttl)) end end
 local function unindex(id, ksid, ksub) if ksid then redis.call('SREM', ksid, id) end if ksub then redis.call('SREM', ksub, id) end end
 `;
+
+const HELPERS = `
+local function int(n) return string.format('%.0f', n) end
+${SESSION_FUNCTIONS}`;
 
 /**
  * Saves a record, replacing the one of the same id and its index entries.
@@ -61,28 +65,37 @@ return {r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]}
 `);
 
 /**
- * Removes every record of an index (one OP session, or one user) that matches issuer, client id and,
- * when given, sid and sub; prunes members whose record is gone. Replies, per record removed, its id
- * and its fields (nine values each).
+ * `remove_matching(index, expiries, prefix, iss, cid, sid, sub)`: removes every record of an index
+ * (one OP session, or one user) that matches issuer, client id and, when not '', sid and sub; prunes
+ * members whose record is gone. Answers, per record removed, its id and its fields (nine values
+ * each). `prefix` is the full name before a record's id.
+ */
+export const REMOVE_MATCHING_FUNCTION = `
+local function remove_matching(index, expiries, prefix, iss, cid, sid, sub)
+  local out = {}
+  for _, id in ipairs(redis.call('SMEMBERS', index)) do
+    local key = prefix .. id
+    local r = redis.call('HMGET', key, 'reg', 'iss', 'cid', 'sid', 'sub', 'tok', 'exp', 'crt', 'ksid', 'ksub')
+    if not r[2] then
+      redis.call('SREM', index, id)
+    elseif r[2] == iss and r[3] == cid and (sid == '' or r[4] == sid) and (sub == '' or r[5] == sub) then
+      unindex(id, r[9], r[10])
+      redis.call('DEL', key)
+      redis.call('ZREM', expiries, id)
+      table.insert(out, id)
+      for i = 1, 8 do table.insert(out, r[i]) end
+    end
+  end
+  return out
+end
+`;
+
+/**
+ * Removes the records of an index that match (see `remove_matching`).
  * KEYS: the index, expiry index. ARGV: record key prefix, issuer, client id, sid or '', sub or ''.
  */
-export const REMOVE_MATCHING_SESSIONS = redisScript(`${HELPERS}
-local out = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local key = ARGV[1] .. id
-  local r = redis.call('HMGET', key, 'reg', 'iss', 'cid', 'sid', 'sub', 'tok', 'exp', 'crt', 'ksid', 'ksub')
-  if not r[2] then
-    redis.call('SREM', KEYS[1], id)
-  elseif r[2] == ARGV[2] and r[3] == ARGV[3] and (ARGV[4] == '' or r[4] == ARGV[4])
-      and (ARGV[5] == '' or r[5] == ARGV[5]) then
-    unindex(id, r[9], r[10])
-    redis.call('DEL', key)
-    redis.call('ZREM', KEYS[2], id)
-    table.insert(out, id)
-    for i = 1, 8 do table.insert(out, r[i]) end
-  end
-end
-return out
+export const REMOVE_MATCHING_SESSIONS = redisScript(`${HELPERS}${REMOVE_MATCHING_FUNCTION}
+return remove_matching(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 `);
 
 /**

@@ -2,7 +2,9 @@ import type {
   OidcLogoutCriteria,
   OidcSessionInfo,
 } from '../interfaces/oidc-session-info.interface';
-import type { ClaimCompletion } from './joint-completion';
+import type { OidcLogoutEventBegin } from '../logout-events/oidc-logout-event.store';
+import { assertLogoutEventBegin } from '../logout-events/oidc-logout-event.store';
+import type { ClaimCompletion, WholeLogout, WholeLogoutOutcome } from './joint-completion';
 import {
   assertLogoutCriteria,
   EXISTS_NOW,
@@ -129,16 +131,40 @@ export class CheckedSessionRepository extends StoreBoundary<OidcSessionRepositor
         completing
           ? completing.remove(criteria, completing.claimKey)
           : r.removeByLogoutToken(criteria),
-      (answer) => {
-        if (!Array.isArray(answer)) throw this.malformed('removeByLogoutToken', 'not an array');
-        for (const record of answer as unknown[]) {
-          const refusal =
-            recordRefusal(record) ?? criteriaRefusal(record as OidcSessionInfo, criteria);
-          if (refusal !== undefined) throw this.malformed('removeByLogoutToken', refusal);
-        }
-        return answer as OidcSessionInfo[];
-      },
+      (answer) => this.removedRecords(answer, criteria),
     );
+  }
+
+  /**
+   * Applies a logout whole through the stores' {@link WholeLogout} (its event and its removal
+   * checked first, as `begin` and `removeByLogoutToken` check them): `'replay'`, or the records
+   * removed, checked as `removeByLogoutToken` checks them.
+   */
+  applyWhole(
+    whole: WholeLogout,
+    event: OidcLogoutEventBegin,
+    criteria: OidcLogoutCriteria,
+  ): Promise<WholeLogoutOutcome> {
+    const refused = ownArguments(() => {
+      assertLogoutEventBegin(event);
+      assertLogoutCriteria(criteria);
+    });
+    if (refused) return refused;
+    return this.call(
+      'removeByLogoutToken',
+      () => whole(event, criteria),
+      (answer) => (answer === 'replay' ? answer : this.removedRecords(answer, criteria)),
+    );
+  }
+
+  /** The records a removal answered, when they are exactly records `criteria` names. */
+  private removedRecords(answer: unknown, criteria: OidcLogoutCriteria): OidcSessionInfo[] {
+    if (!Array.isArray(answer)) throw this.malformed('removeByLogoutToken', 'not an array');
+    for (const record of answer as unknown[]) {
+      const refusal = recordRefusal(record) ?? criteriaRefusal(record as OidcSessionInfo, criteria);
+      if (refusal !== undefined) throw this.malformed('removeByLogoutToken', refusal);
+    }
+    return answer as OidcSessionInfo[];
   }
 
   /** `true` only for exactly `true`; anything but a boolean is logged (once) as malformed. */

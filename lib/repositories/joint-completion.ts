@@ -2,12 +2,15 @@ import type {
   OidcLogoutCriteria,
   OidcSessionInfo,
 } from '../interfaces/oidc-session-info.interface';
+import type { OidcLogoutEventBegin } from '../logout-events/oidc-logout-event.store';
 
 /**
  * The library's own stores on one database can mark a logout's claim applied in the statement that
  * removes its sessions: one round trip and one commit instead of two, and no moment at which the
- * sessions are gone while the claim still says "claimed". Both sides are internal, behind symbols:
- * not part of either store contract, and a store of the app's never has them.
+ * sessions are gone while the claim still says "claimed" (PostgreSQL: a completing removal). On one
+ * Redis, the whole logout is one script: claim, tombstone, removal and completion (a whole logout).
+ * Both sides are internal, behind symbols: not part of either store contract, and a store of the
+ * app's never has them.
  *
  * @internal
  */
@@ -56,4 +59,33 @@ export function completingRemoval(sessions: object, events: object): CompletingR
   return target === undefined
     ? undefined
     : (sessions as WithCompletingRemoval)[COMPLETING_REMOVAL]?.(target);
+}
+
+/** What a {@link WholeLogout} answers: `'replay'` (a claim applied already: nothing done), or the sessions removed. @internal */
+export type WholeLogoutOutcome = 'replay' | OidcSessionInfo[];
+
+/**
+ * Applies a logout whole, as one atomic step of the two stores: records its claim and tombstone as
+ * `OidcLogoutEventStore.begin` does; unless the claim was applied already (`'replay'`), removes the
+ * sessions `criteria` names and marks the claim applied. Nothing of it is seen half done: a login
+ * saved meanwhile is either removed by it or finds its tombstone.
+ *
+ * @internal
+ */
+export type WholeLogout = (
+  event: OidcLogoutEventBegin,
+  criteria: OidcLogoutCriteria,
+) => Promise<WholeLogoutOutcome>;
+
+/** A session repository's {@link WholeLogout} with an event store, or `undefined`. @internal */
+export const WHOLE_LOGOUT = Symbol('nest-oidc-logout: whole logout');
+
+/** A session repository that may offer a {@link WholeLogout}. @internal */
+export interface WithWholeLogout {
+  [WHOLE_LOGOUT]?(events: object): WholeLogout | undefined;
+}
+
+/** The whole logout two stores offer together, if they do (any store may be asked). @internal */
+export function wholeLogout(sessions: object, events: object): WholeLogout | undefined {
+  return (sessions as WithWholeLogout)[WHOLE_LOGOUT]?.(events);
 }

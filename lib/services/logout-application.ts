@@ -3,7 +3,10 @@ import type {
   OidcLogoutChannel,
   OidcRevocationEvent,
 } from '../interfaces/oidc-revocation-event.interface';
-import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
+import type {
+  OidcLogoutCriteria,
+  OidcSessionInfo,
+} from '../interfaces/oidc-session-info.interface';
 import type { RevokeTarget } from '../interfaces/revoke-target.interface';
 import type { CheckedLogoutEventStore } from '../logout-events/checked-logout-event-store';
 import {
@@ -15,7 +18,12 @@ import type { OidcLogoutEventBegin } from '../logout-events/oidc-logout-event.st
 import { LOGOUT_TOMBSTONE_TTL_SECONDS } from '../oidc-logout.constants';
 import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout-options';
 import type { CheckedSessionRepository } from '../repositories/checked-session-repository';
-import { type ClaimCompletion, completingRemoval } from '../repositories/joint-completion';
+import {
+  type ClaimCompletion,
+  completingRemoval,
+  type WholeLogout,
+  wholeLogout,
+} from '../repositories/joint-completion';
 import { hashSid } from '../repositories/session-id-hash';
 import { registrationsForTarget } from './client-registrations';
 import { asRepositoryError } from './repository-error';
@@ -106,28 +114,38 @@ export class LogoutApplication {
       logout.jti === undefined ? undefined : logoutTokenKey(issuer, clientId, logout.jti);
     let sessions: OidcSessionInfo[];
     let completing: ClaimCompletion | undefined;
+    let whole: WholeLogout | undefined;
     try {
       const event = logoutEvent(registration, logout, claimKey, Date.now());
-      // 'replay' only for a claim already applied: anything else (new, or claimed by an
-      // application that failed or is under way) is applied (again). The tombstone goes with the
-      // claim, before the removal: a login recorded meanwhile then either is removed below or
-      // finds the tombstone (recordLogin checks after it saves).
-      if ((event.claim ?? event.tombstone) && (await this.events.begin(event)) === 'replay') {
-        if (logout.tellIfReplayed) await this.tell(registration, logout, []);
-        return { replayed: true, sessions: [] };
+      const criteria = criteriaOf(registration, logout);
+      // The library's stores on one Redis apply it whole, in one script: nothing left to complete.
+      whole = wholeLogout(this.repository.raw, this.events.raw);
+      if (whole) {
+        const outcome = await this.repository.applyWhole(whole, event, criteria);
+        if (outcome === 'replay') return await this.replayed(registration, logout);
+        sessions = outcome;
+      } else {
+        // 'replay' only for a claim already applied: anything else (new, or claimed by an
+        // application that failed or is under way) is applied (again). The tombstone goes with
+        // the claim, before the removal: a login recorded meanwhile then either is removed below
+        // or finds the tombstone (recordLogin checks after it saves).
+        if ((event.claim ?? event.tombstone) && (await this.events.begin(event)) === 'replay') {
+          return await this.replayed(registration, logout);
+        }
+        // The library's stores on one PostgreSQL database mark the claim applied in the removal's
+        // own statement: nothing is left to complete.
+        completing = claimKey === undefined ? undefined : this.completingRemoval(claimKey);
+        sessions = await this.repository.removeByLogoutToken(criteria, completing);
       }
-      // The library's stores on one PostgreSQL database mark the claim applied in the removal's
-      // own statement: nothing is left to complete.
-      completing = claimKey === undefined ? undefined : this.completingRemoval(claimKey);
-      sessions = await this.removeSessions(registration, logout, completing);
     } catch (error) {
       // Not applied: the claim stays claimed, so that a retry or the OP's next delivery applies it.
-      // After a completing removal that failed, it may have been applied after all, claim included
-      // (committed, its answer lost): the retry, then a replay, tells the listeners.
-      if (completing) logout.tellIfReplayed = true;
+      // After a completing removal or a whole logout that failed, it may have been applied after
+      // all, claim included (committed, its answer lost): the retry, then a replay, tells the
+      // listeners.
+      if (completing ?? whole) logout.tellIfReplayed = true;
       throw asApplyLogoutError(error);
     }
-    if (claimKey === undefined || completing) {
+    if (claimKey === undefined || completing || whole) {
       await this.tell(registration, logout, sessions);
     } else if (completion === 'now') {
       await this.completeNow(registration, logout, claimKey, sessions);
@@ -208,22 +226,13 @@ export class LogoutApplication {
     await this.listeners.emit(event);
   }
 
-  /**
-   * Removes the sessions a logout names; resolves those removed. With `completing`, the same
-   * statement marks the logout's claim applied.
-   */
-  private removeSessions(
+  /** A logout found applied already: told to the listeners only when asked (`tellIfReplayed`). */
+  private async replayed(
     registration: ResolvedClientRegistration,
     logout: AppliedLogout,
-    completing?: ClaimCompletion,
-  ): Promise<OidcSessionInfo[]> {
-    const criteria = {
-      issuer: registration.issuer,
-      clientId: registration.clientId,
-      sid: logout.sid === undefined ? undefined : hashSid(logout.sid),
-      sub: logout.sub,
-    };
-    return this.repository.removeByLogoutToken(criteria, completing);
+  ): Promise<AppliedLogoutResult> {
+    if (logout.tellIfReplayed) await this.tell(registration, logout, []);
+    return { replayed: true, sessions: [] };
   }
 
   /** The removal that completes the claim `claimKey`, when the two stores offer one. */
@@ -231,6 +240,19 @@ export class LogoutApplication {
     const remove = completingRemoval(this.repository.raw, this.events.raw);
     return remove && { remove, claimKey };
   }
+}
+
+/** What a logout's removal names: its registration's issuer and client, its sid (hashed), its sub. */
+function criteriaOf(
+  registration: ResolvedClientRegistration,
+  logout: AppliedLogout,
+): OidcLogoutCriteria {
+  return {
+    issuer: registration.issuer,
+    clientId: registration.clientId,
+    sid: logout.sid === undefined ? undefined : hashSid(logout.sid),
+    sub: logout.sub,
+  };
 }
 
 /**

@@ -2,8 +2,10 @@ import type {
   OidcLogoutCriteria,
   OidcSessionInfo,
 } from '../interfaces/oidc-session-info.interface';
-import type { OidcLogoutEventBegin } from '../logout-events/oidc-logout-event.store';
-import { assertLogoutEventBegin } from '../logout-events/oidc-logout-event.store';
+import {
+  assertLogoutEventBegin,
+  type OidcLogoutEventBegin,
+} from '../logout-events/oidc-logout-event.store';
 import type { ClaimCompletion, WholeLogout, WholeLogoutOutcome } from './joint-completion';
 import {
   assertLogoutCriteria,

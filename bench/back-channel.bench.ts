@@ -3,27 +3,31 @@
  * in the same run (a section of `npm run bench`; alone: `npm run bench:back-channel`):
  * - vs a bare route of the same app that only parses the same form body and verifies the token with
  *   jose against the same keys (`BASELINE_PATH`);
+ * - in the rows on a shared store (PostgreSQL, Redis), also vs the floor (`FLOOR_PATH`): the bare
+ *   route plus one round trip to that store (`SELECT 1`, `PING`), the least any logout shared between
+ *   instances costs, whatever it writes;
  * - in the in-memory rows, also vs auth0's express-openid-connect (`backchannelLogout` with an
  *   express-session MemoryStore, its documented in-memory store) on a plain Express app in the same
  *   process, against the same OP (discovered from the fake OP), keys and issuer.
  *
  * Per row (repository x algorithm): a fresh Nest app (Express, OidcLogoutModule, the baseline
  * route) against the fake OP on 127.0.0.1. Sessions: SESSIONS (100,000) in memory and in a fresh
- * SQLite file, seeded in SQL; the shared PostgreSQL table of 1,000,000 sessions (the sessions the
- * tokens name restored first). The load generator (another process) posts pre-signed tokens, each
+ * SQLite file, seeded in SQL; the shared PostgreSQL table and Redis store of 1,000,000 sessions
+ * (BENCH_DB_SESSIONS; the sessions the tokens name restored first). The load generator (another process) posts pre-signed tokens, each
  * naming one recorded session (`sid`) and used once by the library; the routes alternate in rounds
- * (baseline, library[, express-openid-connect], the order rotating from round to round) after a
+ * (baseline[, floor], library[, express-openid-connect], the order rotating from round to round) after a
  * warm-up of each. Afterwards the bench checks that it measured real logouts: no failed request, as
  * many sessions removed as logouts answered, the sessions named gone (a sample) and the next ones
  * still there.
  *
  * Environment: BENCH_SESSIONS (100000), BENCH_TOKENS per algorithm (50000), BENCH_DURATION_S per
  * route and row (10, split over BENCH_ROUNDS alternations, 4), BENCH_WARMUP_S (2),
- * BENCH_CONNECTIONS (16), BENCH_ALGS (RS256,ES256), BENCH_REPOSITORIES (sqlite,memory,postgres),
- * BENCH_ROUTES (baseline,library,eoc; one alone to profile it).
+ * BENCH_CONNECTIONS (16), BENCH_ALGS (RS256,ES256), BENCH_REPOSITORIES
+ * (sqlite,memory,postgres,redis), BENCH_ROUTES (baseline,floor,library,eoc; one alone to profile
+ * it). Per route, the app's CPU per request and the share of the time its event loop was busy.
  *
  * SQLite runs as a server would run it: a file in the temp directory, WAL, `synchronous = NORMAL`
- * (with the default rollback journal every commit waits for an fsync: see bench/BENCHMARKS.md).
+ * (with the default rollback journal every commit waits for an fsync: see docs/BENCHMARKS.md).
  */
 import 'reflect-metadata';
 import {
@@ -87,7 +91,7 @@ import {
 
 type Alg = 'RS256' | 'ES256';
 type RepositoryKind = 'sqlite' | 'memory' | 'postgres' | 'redis';
-type Route = 'baseline' | 'library' | 'eoc';
+type Route = 'baseline' | 'floor' | 'library' | 'eoc';
 
 const config = () => ({
   sessions: Math.floor(env('BENCH_SESSIONS', 100_000)),
@@ -104,12 +108,13 @@ const config = () => ({
     'redis',
   ]),
   /** Routes measured (profiling one route alone): all by default. */
-  routes: envList<Route>('BENCH_ROUTES', ['baseline', 'library', 'eoc']),
+  routes: envList<Route>('BENCH_ROUTES', ['baseline', 'floor', 'library', 'eoc']),
 });
 type Config = ReturnType<typeof config>;
 
 const LIBRARY_PATH = '/logout/connect/back-channel/bench';
 const BASELINE_PATH = '/bench/baseline';
+const FLOOR_PATH = '/bench/floor';
 const EOC_PATH = '/backchannel-logout';
 const FORM_HEADERS = { 'content-type': 'application/x-www-form-urlencoded' };
 /** Logout tokens live 120 s at real OPs; these must outlive signing plus every row. */
@@ -120,6 +125,8 @@ const BASELINE_VERIFIER = Symbol('BASELINE_VERIFIER');
 interface BaselineVerifier {
   keys: JWTVerifyGetKey;
   options: JWTVerifyOptions;
+  /** The floor route's one round trip to the row's shared store (none in the other rows). */
+  roundTrip?: () => Promise<unknown>;
 }
 
 @Controller()
@@ -138,6 +145,15 @@ class BaselineController {
       throw new BadRequestException('invalid logout token');
     }
   }
+
+  /** The same, then one round trip to the shared store: what no shared logout can do without. */
+  @Post(FLOOR_PATH.slice(1))
+  @HttpCode(200)
+  async floor(@Body() body: Record<string, unknown> | undefined): Promise<void> {
+    await this.logout(body);
+    if (!this.verifier.roundTrip) throw new BadRequestException('no shared store in this row');
+    await this.verifier.roundTrip();
+  }
 }
 
 export interface BackChannelBenchInput {
@@ -154,6 +170,8 @@ interface BenchApp {
   repository: OidcSessionRepository;
   /** express-openid-connect's app (in-memory rows only). */
   eoc?: { origin: string; storedEntries(): Promise<number> };
+  /** Whether the app serves the floor route (rows on a shared store). */
+  hasFloor: boolean;
   countSessions(): Promise<number>;
   close(): Promise<void>;
 }
@@ -200,6 +218,16 @@ async function startEoc(
   };
 }
 
+/** One round trip to a shared store, doing nothing there: `PING` (Redis), `SELECT 1` (SQL). */
+function roundTripTo(store: BenchStore): () => Promise<unknown> {
+  if (store.kind === 'redis') {
+    const { client } = store.redis;
+    return () => client.ping();
+  }
+  const { dataSource } = store;
+  return () => dataSource.query('SELECT 1');
+}
+
 async function startBenchApp(
   kind: RepositoryKind,
   alg: Alg,
@@ -237,6 +265,7 @@ async function startBenchApp(
     keys: createRemoteJWKSet(new URL(op.jwksUri)),
     options: { algorithms: [alg], issuer: op.issuer, audience: seed.clientId },
   };
+  if (shared) verifier.roundTrip = roundTripTo(shared);
 
   @Module({
     imports: [OidcLogoutModule.forRoot(oidc)],
@@ -255,6 +284,7 @@ async function startBenchApp(
     origin,
     repository,
     ...(eoc ? { eoc } : {}),
+    hasFloor: verifier.roundTrip !== undefined,
     async countSessions() {
       if (repository instanceof InMemoryOidcSessionRepository) return repository.size;
       return shared ? countStore(shared) : countSessions(dataSource!);
@@ -313,8 +343,14 @@ export interface BackChannelRow {
   library: RouteStats;
   /** express-openid-connect (in-memory rows). */
   eoc?: RouteStats;
+  /** The bare route plus one round trip to the shared store (PostgreSQL, Redis rows). */
+  floor?: RouteStats;
   /** library / baseline requests per second. */
   ratio: number;
+  /** floor / baseline: what one round trip to the store costs the bare route. */
+  floorRatio?: number;
+  /** library / floor. */
+  libraryToFloor?: number;
   /** library / express-openid-connect requests per second. */
   eocRatio?: number;
   /** The ratio of each round (library / the baseline of the same round): their spread shows the noise. */
@@ -339,15 +375,24 @@ async function runRow(
   try {
     const setupSeconds = (performance.now() - setupStart) / 1000;
     const sessionsBefore = await bench.countSessions();
-    const routes = cfg.routes.filter((route) => route !== 'eoc' || bench.eoc !== undefined);
-    const cursors: Record<Route, number> = { baseline: 0, library: 0, eoc: 0 };
+    const routes = cfg.routes.filter(
+      (route) =>
+        (route !== 'eoc' || bench.eoc !== undefined) && (route !== 'floor' || bench.hasFloor),
+    );
+    const cursors: Record<Route, number> = { baseline: 0, floor: 0, library: 0, eoc: 0 };
     const all: { route: Route; result: LoadResult }[] = [];
     const measure = async (route: Route, durationMs: number): Promise<MeasuredRun> => {
       const cpuAtStart = process.cpuUsage();
+      const eventLoopAtStart = performance.eventLoopUtilization();
       const result = await input.load.run({
         origin: route === 'eoc' ? bench.eoc!.origin : bench.origin,
         method: 'POST',
-        path: { baseline: BASELINE_PATH, library: LIBRARY_PATH, eoc: EOC_PATH }[route],
+        path: {
+          baseline: BASELINE_PATH,
+          floor: FLOOR_PATH,
+          library: LIBRARY_PATH,
+          eoc: EOC_PATH,
+        }[route],
         headers: FORM_HEADERS,
         bodiesFile: tokensFile,
         start: cursors[route],
@@ -359,11 +404,15 @@ async function runRow(
       const cpu = process.cpuUsage(cpuAtStart);
       cursors[route] = result.next;
       all.push({ route, result });
-      return { result, serverCpuMs: (cpu.user + cpu.system) / 1000 };
+      return {
+        result,
+        serverCpuMs: (cpu.user + cpu.system) / 1000,
+        eventLoopBusyMs: performance.eventLoopUtilization(eventLoopAtStart).active,
+      };
     };
 
     for (const route of routes) await measure(route, cfg.warmupMs);
-    const runs: Record<Route, MeasuredRun[]> = { baseline: [], library: [], eoc: [] };
+    const runs: Record<Route, MeasuredRun[]> = { baseline: [], floor: [], library: [], eoc: [] };
     for (let round = 0; round < cfg.rounds; round++) {
       // The order rotates from round to round: no route always follows the same one.
       for (let k = 0; k < routes.length; k++) {
@@ -418,6 +467,7 @@ async function runRow(
     const baseline = mergeRuns(runs.baseline);
     const library = mergeRuns(runs.library);
     const eoc = runs.eoc.length > 0 ? mergeRuns(runs.eoc) : undefined;
+    const floor = runs.floor.length > 0 ? mergeRuns(runs.floor) : undefined;
     return {
       repository: kind,
       alg,
@@ -426,6 +476,13 @@ async function runRow(
       baseline,
       library,
       ...(eoc ? { eoc, eocRatio: library.requestsPerSecond / eoc.requestsPerSecond } : {}),
+      ...(floor
+        ? {
+            floor,
+            floorRatio: floor.requestsPerSecond / baseline.requestsPerSecond,
+            libraryToFloor: library.requestsPerSecond / floor.requestsPerSecond,
+          }
+        : {}),
       ratio: library.requestsPerSecond / baseline.requestsPerSecond,
       roundRatios: runs.library.flatMap((run, i) => {
         const other = runs.baseline[i];
@@ -461,10 +518,13 @@ export function backChannelTable(rows: readonly BackChannelRow[]): string {
       'library req/s',
       'ratio',
       'round ratios',
+      'floor req/s (/ baseline)',
+      'library / floor',
       'express-openid-connect req/s',
       'library / e-o-c',
       'p50 / p99 ms (baseline / library)',
       'server CPU µs/req (baseline / library / e-o-c)',
+      'event loop busy % (baseline / library)',
       'non-2xx',
       'verified',
       'load avg',
@@ -477,11 +537,14 @@ export function backChannelTable(rows: readonly BackChannelRow[]): string {
       fixed(r.library.requestsPerSecond),
       fixed(r.ratio, 2),
       r.roundRatios.map((x) => fixed(x, 2)).join(', '),
+      r.floor ? `${fixed(r.floor.requestsPerSecond)} (${fixed(r.floorRatio!, 2)})` : '-',
+      r.libraryToFloor === undefined ? '-' : fixed(r.libraryToFloor, 2),
       r.eoc ? fixed(r.eoc.requestsPerSecond) : '-',
       r.eocRatio === undefined ? '-' : fixed(r.eocRatio, 2),
       `${fixed(r.baseline.p50Ms, 1)}, ${fixed(r.baseline.p99Ms, 1)} / ${fixed(r.library.p50Ms, 1)}, ${fixed(r.library.p99Ms, 1)}`,
       `${fixed(r.baseline.serverCpuUsPerRequest)} / ${fixed(r.library.serverCpuUsPerRequest)}` +
         (r.eoc ? ` / ${fixed(r.eoc.serverCpuUsPerRequest)}` : ''),
+      `${fixed(r.baseline.eventLoopBusyPercent)} / ${fixed(r.library.eventLoopBusyPercent)}`,
       `${r.baseline.non2xx + r.baseline.errors} / ${r.library.non2xx + r.library.errors}` +
         (r.eoc ? ` / ${r.eoc.non2xx + r.eoc.errors}` : ''),
       r.verified ? 'yes' : 'NO',
@@ -507,10 +570,14 @@ export async function runBackChannelBench(input: BackChannelBenchInput): Promise
       const row = await runRow(kind, alg, input, cfg, tokensFile);
       console.log(
         `back-channel ${kind} ${alg}: set up in ${fixed(row.setupSeconds, 1)} s; baseline ${fixed(row.baseline.requestsPerSecond)} req/s, library ${fixed(row.library.requestsPerSecond)} req/s, ratio ${fixed(row.ratio, 2)} (rounds ${row.roundRatios.map((r) => fixed(r, 2)).join(', ')})` +
+          (row.floor
+            ? `, floor ${fixed(row.floor.requestsPerSecond)} req/s (floor / baseline ${fixed(row.floorRatio!, 2)}, library / floor ${fixed(row.libraryToFloor!, 2)})`
+            : '') +
           (row.eoc
             ? `, express-openid-connect ${fixed(row.eoc.requestsPerSecond)} req/s (library / e-o-c ${fixed(row.eocRatio!, 2)})`
             : '') +
           `; CPU server ${fixed(row.baseline.serverCpuUsPerRequest)} / ${fixed(row.library.serverCpuUsPerRequest)} µs/req, ` +
+          `event loop busy ${fixed(row.baseline.eventLoopBusyPercent)}% / ${fixed(row.library.eventLoopBusyPercent)}%, ` +
           `load generator ${fixed(row.baseline.clientCpuPercent)}% / ${fixed(row.library.clientCpuPercent)}% (load ${row.loadAverage})` +
           (row.verified ? '' : `; FAILED: ${row.problems.join('; ')}`),
       );

@@ -4,6 +4,8 @@
  * stores of `nest-oidc-logout/redis` on one ioredis client, as an app has them. Sessions are seeded
  * through the repository's own `save` (pipelined), as the SQL seeding stores them: session _i_ is
  * `bench-app-session-i`, OP session `bench-op-session-i`, user `bench-user-i`.
+ *
+ * The client has ioredis's `enableAutoPipelining` on, unless BENCH_REDIS_AUTOPIPELINING=0.
  */
 import IORedis from 'ioredis';
 import type { OidcLogoutModuleOptions } from '../lib';
@@ -23,7 +25,10 @@ export interface BenchRedis {
 }
 
 export async function openBenchRedis(): Promise<BenchRedis> {
-  const client = new IORedis(REDIS_URL, { lazyConnect: true, enableAutoPipelining: true });
+  const client = new IORedis(REDIS_URL, {
+    lazyConnect: true,
+    enableAutoPipelining: process.env.BENCH_REDIS_AUTOPIPELINING !== '0',
+  });
   await client.connect();
   const keyPrefix = `oidc-bench-${process.pid}`;
   const options = { keyPrefix };

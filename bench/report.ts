@@ -80,12 +80,19 @@ export interface RouteStats {
   serverCpuPercent: number;
   /** Share of one core the load generator used (near 100: it was the bottleneck). */
   clientCpuPercent: number;
+  /**
+   * Share of the time the server's event loop was busy (NaN when not measured): below 100 with
+   * every connection in flight, the server waited (on its store, say) rather than worked.
+   */
+  eventLoopBusyPercent: number;
 }
 
 /** One load run and the server's CPU time during it. */
 export interface MeasuredRun {
   result: LoadResult;
   serverCpuMs: number;
+  /** Time the server's event loop was busy during the run (`performance.eventLoopUtilization`). */
+  eventLoopBusyMs?: number;
 }
 
 /** The value below which `fraction` of the sorted values lie (nearest rank). */
@@ -109,6 +116,7 @@ export function mergeRuns(runs: readonly MeasuredRun[]): RouteStats {
   const elapsedMs = results.reduce((n, r) => n + r.elapsedMs, 0);
   const serverCpuMs = runs.reduce((n, r) => n + r.serverCpuMs, 0);
   const clientCpuMs = results.reduce((n, r) => n + r.clientCpuMs, 0);
+  const eventLoopBusyMs = runs.reduce((n, r) => n + (r.eventLoopBusyMs ?? Number.NaN), 0);
   return {
     requests,
     requestsPerSecond: elapsedMs > 0 ? (requests * 1000) / elapsedMs : 0,
@@ -120,6 +128,7 @@ export function mergeRuns(runs: readonly MeasuredRun[]): RouteStats {
     serverCpuUsPerRequest: requests > 0 ? (serverCpuMs * 1000) / requests : Number.NaN,
     serverCpuPercent: elapsedMs > 0 ? (serverCpuMs * 100) / elapsedMs : Number.NaN,
     clientCpuPercent: elapsedMs > 0 ? (clientCpuMs * 100) / elapsedMs : Number.NaN,
+    eventLoopBusyPercent: elapsedMs > 0 ? (eventLoopBusyMs * 100) / elapsedMs : Number.NaN,
   };
 }
 

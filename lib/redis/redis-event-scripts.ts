@@ -103,15 +103,22 @@ return 1
 `);
 
 /**
- * The `issuedAt` of each tombstone asked, nil for one absent or expired.
- * KEYS: expiry index, then the tombstone keys. ARGV: now, grace.
+ * The `issuedAt` of each tombstone asked, nil for one absent or expired. A tombstone whose expiry,
+ * or (live) whose `iat`, is no number fails the lookup: read as absent, it would let a login issued
+ * before its logout through. KEYS: expiry index, then the tombstone keys. ARGV: now, grace.
  */
 export const FIND_TOMBSTONES = redisScript(`${EVENT_HELPERS}
 local out = {}
 for i = 2, #KEYS do
   local t = redis.call('HMGET', KEYS[i], 'iat', 'exp')
   local exp = tonumber(t[2])
-  if exp and exp > now then out[i - 1] = t[1] else out[i - 1] = false end
+  if (t[1] or t[2]) and not exp then return redis.error_reply('ERR a logout tombstone has no expiry') end
+  if exp and exp > now then
+    if not tonumber(t[1]) then return redis.error_reply('ERR a live logout tombstone has no iat') end
+    out[i - 1] = t[1]
+  else
+    out[i - 1] = false
+  end
 end
 return out
 `);

@@ -103,10 +103,15 @@ export class RedisOidcSessionRepository extends OidcSessionRepository {
   }
 
   override async existsByClientSessionId(clientSessionId: string): Promise<boolean> {
-    const expires = epochMs(
-      await this.redis.send(['HGET', this.keys.record(clientSessionId), 'exp']),
+    // The issuer too: a record without one is gone to the logout scripts (no logout could end it).
+    const [exp, issuer] = arrayReply(
+      await this.redis.send(['HMGET', this.keys.record(clientSessionId), 'exp', 'iss']),
+      'HMGET',
     );
-    return expires !== undefined && expires > this.now();
+    const expires = epochMs(exp);
+    return (
+      typeof issuer === 'string' && issuer !== '' && expires !== undefined && expires > this.now()
+    );
   }
 
   override async removeByClientSessionId(

@@ -72,6 +72,41 @@ describe('the Redis client adapter', () => {
     expect(calls).toBe(1);
   });
 
+  it.each([['slave'], ['all'], [() => 'slave']])(
+    'refuses an ioredis Cluster reading from replicas (scaleReads %s): a replica may still hold a session a logout removed',
+    (scaleReads) => {
+      const cluster = {
+        isCluster: true,
+        call: () => Promise.resolve(null),
+        options: { scaleReads },
+      };
+      expect(() => redisCommands(cluster)).toThrow(/scaleReads/);
+    },
+  );
+
+  it('takes an ioredis Cluster reading from its masters (the default)', () => {
+    const call = () => Promise.resolve(null);
+    expect(() =>
+      redisCommands({ isCluster: true, call, options: { scaleReads: 'master' } }),
+    ).not.toThrow();
+  });
+
+  it('drops the arguments ioredis puts on a reply error (an ID token, a sub), keeping the message', async () => {
+    const replyError = Object.assign(new Error('OOM command not allowed'), {
+      command: { name: 'evalsha', args: ['sha', '1', 'k', 'eyJ.id-token.sig', 'user-1'] },
+    });
+    const client = { call: () => Promise.reject(replyError) };
+    const failure: unknown = await redisCommands(client)
+      .send(['HGET', 'k', 'exp'])
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(Error);
+    expect((failure as Error).message).toBe('OOM command not allowed');
+    expect(JSON.stringify(failure, Object.getOwnPropertyNames(failure))).not.toMatch(
+      /id-token|user-1/,
+    );
+    expect(failure).not.toHaveProperty('command');
+  });
+
   it.each([[undefined], [{}], [{ call: 'no' }]])('refuses %j as a client', (client) => {
     expect(() => redisCommands(client)).toThrow(/ioredis|node-redis/);
   });

@@ -70,8 +70,16 @@ export interface RedisCommands {
  * @internal
  */
 export function redisCommands(client: unknown): RedisCommands {
-  const send = senderOf(client);
+  const sendRaw = senderOf(client);
+  checkReadsFromMasters(client);
   const options = (client as { options?: { keyPrefix?: unknown } }).options;
+  const send = async (args: readonly string[]): Promise<unknown> => {
+    try {
+      return await sendRaw(args);
+    } catch (error) {
+      throw withoutArguments(error);
+    }
+  };
   return {
     clientKeyPrefix: typeof options?.keyPrefix === 'string' ? options.keyPrefix : '',
     send,
@@ -119,6 +127,33 @@ function senderOf(client: unknown): (args: readonly string[]) => Promise<unknown
     'A Redis store needs the app’s Redis client: an ioredis Redis or Cluster (with call) or a ' +
       'node-redis client or cluster (with sendCommand)',
   );
+}
+
+/**
+ * Refuses (a `TypeError`) an ioredis `Cluster` reading from replicas (`scaleReads` other than
+ * `'master'`): it could answer the guard from a replica that still holds a session a logout removed.
+ */
+function checkReadsFromMasters(client: unknown): void {
+  const { options, isCluster } = client as {
+    options?: { scaleReads?: unknown };
+    isCluster?: unknown;
+  };
+  if (isCluster === true && options?.scaleReads !== undefined && options.scaleReads !== 'master') {
+    throw new TypeError(
+      "The Redis stores need an ioredis Cluster that reads from its masters (scaleReads: 'master', " +
+        'the default): a replica may still hold a session a logout removed',
+    );
+  }
+}
+
+/**
+ * ioredis puts the command and its arguments (an ID token, a sub) on a reply error, where an app
+ * that logs an error's cause would print them: the stores' errors go on without them.
+ */
+function withoutArguments(error: unknown): unknown {
+  if (typeof error !== 'object' || error === null || !('command' in error)) return error;
+  if (Reflect.deleteProperty(error, 'command') && !('command' in error)) return error;
+  return new Error(error instanceof Error ? error.message : 'The Redis command failed');
 }
 
 function isNoScript(error: unknown): boolean {

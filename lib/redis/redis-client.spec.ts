@@ -51,13 +51,6 @@ describe('the Redis client adapter', () => {
     ]);
   });
 
-  it("knows the prefix an ioredis client puts before every key (its keyPrefix option), or ''", () => {
-    const call = () => Promise.resolve(null);
-    expect(redisCommands({ call, options: { keyPrefix: 'app:' } }).clientKeyPrefix).toBe('app:');
-    expect(redisCommands({ call, options: {} }).clientKeyPrefix).toBe('');
-    expect(redisCommands({ sendCommand: call }).clientKeyPrefix).toBe('');
-  });
-
   it('passes any other failure on, without a second try', async () => {
     let calls = 0;
     const client = {

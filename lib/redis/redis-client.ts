@@ -52,11 +52,6 @@ export function redisScript(source: string): RedisScript {
 
 /** The two commands the stores send, whatever the client. @internal */
 export interface RedisCommands {
-  /**
-   * What the client itself puts before every key it is given (ioredis's `keyPrefix` option), or
-   * `''`. A script that builds a key name from an argument must put it there too.
-   */
-  readonly clientKeyPrefix: string;
   /** One command, its reply as the client gives it (strings, numbers, arrays, `null`). */
   send(args: readonly string[]): Promise<unknown>;
   /** Runs `script` by its SHA-1; loads it (`EVAL`) when the server does not know it yet. */
@@ -72,7 +67,6 @@ export interface RedisCommands {
 export function redisCommands(client: unknown): RedisCommands {
   const sendRaw = senderOf(client);
   checkReadsFromMasters(client);
-  const options = (client as { options?: { keyPrefix?: unknown } }).options;
   const send = async (args: readonly string[]): Promise<unknown> => {
     try {
       return await sendRaw(args);
@@ -81,7 +75,6 @@ export function redisCommands(client: unknown): RedisCommands {
     }
   };
   return {
-    clientKeyPrefix: typeof options?.keyPrefix === 'string' ? options.keyPrefix : '',
     send,
     async run(script, keys, args) {
       const tail = [String(keys.length), ...keys, ...args];

@@ -125,13 +125,16 @@ return out
 
 /**
  * Deletes up to `limit` entries expired at `now`; replies how many it removed and how many members
- * of the expiry index it read. KEYS: expiry index. ARGV: now, grace, entry key prefix, limit.
+ * of the expiry index it read. KEYS: expiry index (`...x:e`: an entry's name is the same name
+ * without `x:e`, then `e:` and its member, whatever prefix the client put before it). ARGV: now,
+ * grace, limit.
  */
 export const EXPIRE_LOGOUT_EVENTS = redisScript(`${EVENT_HELPERS}
 local removed = 0
-local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[4])
+local prefix = string.sub(KEYS[1], 1, -4) .. 'e:'
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
 for _, member in ipairs(members) do
-  local key = ARGV[3] .. member
+  local key = prefix .. member
   local exp = tonumber(redis.call('HGET', key, 'exp'))
   if exp and exp > now then
     redis.call('ZADD', KEYS[1], int(exp), member)

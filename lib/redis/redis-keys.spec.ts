@@ -20,6 +20,15 @@ describe('Redis key layout', () => {
     expect(new Set(keys).size).toBe(keys.length);
   });
 
+  it('names records and entries as the scripts build them from an expiry index: its name without x:s or x:e, then r: or e:', () => {
+    const base = redisKeyBase('app');
+    const sessions = new RedisSessionKeys(base);
+    const events = new RedisEventKeys(base);
+    expect(sessions.expiries.slice(0, -3) + 'r:id').toBe(sessions.record('id'));
+    expect(events.expiries.slice(0, -3) + 'e:t:k').toBe(events.tombstone('k'));
+    expect(events.expiries.slice(0, -3) + 'e:c:k').toBe(events.claim('k'));
+  });
+
   it('names no issuer, client, sid or sub in an index key, and tells them apart', () => {
     const keys = new RedisSessionKeys(redisKeyBase());
     const bySid = keys.bySid('https://op.example', 'client-a', 'secret-sid');

@@ -111,13 +111,7 @@ export class RedisOidcLogoutEventStore extends OidcLogoutEventStore {
       this.redis.run(
         EXPIRE_LOGOUT_EVENTS,
         [this.keys.expiries],
-        [
-          String(now.getTime()),
-          String(EXPIRED_ENTRY_GRACE_MS),
-          // The full name before an entry's member (the client's prefix first).
-          this.redis.clientKeyPrefix + this.keys.entryPrefix,
-          String(EXPIRE_BATCH),
-        ],
+        [String(now.getTime()), String(EXPIRED_ENTRY_GRACE_MS), String(EXPIRE_BATCH)],
       ),
     );
   }

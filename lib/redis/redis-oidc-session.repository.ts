@@ -177,7 +177,7 @@ export class RedisOidcSessionRepository extends OidcSessionRepository {
       : this.keys.bySub(issuer, clientId, sub as string);
     return {
       keys: [index, this.keys.expiries],
-      args: [this.recordPrefix(), issuer, clientId, sid ?? '', sub ?? ''],
+      args: [issuer, clientId, sid ?? '', sub ?? ''],
     };
   }
 
@@ -201,14 +201,9 @@ export class RedisOidcSessionRepository extends OidcSessionRepository {
       this.redis.run(
         EXPIRE_SESSIONS,
         [this.keys.expiries],
-        [this.recordPrefix(), String(now.getTime()), String(EXPIRE_BATCH)],
+        [String(now.getTime()), String(EXPIRE_BATCH)],
       ),
     );
-  }
-
-  /** The full name before a record's id, for a script that builds it (the client's prefix first). */
-  private recordPrefix(): string {
-    return this.redis.clientKeyPrefix + this.keys.recordPrefix;
   }
 
   /** The record in `fields` when it is whole and live at the store's clock. */

@@ -65,14 +65,24 @@ return {r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]}
 `);
 
 /**
- * `remove_matching(index, expiries, prefix, iss, cid, sid, sub)`: removes every record of an index
- * (one OP session, or one user) that matches issuer, client id and, when not '', sid and sub; prunes
- * members whose record is gone. Answers, per record removed, its id and its fields (nine values
- * each). `prefix` is the full name before a record's id.
+ * `records_of(expiries)`: the full name before a record's id, taken from the name of the expiry
+ * index (`...x:s`) as Redis got it: whatever prefix the client puts before the keys it is given
+ * (ioredis's `keyPrefix`, a wrapper's) is in it, so a name a script builds lies beside the keys.
  */
-export const REMOVE_MATCHING_FUNCTION = `
-local function remove_matching(index, expiries, prefix, iss, cid, sid, sub)
+const RECORDS_OF_FUNCTION = `
+local function records_of(expiries) return string.sub(expiries, 1, -4) .. 'r:' end
+`;
+
+/**
+ * `remove_matching(index, expiries, iss, cid, sid, sub)`: removes every record of an index (one OP
+ * session, or one user) that matches issuer, client id and, when not '', sid and sub; prunes
+ * members whose record is gone. Answers, per record removed, its id and its fields (nine values
+ * each).
+ */
+export const REMOVE_MATCHING_FUNCTION = `${RECORDS_OF_FUNCTION}
+local function remove_matching(index, expiries, iss, cid, sid, sub)
   local out = {}
+  local prefix = records_of(expiries)
   for _, id in ipairs(redis.call('SMEMBERS', index)) do
     local key = prefix .. id
     local r = redis.call('HMGET', key, 'reg', 'iss', 'cid', 'sid', 'sub', 'tok', 'exp', 'crt', 'ksid', 'ksub')
@@ -92,24 +102,25 @@ end
 
 /**
  * Removes the records of an index that match (see `remove_matching`).
- * KEYS: the index, expiry index. ARGV: record key prefix, issuer, client id, sid or '', sub or ''.
+ * KEYS: the index, expiry index. ARGV: issuer, client id, sid or '', sub or ''.
  */
 export const REMOVE_MATCHING_SESSIONS = redisScript(`${HELPERS}${REMOVE_MATCHING_FUNCTION}
-return remove_matching(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return remove_matching(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 `);
 
 /**
  * Deletes up to `limit` records expired at `now` (`exp <= now`), with their index entries; replies
  * how many it removed and how many expiry-index members it read. A member whose record lives on
  * (saved again later) gets the record's expiry back.
- * KEYS: expiry index. ARGV: record key prefix, now, limit.
+ * KEYS: expiry index. ARGV: now, limit.
  */
-export const EXPIRE_SESSIONS = redisScript(`${HELPERS}
-local now = tonumber(ARGV[2])
+export const EXPIRE_SESSIONS = redisScript(`${HELPERS}${RECORDS_OF_FUNCTION}
+local now = tonumber(ARGV[1])
+local prefix = records_of(KEYS[1])
 local removed = 0
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(ids) do
-  local key = ARGV[1] .. id
+  local key = prefix .. id
   local r = redis.call('HMGET', key, 'exp', 'ksid', 'ksub')
   local exp = tonumber(r[1])
   if exp and exp > now then

@@ -14,8 +14,8 @@ import { REMOVE_MATCHING_FUNCTION, SESSION_FUNCTIONS } from './redis-session-scr
 
 /**
  * KEYS: those of `begin` (event expiry index, [claim], [tombstone]), then the session index and the
- * session expiry index. ARGV: the seven of `begin`, then those of `remove_matching` (record key
- * prefix, issuer, client id, sid or '', sub or ''). Replies `{'replay'}` for a claim applied already
+ * session expiry index. ARGV: the seven of `begin`, then those of `remove_matching` (issuer,
+ * client id, sid or '', sub or ''). Replies `{'replay'}` for a claim applied already
  * (its tombstone recorded, nothing removed, as `begin` does), else `'apply'` followed by nine values
  * per record removed.
  *
@@ -38,7 +38,7 @@ if ARGV[3] ~= '' then
 end
 if ARGV[5] ~= '' then set_tombstone(KEYS[at], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]) end
 local n = #KEYS
-local out = remove_matching(KEYS[n - 1], KEYS[n], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12])
+local out = remove_matching(KEYS[n - 1], KEYS[n], ARGV[8], ARGV[9], ARGV[10], ARGV[11])
 if claim then set_claim(claim, ARGV[4], tonumber(ARGV[3]), '1', live_exp) end
 index_expiries()
 table.insert(out, 1, 'apply')

@@ -110,6 +110,40 @@ describe('CheckedSessionRepository', () => {
     for (let i = 0; i < 3; i++) expect(await store.existsByClientSessionId('h1')).toBe(false);
   });
 
+  it.each([
+    ['answers after the timeout', 'late', true],
+    ['answers in time', 'in time', false],
+    ['fails after the timeout', 'late failure', false],
+  ] as const)(
+    'a save that %s: the late-save listeners are told only of a save that went through after being reported failed',
+    async (_name, answer, told) => {
+      vi.useFakeTimers();
+      try {
+        const raw = new Scripted();
+        let settle!: () => void;
+        raw.save = () =>
+          new Promise<void>((resolve, reject) => {
+            settle = answer === 'late failure' ? () => reject(new Error('down')) : resolve;
+          });
+        const store = checked(raw, 300);
+        const heard: OidcSessionInfo[] = [];
+        store.onLateSave((info) => heard.push(info));
+        const saved = store.save(record()).then(
+          () => 'saved',
+          (error: { code?: string }) => error.code,
+        );
+        if (answer === 'in time') settle();
+        await vi.advanceTimersByTimeAsync(300);
+        expect(await saved).toBe(answer === 'in time' ? 'saved' : 'ERR_REPOSITORY_UNAVAILABLE');
+        if (answer !== 'in time') settle();
+        await vi.advanceTimersByTimeAsync(0);
+        expect(heard).toEqual(told ? [record()] : []);
+      } finally {
+        vi.useRealTimers();
+      }
+    },
+  );
+
   it('a store that does not answer: rejects ERR_REPOSITORY_UNAVAILABLE after timeoutMs', async () => {
     vi.useFakeTimers();
     try {

@@ -49,6 +49,7 @@ export type CheckedSessionRepositoryOptions = StoreBoundaryOptions;
 export class CheckedSessionRepository extends StoreBoundary<OidcSessionRepository> {
   /** How the repository tells existence: its internal fast path, its own method, or a lookup. */
   private readonly existence: 'now' | 'own' | 'find';
+  private readonly lateSaveListeners = new Set<(info: OidcSessionInfo) => void>();
 
   constructor(raw: OidcSessionRepository, options: CheckedSessionRepositoryOptions) {
     super(
@@ -67,8 +68,24 @@ export class CheckedSessionRepository extends StoreBoundary<OidcSessionRepositor
           : 'find';
   }
 
+  /**
+   * Saves a login record. A save that answers after `timeoutMs` was reported failed but went
+   * through: the listeners of {@link onLateSave} are told, to remove it.
+   */
   save(info: OidcSessionInfo): Promise<void> {
-    return this.call('save', (r) => r.save(info), ignoreAnswer);
+    return this.call(
+      'save',
+      (r) => r.save(info),
+      ignoreAnswer,
+      () => {
+        for (const listener of this.lateSaveListeners) listener(info);
+      },
+    );
+  }
+
+  /** Tells `listener` of every record saved after its save was reported failed (timed out). */
+  onLateSave(listener: (info: OidcSessionInfo) => void): void {
+    this.lateSaveListeners.add(listener);
   }
 
   /** The live record of a hashed session id; `undefined` for anything else the store answers. */

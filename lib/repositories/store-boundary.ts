@@ -72,12 +72,14 @@ export abstract class StoreBoundary<S extends object> {
   /**
    * Calls `invoke` on the store, bounded by the timeout, and passes its answer through `check`. A
    * synchronous throw, a rejection, a timeout and a `check` that throws all reject with an
-   * `OidcSessionRepositoryError` (an `OidcLogoutError` thrown by the store is kept as is).
+   * `OidcSessionRepositoryError` (an `OidcLogoutError` thrown by the store is kept as is). `late`
+   * runs if the store answers after the timeout rejected (a write reported failed that went through).
    */
   protected call<T>(
     method: string,
     invoke: (store: S) => unknown,
     check: (answer: unknown) => T,
+    late?: () => void,
   ): Promise<T> {
     let answer: unknown;
     try {
@@ -85,14 +87,25 @@ export abstract class StoreBoundary<S extends object> {
     } catch (error) {
       return Promise.reject(this.storeFailure(method, error));
     }
-    const settled = isThenable(answer) ? this.bounded(method, answer) : Promise.resolve(answer);
+    const settled = isThenable(answer)
+      ? this.bounded(method, answer, late)
+      : Promise.resolve(answer);
     return settled.then(check);
   }
 
-  /** The answer of `promise`, or a store failure after `timeoutMs`. */
-  protected bounded(method: string, promise: PromiseLike<unknown>): Promise<unknown> {
+  /**
+   * The answer of `promise`, or a store failure after `timeoutMs`; `late` runs when `promise`
+   * fulfils after that.
+   */
+  protected bounded(
+    method: string,
+    promise: PromiseLike<unknown>,
+    late?: () => void,
+  ): Promise<unknown> {
+    let timedOut = false;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
+        timedOut = true;
         if (!this.timedOut.has(method)) {
           this.timedOut.add(method);
           this.logger.error({ event: 'oidc_store_timeout', method, timeoutMs: this.timeoutMs });
@@ -108,6 +121,7 @@ export abstract class StoreBoundary<S extends object> {
         (value) => {
           clearTimeout(timer);
           this.timedOut.delete(method);
+          if (timedOut) late?.();
           resolve(value);
         },
         (error: unknown) => {

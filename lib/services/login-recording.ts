@@ -47,7 +47,12 @@ export class LoginRecording {
     private readonly events: CheckedLogoutEventStore,
     private readonly discovery: OidcDiscoveryService,
     private readonly hooks: LoginRecordingHooks,
-  ) {}
+  ) {
+    // A save reported failed (timed out) that went through after all: the login (or the session
+    // id change) it was for was refused, and the record was forgotten before it existed. Forgotten
+    // again now, or kept pending until the store takes the removal.
+    repository.onLateSave((info) => void this.forgetLogin(info));
+  }
 
   /** See `LogoutService.recordLogin`. */
   async recordLogin(

@@ -188,6 +188,46 @@ describe('OidcSessionGuard', () => {
     expect(guard.canActivate(controller)).toBe(true);
   });
 
+  /** A GraphQL resolver's context: (root, args, context, info), the request in the context. */
+  function graphqlContext(context: object): ExecutionContextHost {
+    const host = new ExecutionContextHost(
+      [{}, {}, context, {}],
+      PagesController,
+      PagesController.prototype.page,
+    );
+    host.setType('graphql');
+    return host;
+  }
+
+  it('guards a GraphQL resolver by the request in its context (Apollo: req, Mercurius: reply.request)', async () => {
+    const { repository, service, guard } = setup();
+    await record(repository, 'alice');
+    await record(repository, 'bob');
+    expect(await outcome(guard.canActivate(graphqlContext({ req: fakeRequest('alice') })))).toBe(
+      true,
+    );
+    await service.revoke({ registrationId: 'main', sid: 'sid-alice' });
+    const revoked = fakeRequest('alice');
+    expect(await outcome(guard.canActivate(graphqlContext({ req: revoked })))).toBeInstanceOf(
+      UnauthorizedException,
+    );
+    expect(revoked.destroyed).toBe(true);
+    const mercurius = graphqlContext({ reply: { request: fakeRequest('bob') } });
+    expect(await outcome(guard.canActivate(mercurius))).toBe(true);
+    const unknown = graphqlContext({ reply: { request: fakeRequest('carol') } });
+    expect(await outcome(guard.canActivate(unknown))).toBeInstanceOf(UnauthorizedException);
+  });
+
+  it('refuses a GraphQL context without a request, and a context type it does not know', async () => {
+    const { guard } = setup();
+    expect(await outcome(guard.canActivate(graphqlContext({})))).toBeInstanceOf(
+      UnauthorizedException,
+    );
+    const other = httpContext(fakeRequest(undefined));
+    other.setType('kafka' as 'rpc');
+    expect(await outcome(guard.canActivate(other))).toBeInstanceOf(UnauthorizedException);
+  });
+
   it("a handler's @SkipOidcSession(false) overrides its controller's @SkipOidcSession()", async () => {
     const { guard } = setup();
     const context = httpContext(

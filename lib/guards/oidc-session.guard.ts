@@ -37,7 +37,9 @@ interface GuardResponse {
  *
  * Use it per route (`@UseGuards(OidcSessionGuard)`) or globally (`APP_GUARD`), and exempt public
  * routes with `@SkipOidcSession()`. Subclass it and override the protected methods to adapt it.
- * Non-HTTP contexts (WebSocket, RPC) are passed through: they carry no HTTP session.
+ * A GraphQL resolver is guarded by the HTTP request in its context (`req` with Apollo,
+ * `reply.request` with Mercurius); refused without one. WebSocket and RPC contexts are passed
+ * through (they carry no HTTP session); any other context type is refused.
  *
  * @publicApi
  */
@@ -58,11 +60,19 @@ export class OidcSessionGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     // The common case allocates nothing of its own beyond the digest of the session id: no async
     // frame, no HttpArgumentsHost (switchToHttp() makes one per call), no record, no promise.
-    let request: GuardRequest;
+    let request: GuardRequest | undefined;
     let active: boolean | Promise<boolean>;
     try {
-      if (context.getType() !== 'http' || this.shouldSkip(context)) return true;
-      request = context.getArgByIndex<GuardRequest>(0);
+      const type = context.getType<string>();
+      if (type === 'ws' || type === 'rpc' || this.shouldSkip(context)) return true;
+      request =
+        type === 'http'
+          ? context.getArgByIndex<GuardRequest>(0)
+          : type === 'graphql'
+            ? graphqlHttp(context)?.request
+            : undefined;
+      // A GraphQL context without its request, or a context type not known here: refused.
+      if (request === undefined) return Promise.reject(new UnauthorizedException(SIGN_IN_MESSAGE));
       const sessionId = this.getClientSessionId(request);
       if (sessionId === undefined) return this.#refuse(context, request, false);
       try {
@@ -156,7 +166,11 @@ export class OidcSessionGuard implements CanActivate {
   ): Promise<never> {
     const sessionEnded = hadSession && sessionHadLogin(request);
     if (hadSession) await this.endLocalSession(request);
-    return this.rejectSession(request, context.getArgByIndex<GuardResponse>(1), sessionEnded);
+    const response =
+      context.getType<string>() === 'graphql'
+        ? (graphqlHttp(context)?.response ?? {})
+        : context.getArgByIndex<GuardResponse>(1);
+    return this.rejectSession(request, response, sessionEnded);
   }
 
   /** The 503 for a store that could not answer, logged without the error's details. */
@@ -165,4 +179,27 @@ export class OidcSessionGuard implements CanActivate {
     this.logger.error(`Session store unavailable (${code}); request refused (fail closed)`);
     return new ServiceUnavailableException('The session store is unavailable; try again later');
   }
+}
+
+/** What a GraphQL driver puts in a resolver's context: Apollo `req`/`res`, Mercurius `reply`. */
+interface GraphqlContext {
+  req?: GuardRequest;
+  res?: GuardResponse;
+  reply?: GuardResponse & { request?: GuardRequest };
+}
+
+/** The HTTP request (and response) of a GraphQL resolver's context, if it has one. */
+function graphqlHttp(
+  context: ExecutionContext,
+): { request: GuardRequest; response: GuardResponse | undefined } | undefined {
+  const graphql = context.getArgByIndex<GraphqlContext | undefined>(2);
+  if (typeof graphql !== 'object' || graphql === null) return undefined;
+  if (typeof graphql.req === 'object' && graphql.req !== null) {
+    return { request: graphql.req, response: graphql.res };
+  }
+  const request = graphql.reply?.request;
+  if (typeof request === 'object' && request !== null) {
+    return { request, response: graphql.reply };
+  }
+  return undefined;
 }

@@ -5,8 +5,18 @@ import type { OidcRevocationEvent } from '../interfaces/oidc-revocation-event.in
 export type OidcRevocationListener = (event: OidcRevocationEvent) => void | Promise<void>;
 
 /**
+ * How long a revocation waits for one listener: the answer of a logout (the OP's back-channel
+ * request, the user's `POST /logout`) waits for its listeners, and must not wait without bound for
+ * one that hangs (a call to a slow service without a timeout).
+ *
+ * @internal
+ */
+export const LISTENER_WAIT_MS = 2_000;
+
+/**
  * The listeners of revocations: the `onRevocation` option and those added at run time. Each is
- * awaited in turn; a failing one is logged (without ids) and the others still run.
+ * awaited in turn, for at most {@link LISTENER_WAIT_MS} (it is not stopped past that, just no
+ * longer waited for); a failing one is logged (without ids) and the others still run.
  *
  * @internal
  */
@@ -31,14 +41,56 @@ export class RevocationListeners {
 
   async emit(event: OidcRevocationEvent): Promise<void> {
     for (const listener of this.listeners) {
+      let answer: void | Promise<void>;
       try {
-        await listener(event);
+        answer = listener(event);
       } catch (error) {
-        const name = error instanceof Error ? error.name : typeof error;
-        this.logger.error(
-          `An onRevocation listener failed (${name}) for a ${event.channel} logout of registration "${event.registrationId}"`,
-        );
+        this.failed(event, error);
+        continue;
       }
+      if (isThenable(answer)) await this.bounded(event, answer);
     }
   }
+
+  /** Waits for a listener's promise, at most {@link LISTENER_WAIT_MS}; logs a failure or a hang. */
+  private bounded(event: OidcRevocationEvent, answer: PromiseLike<void>): Promise<void> {
+    return new Promise((resolve) => {
+      let waiting = true;
+      const timer = setTimeout(() => {
+        waiting = false;
+        this.logger.error(
+          `An onRevocation listener did not finish within ${LISTENER_WAIT_MS} ms for a ${event.channel} logout of registration "${event.registrationId}"; not waited for any longer`,
+        );
+        resolve();
+      }, LISTENER_WAIT_MS);
+      timer.unref?.();
+      answer.then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          // Logged even past the wait: it still failed.
+          this.failed(event, error);
+          if (waiting) resolve();
+        },
+      );
+    });
+  }
+
+  private failed(event: OidcRevocationEvent, error: unknown): void {
+    const name = error instanceof Error ? error.name : typeof error;
+    this.logger.error(
+      `An onRevocation listener failed (${name}) for a ${event.channel} logout of registration "${event.registrationId}"`,
+    );
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<void> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }

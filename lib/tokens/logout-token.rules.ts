@@ -12,6 +12,7 @@ import { numericDateProblem } from './numeric-date';
  */
 export const LOGOUT_TOKEN_TYPS: ReadonlySet<string> = new Set([
   'jwt',
+  'application/jwt',
   'logout+jwt',
   'application/logout+jwt',
 ]);
@@ -96,7 +97,7 @@ export function checkLogoutTokenHeader(header: unknown): void {
   if (typeof typ !== 'string' || !LOGOUT_TOKEN_TYPS.has(typ.toLowerCase())) {
     throw fail(
       'unsupported_typ',
-      'header typ must be absent, JWT, logout+jwt or application/logout+jwt',
+      'header typ must be absent, JWT, logout+jwt, or one of them with application/ before it',
     );
   }
 }

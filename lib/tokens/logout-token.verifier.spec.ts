@@ -96,7 +96,7 @@ describe('verifyLogoutToken: the shape of the compact serialization', () => {
 
   it('checks the header before any key is resolved', async () => {
     expect(await refusal(`${b64({ alg: 'RS256', typ: 'at+jwt' })}.${PAYLOAD}.${SIGNATURE}`)).toBe(
-      'Logout token rejected (unsupported_typ): header typ must be absent, JWT, logout+jwt or application/logout+jwt',
+      'Logout token rejected (unsupported_typ): header typ must be absent, JWT, logout+jwt, or one of them with application/ before it',
     );
     expect(await refusal(`${b64({ alg: 'RS256', b64: false })}.${PAYLOAD}.${SIGNATURE}`)).toBe(
       'Logout token rejected (malformed): an unencoded payload (b64) is not allowed in a JWT',

@@ -23,6 +23,8 @@ export const ROW_LOCK_DRIVERS = new Set([
   'mssql',
   'oracle',
 ]);
+/** How long a store on a single connection waits for a transaction of the app's to end. */
+export const APP_TRANSACTION_WAIT_MS = 30_000;
 /** InnoDB takes gap locks under REPEATABLE READ; READ COMMITTED locks only the matching rows. */
 export const READ_COMMITTED_DRIVERS = new Set(['mysql', 'mariadb', 'aurora-mysql']);
 /** Deadlock / serialization failure codes (MySQL/MariaDB, PostgreSQL): the transaction is retried. */
@@ -190,6 +192,28 @@ export class TypeOrmRunner {
     );
   }
 
+  /**
+   * On a single connection (better-sqlite3), waits until no transaction the app opened on it is
+   * open: run inside it, the library's writes would be undone by the app's rollback (a logout
+   * answered 200 undone). Bounded: past {@link APP_TRANSACTION_WAIT_MS} it fails (the callers gave
+   * up after `storeTimeoutMs` already: the store counted as down, the logout was kept).
+   */
+  private async outsideAppTransaction(): Promise<void> {
+    const connection = (
+      this.dataSource.driver as { databaseConnection?: { inTransaction?: unknown } }
+    ).databaseConnection;
+    const deadline = Date.now() + APP_TRANSACTION_WAIT_MS;
+    while (connection?.inTransaction === true) {
+      if (Date.now() >= deadline) {
+        throw new OidcSessionRepositoryError(
+          `${this.storeName} could not run: a transaction of the app's stayed open on the single ` +
+            `SQLite connection for ${APP_TRANSACTION_WAIT_MS} ms`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
   /** Fails when the DataSource is not (or no longer) initialized. */
   assertReady(operation: string): void {
     if (!this.dataSource.isInitialized) {
@@ -203,7 +227,8 @@ export class TypeOrmRunner {
   private exclusive<T>(task: () => Promise<T>): Promise<T> {
     if (!SINGLE_CONNECTION_DRIVERS.has(this.driverType)) return task();
     const tail = queueTails.get(this.dataSource) ?? Promise.resolve();
-    const result = tail.then(task, task);
+    const run = () => this.outsideAppTransaction().then(task);
+    const result = tail.then(run, run);
     queueTails.set(
       this.dataSource,
       result.catch(() => undefined),

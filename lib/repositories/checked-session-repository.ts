@@ -69,8 +69,8 @@ export class CheckedSessionRepository extends StoreBoundary<OidcSessionRepositor
   }
 
   /**
-   * Saves a login record. A save that answers after `timeoutMs` was reported failed but went
-   * through: the listeners of {@link onLateSave} are told, to remove it.
+   * Saves a login record. A save that answers after `timeoutMs` (either way) was reported failed
+   * but may have gone through: the listeners of {@link onLateSave} are told, to remove it.
    */
   save(info: OidcSessionInfo): Promise<void> {
     return this.call(
@@ -83,7 +83,7 @@ export class CheckedSessionRepository extends StoreBoundary<OidcSessionRepositor
     );
   }
 
-  /** Tells `listener` of every record saved after its save was reported failed (timed out). */
+  /** Tells `listener` of every save that answered after it was reported failed (timed out). */
   onLateSave(listener: (info: OidcSessionInfo) => void): void {
     this.lateSaveListeners.add(listener);
   }

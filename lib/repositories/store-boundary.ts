@@ -73,7 +73,8 @@ export abstract class StoreBoundary<S extends object> {
    * Calls `invoke` on the store, bounded by the timeout, and passes its answer through `check`. A
    * synchronous throw, a rejection, a timeout and a `check` that throws all reject with an
    * `OidcSessionRepositoryError` (an `OidcLogoutError` thrown by the store is kept as is). `late`
-   * runs if the store answers after the timeout rejected (a write reported failed that went through).
+   * runs if the store answers after the timeout rejected (a write reported failed that may have
+   * gone through).
    */
   protected call<T>(
     method: string,
@@ -95,7 +96,7 @@ export abstract class StoreBoundary<S extends object> {
 
   /**
    * The answer of `promise`, or a store failure after `timeoutMs`; `late` runs when `promise`
-   * fulfils after that.
+   * settles after that (fulfilled, or rejected: a write may have committed all the same).
    */
   protected bounded(
     method: string,
@@ -127,6 +128,8 @@ export abstract class StoreBoundary<S extends object> {
         (error: unknown) => {
           clearTimeout(timer);
           this.timedOut.delete(method);
+          // A late failure is as ambiguous as a late success: the write may have committed.
+          if (timedOut) late?.();
           reject(this.storeFailure(method, error));
         },
       );

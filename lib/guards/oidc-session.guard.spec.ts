@@ -218,11 +218,25 @@ describe('OidcSessionGuard', () => {
     expect(await outcome(guard.canActivate(unknown))).toBeInstanceOf(UnauthorizedException);
   });
 
+  it('answers GraphQL with 401, never a redirect, even for a browser with loginUrl set', async () => {
+    const { repository, service, guard } = setup();
+    await record(repository, 'alice');
+    await service.revoke({ registrationId: 'main', sid: 'sid-alice' });
+    const error = await outcome(
+      guard.canActivate(graphqlContext({ req: fakeRequest('alice', 'text/html') })),
+    );
+    expect(error).toBeInstanceOf(UnauthorizedException);
+    expect((error as UnauthorizedException).getStatus()).toBe(401);
+  });
+
   it('refuses a GraphQL context without a request, and a context type it does not know', async () => {
     const { guard } = setup();
     expect(await outcome(guard.canActivate(graphqlContext({})))).toBeInstanceOf(
       UnauthorizedException,
     );
+    // What Nest makes of a graphql-ws subscription's connection: no HTTP request, no headers.
+    const subscription = graphqlContext({ req: { connectionParams: {}, extra: {} } });
+    expect(await outcome(guard.canActivate(subscription))).toBeInstanceOf(UnauthorizedException);
     const other = httpContext(fakeRequest(undefined));
     other.setType('kafka' as 'rpc');
     expect(await outcome(guard.canActivate(other))).toBeInstanceOf(UnauthorizedException);

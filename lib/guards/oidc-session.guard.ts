@@ -69,7 +69,7 @@ export class OidcSessionGuard implements CanActivate {
         type === 'http'
           ? context.getArgByIndex<GuardRequest>(0)
           : type === 'graphql'
-            ? graphqlHttp(context)?.request
+            ? graphqlRequest(context)
             : undefined;
       // A GraphQL context without its request, or a context type not known here: refused.
       if (request === undefined) return Promise.reject(new UnauthorizedException(SIGN_IN_MESSAGE));
@@ -166,11 +166,11 @@ export class OidcSessionGuard implements CanActivate {
   ): Promise<never> {
     const sessionEnded = hadSession && sessionHadLogin(request);
     if (hadSession) await this.endLocalSession(request);
-    const response =
-      context.getType<string>() === 'graphql'
-        ? (graphqlHttp(context)?.response ?? {})
-        : context.getArgByIndex<GuardResponse>(1);
-    return this.rejectSession(request, response, sessionEnded);
+    // A GraphQL client gets its 401 as an error: a redirect means nothing there.
+    if (context.getType<string>() === 'graphql') {
+      throw new UnauthorizedException(sessionEnded ? SESSION_ENDED_MESSAGE : SIGN_IN_MESSAGE);
+    }
+    return this.rejectSession(request, context.getArgByIndex<GuardResponse>(1), sessionEnded);
   }
 
   /** The 503 for a store that could not answer, logged without the error's details. */
@@ -181,25 +181,28 @@ export class OidcSessionGuard implements CanActivate {
   }
 }
 
-/** What a GraphQL driver puts in a resolver's context: Apollo `req`/`res`, Mercurius `reply`. */
+/** What a GraphQL driver puts in a resolver's context: `req` (Apollo, Mercurius), `reply`. */
 interface GraphqlContext {
-  req?: GuardRequest;
-  res?: GuardResponse;
-  reply?: GuardResponse & { request?: GuardRequest };
+  req?: unknown;
+  reply?: { request?: unknown };
 }
 
-/** The HTTP request (and response) of a GraphQL resolver's context, if it has one. */
-function graphqlHttp(
-  context: ExecutionContext,
-): { request: GuardRequest; response: GuardResponse | undefined } | undefined {
+/**
+ * The HTTP request of a GraphQL resolver's context, if it has one: `req` (Apollo, and Mercurius
+ * through Nest), else Mercurius's `reply.request`. Something without headers (the `req` Nest makes
+ * of a graphql-ws subscription's connection) is no HTTP request.
+ */
+function graphqlRequest(context: ExecutionContext): GuardRequest | undefined {
   const graphql = context.getArgByIndex<GraphqlContext | undefined>(2);
   if (typeof graphql !== 'object' || graphql === null) return undefined;
-  if (typeof graphql.req === 'object' && graphql.req !== null) {
-    return { request: graphql.req, response: graphql.res };
-  }
-  const request = graphql.reply?.request;
-  if (typeof request === 'object' && request !== null) {
-    return { request, response: graphql.reply };
+  for (const candidate of [graphql.req, graphql.reply?.request]) {
+    if (isHttpRequest(candidate)) return candidate;
   }
   return undefined;
+}
+
+function isHttpRequest(value: unknown): value is GuardRequest {
+  if (typeof value !== 'object' || value === null) return false;
+  const headers = (value as { headers?: unknown }).headers;
+  return typeof headers === 'object' && headers !== null;
 }

@@ -37,6 +37,28 @@ describe('RevocationListeners', () => {
     ]);
   });
 
+  it('takes a listener returning a thenable whose then throws for a failed one', async () => {
+    const logged: string[] = [];
+    vi.spyOn(Logger.prototype, 'error').mockImplementation((message: unknown) => {
+      logged.push(String(message));
+    });
+    const listeners = new RevocationListeners(
+      () =>
+        ({
+          then: () => {
+            throw new RangeError('boom');
+          },
+        }) as unknown as Promise<void>,
+    );
+    const next = vi.fn();
+    listeners.add(next);
+    await expect(listeners.emit(event)).resolves.toBeUndefined();
+    expect(next).toHaveBeenCalledTimes(1);
+    expect(logged).toEqual([
+      'An onRevocation listener failed (RangeError) for a back-channel logout of registration "main"',
+    ]);
+  });
+
   it('awaits listeners in turn, and logs one that fails', async () => {
     const order: string[] = [];
     const logged: string[] = [];

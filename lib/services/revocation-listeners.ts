@@ -64,18 +64,25 @@ export class RevocationListeners {
         resolve();
       }, LISTENER_WAIT_MS);
       timer.unref?.();
-      answer.then(
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          // Logged even past the wait: it still failed.
-          this.failed(event, error);
-          if (waiting) resolve();
-        },
-      );
+      try {
+        answer.then(
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          (error: unknown) => {
+            clearTimeout(timer);
+            // Logged even past the wait: it still failed.
+            this.failed(event, error);
+            if (waiting) resolve();
+          },
+        );
+      } catch (error) {
+        // A thenable whose then throws: a failed listener like any other.
+        clearTimeout(timer);
+        this.failed(event, error);
+        resolve();
+      }
     });
   }
 

@@ -85,7 +85,8 @@ const fail = (reason: ConstructorParameters<typeof LogoutTokenError>[0], message
 
 /**
  * Checks a logout token's protected header (after or before signature verification; it depends on
- * nothing secret). `typ` must be absent, `JWT`, `logout+jwt` or `application/logout+jwt` in any case.
+ * nothing secret). `typ` must be absent, `JWT`, `application/jwt`, `logout+jwt` or
+ * `application/logout+jwt`, in any case.
  * `alg`, `crit` and `b64` are jose's business.
  *
  * @internal

@@ -1,9 +1,11 @@
 import {
   closeSync,
   fchmodSync,
+  fstatSync,
   fsyncSync,
   openSync,
   readFileSync,
+  readSync,
   renameSync,
   writeSync,
 } from 'node:fs';
@@ -32,6 +34,8 @@ const JOURNAL_MODE = 0o600;
  */
 export class PendingLogoutJournal {
   private fd: number | undefined;
+  /** Whether the file may end in a torn line: the next line starts on a line of its own. */
+  private mayBeTorn = false;
 
   constructor(private readonly path: string) {}
 
@@ -94,12 +98,27 @@ export class PendingLogoutJournal {
 
   private append(line: JournalLine): void {
     if (this.fd === undefined) {
-      this.fd = openSync(this.path, 'a', JOURNAL_MODE);
+      this.fd = openSync(this.path, 'a+', JOURNAL_MODE);
       fchmodSync(this.fd, JOURNAL_MODE);
+      // A crash mid-write left a torn last line (and no compaction removed it since): the next
+      // line must not be glued to it, or both would be lost at the next load.
+      this.mayBeTorn = !endsWithNewline(this.fd);
     }
-    writeSync(this.fd, `${JSON.stringify(line)}\n`);
+    const text = `${this.mayBeTorn ? '\n' : ''}${JSON.stringify(line)}\n`;
+    this.mayBeTorn = true;
+    writeSync(this.fd, text);
     fsyncSync(this.fd);
+    this.mayBeTorn = false;
   }
+}
+
+/** Whether the file of `fd` is empty or ends with a newline. */
+function endsWithNewline(fd: number): boolean {
+  const { size } = fstatSync(fd);
+  if (size === 0) return true;
+  const last = Buffer.alloc(1);
+  readSync(fd, last, 0, 1, size - 1);
+  return last[0] === 0x0a;
 }
 
 function isEntry(value: unknown): value is JournalEntry {

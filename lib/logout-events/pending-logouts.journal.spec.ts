@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { OidcSessionRepositoryError } from '../errors/oidc-logout.error';
 import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout-options';
 import type { PendingOperation } from './pending-operation';
+import { PendingLogoutJournal } from './pending-logout-journal';
 import { PendingLogouts } from './pending-logouts';
 
 const registration = {
@@ -89,6 +90,21 @@ describe('PendingLogouts: journal, reports and losses', () => {
     queue.start();
     expect(queue.size).toBe(1);
     queue.close();
+  });
+
+  it('appends after a torn last line without gluing the new line to it (compaction failed or not run)', () => {
+    const journal = join(directory, 'pending.journal');
+    // A crash mid-write, and no compaction since (it failed: a read-only directory, a full disk).
+    writeFileSync(journal, '{"op":"add","entry":{"key":"a","since":1,"keep');
+    const writer = new PendingLogoutJournal(journal);
+    writer.added({
+      key: 'b',
+      since: 1,
+      keepUntil: Date.now() + 60_000,
+      operation: { kind: 'forget-login' },
+    });
+    writer.close();
+    expect(new PendingLogoutJournal(journal).load().map((entry) => entry.key)).toEqual(['b']);
   });
 
   it('without a journal, close logs the loss with the count and the age of the oldest', () => {

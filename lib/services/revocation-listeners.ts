@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { OidcRevocationEvent } from '../interfaces/oidc-revocation-event.interface';
+import { isThenable } from '../repositories/store-boundary';
 
 /** A revocation listener: may be async; its failure is logged, never propagated. @publicApi */
 export type OidcRevocationListener = (event: OidcRevocationEvent) => void | Promise<void>;
@@ -53,7 +54,7 @@ export class RevocationListeners {
   }
 
   /** Waits for a listener's promise, at most {@link LISTENER_WAIT_MS}; logs a failure or a hang. */
-  private bounded(event: OidcRevocationEvent, answer: PromiseLike<void>): Promise<void> {
+  private bounded(event: OidcRevocationEvent, answer: PromiseLike<unknown>): Promise<void> {
     return new Promise((resolve) => {
       let waiting = true;
       const timer = setTimeout(() => {
@@ -92,12 +93,4 @@ export class RevocationListeners {
       `An onRevocation listener failed (${name}) for a ${event.channel} logout of registration "${event.registrationId}"`,
     );
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<void> {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
 }

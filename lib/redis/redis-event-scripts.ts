@@ -1,4 +1,5 @@
 import { redisScript } from './redis-client';
+import { BESIDE_FUNCTION } from './redis-session-scripts';
 
 /**
  * The Lua scripts of the Redis logout-event store. A claim is a hash `done exp` (`done` 0 while
@@ -129,9 +130,9 @@ return out
  * without `x:e`, then `e:` and its member, whatever prefix the client put before it). ARGV: now,
  * grace, limit.
  */
-export const EXPIRE_LOGOUT_EVENTS = redisScript(`${EVENT_HELPERS}
+export const EXPIRE_LOGOUT_EVENTS = redisScript(`${EVENT_HELPERS}${BESIDE_FUNCTION}
 local removed = 0
-local prefix = string.sub(KEYS[1], 1, -4) .. 'e:'
+local prefix = beside(KEYS[1], 'e:')
 local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
 for _, member in ipairs(members) do
   local key = prefix .. member

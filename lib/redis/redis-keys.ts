@@ -43,7 +43,7 @@ export function redisKeyBase(prefix: unknown = DEFAULT_REDIS_KEY_PREFIX): string
  *   key name);
  * - `x:s`: the expiry index (a sorted set, `expiresAt` in ms by id), read by the cleanup.
  *
- * A script builds a record's name from the expiry index's name as Redis got it (see `records_of`):
+ * A script builds a record's name from the expiry index's name as Redis got it (see `beside`):
  * `x:s` and `r:` must stay siblings under the base, as `x:e` and `e:` for the events.
  *
  * @internal

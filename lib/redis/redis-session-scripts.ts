@@ -65,12 +65,13 @@ return {r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]}
 `);
 
 /**
- * `records_of(expiries)`: the full name before a record's id, taken from the name of the expiry
- * index (`...x:s`) as Redis got it: whatever prefix the client puts before the keys it is given
- * (ioredis's `keyPrefix`, a wrapper's) is in it, so a name a script builds lies beside the keys.
+ * `beside(index, name)`: the full name of `name` under the same base as an expiry index (`...x:s`,
+ * `...x:e`) as Redis got it: whatever prefix the client puts before the keys it is given (ioredis's
+ * `keyPrefix`, a wrapper's) is in it, so a name a script builds lies beside the keys it was given.
+ * Records are `beside(x:s, 'r:') .. id`, logout events `beside(x:e, 'e:') .. member`.
  */
-const RECORDS_OF_FUNCTION = `
-local function records_of(expiries) return string.sub(expiries, 1, -4) .. 'r:' end
+export const BESIDE_FUNCTION = `
+local function beside(index, name) return string.sub(index, 1, -4) .. name end
 `;
 
 /**
@@ -79,10 +80,10 @@ local function records_of(expiries) return string.sub(expiries, 1, -4) .. 'r:' e
  * members whose record is gone. Answers, per record removed, its id and its fields (nine values
  * each).
  */
-export const REMOVE_MATCHING_FUNCTION = `${RECORDS_OF_FUNCTION}
+export const REMOVE_MATCHING_FUNCTION = `${BESIDE_FUNCTION}
 local function remove_matching(index, expiries, iss, cid, sid, sub)
   local out = {}
-  local prefix = records_of(expiries)
+  local prefix = beside(expiries, 'r:')
   for _, id in ipairs(redis.call('SMEMBERS', index)) do
     local key = prefix .. id
     local r = redis.call('HMGET', key, 'reg', 'iss', 'cid', 'sid', 'sub', 'tok', 'exp', 'crt', 'ksid', 'ksub')
@@ -114,9 +115,9 @@ return remove_matching(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
  * (saved again later) gets the record's expiry back.
  * KEYS: expiry index. ARGV: now, limit.
  */
-export const EXPIRE_SESSIONS = redisScript(`${HELPERS}${RECORDS_OF_FUNCTION}
+export const EXPIRE_SESSIONS = redisScript(`${HELPERS}${BESIDE_FUNCTION}
 local now = tonumber(ARGV[1])
-local prefix = records_of(KEYS[1])
+local prefix = beside(KEYS[1], 'r:')
 local removed = 0
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(ids) do

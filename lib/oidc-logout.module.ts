@@ -48,6 +48,7 @@ import { BackChannelLogoutService } from './services/back-channel-logout.service
 import { LogoutService } from './services/logout.service';
 import { OidcDiscoveryService } from './services/oidc-discovery.service';
 import { OidcSessionCleanupService } from './services/oidc-session-cleanup.service';
+import { oidcTelemetryProvider } from './telemetry/oidc-telemetry';
 
 /**
  * OpenID Connect single sign-out for a Nest application: back-channel, front-channel and
@@ -71,6 +72,7 @@ import { OidcSessionCleanupService } from './services/oidc-session-cleanup.servi
       inject: [OIDC_LOGOUT_MODULE_OPTIONS],
       useFactory: validateOidcLogoutOptions,
     },
+    oidcTelemetryProvider,
     oidcSessionRepositoryProvider,
     checkedSessionRepositoryProvider,
     oidcLogoutEventStoreProvider,

@@ -18,6 +18,8 @@ import {
 } from '../http/form-body';
 import { sendEmptyOk, sendOAuthError, sendOAuthErrorAndClose } from '../http/http-response';
 import { registrationIdOf } from './route-params';
+import { OidcTelemetry } from '../telemetry/oidc-telemetry';
+import { SPAN } from '../telemetry/telemetry-names';
 
 /** The largest back-channel request body accepted (logout tokens are a few KiB). */
 export const BACK_CHANNEL_MAX_BODY_BYTES = 64 * 1024;
@@ -47,11 +49,25 @@ interface RoutedRequest extends FormRequest {
 export class BackChannelLogoutHandler implements NestMiddleware {
   private readonly logger = new Logger('OidcBackChannelLogout');
 
-  constructor(private readonly backChannel: BackChannelLogoutService) {}
+  constructor(
+    private readonly backChannel: BackChannelLogoutService,
+    private readonly telemetry: OidcTelemetry,
+  ) {}
 
-  async use(request: RoutedRequest, response: ServerResponse): Promise<void> {
-    detachSession(request);
+  /** Handles the request in a span of its own (`oidc_logout back-channel`). */
+  use(request: RoutedRequest, response: ServerResponse): Promise<void> {
     const registrationId = registrationIdOf(request);
+    return this.telemetry.inSpan(SPAN.backChannel, registrationId, () =>
+      this.handle(request, response, registrationId),
+    );
+  }
+
+  private async handle(
+    request: RoutedRequest,
+    response: ServerResponse,
+    registrationId: string,
+  ): Promise<void> {
+    detachSession(request);
     if (request.method !== 'POST') {
       return this.reject(request, response, registrationId, 'method', 400, 'use POST', {
         Allow: 'POST',
@@ -88,6 +104,11 @@ export class BackChannelLogoutHandler implements NestMiddleware {
         sessions: result.sessions.length,
         replayed: result.replayed,
       });
+      this.telemetry.logoutRequest(
+        'back-channel',
+        result.registrationId,
+        result.replayed ? 'replayed' : 'applied',
+      );
       sendEmptyOk(response);
     } catch (error) {
       this.fail(request, response, registrationId, error);
@@ -127,6 +148,7 @@ export class BackChannelLogoutHandler implements NestMiddleware {
     }
     if (!(error instanceof OidcLogoutError)) {
       this.logger.error({ event: 'oidc_back_channel_logout_failed', error: errorName(error) });
+      this.telemetry.logoutRequest('back-channel', registrationId, 'failed', errorName(error));
       return sendOAuthError(response, 400, 'the logout could not be processed');
     }
     switch (error.code) {
@@ -145,6 +167,7 @@ export class BackChannelLogoutHandler implements NestMiddleware {
           registrationId,
           reason: 'op_unavailable',
         });
+        this.telemetry.logoutRequest('back-channel', registrationId, 'failed', 'op_unavailable');
         return sendOAuthError(
           response,
           400,
@@ -181,6 +204,12 @@ export class BackChannelLogoutHandler implements NestMiddleware {
       reason: 'repository_unavailable',
       queued,
     });
+    this.telemetry.logoutRequest(
+      'back-channel',
+      registrationId,
+      'failed',
+      'repository_unavailable',
+    );
     sendOAuthError(
       response,
       400,
@@ -209,6 +238,7 @@ export class BackChannelLogoutHandler implements NestMiddleware {
       registrationId: safeId(registrationId),
       reason,
     });
+    this.telemetry.logoutRequest('back-channel', registrationId, 'refused', reason);
     if (hasUnreadBody(request)) sendOAuthErrorAndClose(response, status, description, headers);
     else sendOAuthError(response, status, description, headers);
   }

@@ -11,6 +11,8 @@ import { destroySession, sessionIdOf, type SessionRequest } from '../services/re
 import { clearSidOf } from '../services/session-sid';
 import { setNoStore } from '../http/http-response';
 import { registrationIdOf } from './route-params';
+import { OidcTelemetry } from '../telemetry/oidc-telemetry';
+import { SPAN } from '../telemetry/telemetry-names';
 
 /** The longest `sid` accepted; OPs use UUIDs or similar (Keycloak, Entra ID: 36 characters). */
 export const FRONT_CHANNEL_MAX_SID_LENGTH = 512;
@@ -66,15 +68,28 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
     private readonly logoutService: LogoutService,
+    private readonly telemetry: OidcTelemetry,
   ) {}
 
-  async use(request: RoutedRequest, response: ServerResponse): Promise<void> {
+  /** Handles the request in a span of its own (`oidc_logout front-channel`). */
+  use(request: RoutedRequest, response: ServerResponse): Promise<void> {
     const registrationId = registrationIdOf(request);
+    return this.telemetry.inSpan(SPAN.frontChannel, registrationId, () =>
+      this.handle(request, response, registrationId),
+    );
+  }
+
+  private async handle(
+    request: RoutedRequest,
+    response: ServerResponse,
+    registrationId: string,
+  ): Promise<void> {
     const registration = this.options.clients.find((c) => c.registrationId === registrationId);
     const frameAncestor = registration ? originOf(registration.issuer) : undefined;
     const method = request.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD') {
       detachSession(request);
+      this.telemetry.logoutRequest('front-channel', registrationId, 'refused', 'method');
       return sendPage(response, 405, METHOD_PAGE, frameAncestor, { Allow: 'GET, HEAD' });
     }
     if (method === 'HEAD') {
@@ -97,6 +112,7 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
         return this.reject(response, registration, decision.reason);
       }
       await this.revoke(registration, decision, request);
+      this.telemetry.logoutRequest('front-channel', registrationId, 'applied');
       return sendPage(response, 200, PAGE, frameAncestor);
     } catch (error) {
       detachSession(request);
@@ -107,6 +123,12 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
         registrationId: registration.registrationId,
         reason: unavailable ? 'repository_unavailable' : (code ?? errorName(error)),
       });
+      this.telemetry.logoutRequest(
+        'front-channel',
+        registrationId,
+        'failed',
+        unavailable ? 'repository_unavailable' : (code ?? errorName(error)),
+      );
       return sendPage(response, unavailable ? 503 : 500, FAILURE_PAGE, frameAncestor);
     }
   }
@@ -182,6 +204,7 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
       ...(registration ? { registrationId: registration.registrationId } : {}),
       reason,
     });
+    this.telemetry.logoutRequest('front-channel', registration?.registrationId, 'refused', reason);
     sendPage(response, 200, PAGE, registration ? originOf(registration.issuer) : undefined);
   }
 }

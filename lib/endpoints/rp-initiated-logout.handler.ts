@@ -10,6 +10,8 @@ import {
   sendHtml,
 } from '../http/logout-pages';
 import { checkSameOriginRequest, type OriginRequest } from '../http/same-origin';
+import { OidcTelemetry } from '../telemetry/oidc-telemetry';
+import { SPAN } from '../telemetry/telemetry-names';
 
 /** The request as this handler reads it: Express's, or a raw Node request. @internal */
 export type RpLogoutRequest = OriginRequest &
@@ -45,14 +47,24 @@ export function requestPath(request: { originalUrl?: string; url?: string }): st
 export class RpInitiatedLogoutHandler implements NestMiddleware {
   private readonly logger = new Logger('OidcRpInitiatedLogout');
 
-  constructor(private readonly logoutService: LogoutService) {}
+  constructor(
+    private readonly logoutService: LogoutService,
+    private readonly telemetry: OidcTelemetry,
+  ) {}
 
-  async use(request: RpLogoutRequest, response: ServerResponse): Promise<void> {
+  /** Handles the request; a `POST` in a span of its own (`oidc_logout rp-initiated`). */
+  use(request: RpLogoutRequest, response: ServerResponse): Promise<void> {
+    if (request.method !== 'POST') return this.handle(request, response);
+    return this.telemetry.inSpan(SPAN.rpInitiated, undefined, () => this.handle(request, response));
+  }
+
+  private async handle(request: RpLogoutRequest, response: ServerResponse): Promise<void> {
     const action = requestPath(request);
     if (request.method === 'GET' || request.method === 'HEAD') {
       return sendHtml(response, 200, logoutButtonPage(action));
     }
     if (request.method !== 'POST') {
+      this.telemetry.logoutRequest('rp-initiated', undefined, 'refused', 'method');
       return sendHtml(response, 405, methodNotAllowedPage(), {
         headers: { Allow: 'GET, HEAD, POST' },
       });
@@ -60,6 +72,7 @@ export class RpInitiatedLogoutHandler implements NestMiddleware {
     const verdict = checkSameOriginRequest(request);
     if (!verdict.sameOrigin) {
       this.logger.warn({ event: 'oidc_rp_logout_refused', reason: verdict.reason });
+      this.telemetry.logoutRequest('rp-initiated', undefined, 'refused', verdict.reason);
       return sendHtml(response, 403, logoutRefusedPage(action));
     }
     try {
@@ -69,12 +82,20 @@ export class RpInitiatedLogoutHandler implements NestMiddleware {
         outcome: result.outcome,
         registrationId: result.session?.registrationId,
       });
+      this.telemetry.logoutRequest(
+        'rp-initiated',
+        result.session?.registrationId,
+        result.outcome === 'failed' ? 'failed' : 'applied',
+        result.outcome === 'failed' ? 'logout_failed' : undefined,
+      );
     } catch (error) {
       // logout() answers its own failures; this is a bug or a broken response.
       this.logger.error({
         event: 'oidc_rp_logout_failed',
         error: error instanceof Error ? error.name : typeof error,
       });
+      const type = error instanceof Error ? error.name : typeof error;
+      this.telemetry.logoutRequest('rp-initiated', undefined, 'failed', type);
       if (!response.headersSent) {
         sendHtml(response, 500, logoutFailedPage('The logout could not be completed.', '/'));
       }

@@ -24,6 +24,7 @@ import type { OidcDiscoveryService } from '../services/oidc-discovery.service';
 import { OidcSessionGuard } from './oidc-session.guard';
 import { SkipOidcSession } from './skip-oidc-session.decorator';
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
+import { OidcTelemetry } from '../telemetry/oidc-telemetry';
 
 const ISSUER = 'https://op.example.com';
 const HOUR = 3_600_000;
@@ -108,7 +109,13 @@ function setup(repository: OidcSessionRepository = new InMemoryOidcSessionReposi
     loginUrl: '/login',
   });
   const checked = new CheckedSessionRepository(repository, { timeoutMs: options.storeTimeoutMs });
-  const service = new LogoutService(options, checked, {} as OidcDiscoveryService, inMemoryEvents());
+  const service = new LogoutService(
+    options,
+    checked,
+    {} as OidcDiscoveryService,
+    inMemoryEvents(),
+    new OidcTelemetry([]),
+  );
   const guard = new OidcSessionGuard(service, new Reflector());
   return { repository, service, guard };
 }

@@ -12,7 +12,8 @@ import { Reflector } from '@nestjs/core';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
 import { sessionHadLogin } from '../services/session-login-mark';
 import { SKIP_OIDC_SESSION_KEY } from '../oidc-logout.constants';
-import { IS_ACTIVE_NOW, LogoutService } from '../services/logout.service';
+import { IS_ACTIVE_NOW, LogoutService, TELEMETRY } from '../services/logout.service';
+import type { GuardResult } from '../telemetry/telemetry-names';
 import { destroySession, sessionIdOf, type SessionRequest } from '../services/request-session';
 
 /** The refusal of a session that held a recorded login, since ended (revoked, expired, replaced). */
@@ -62,9 +63,12 @@ export class OidcSessionGuard implements CanActivate {
     // frame, no HttpArgumentsHost (switchToHttp() makes one per call), no record, no promise.
     let request: GuardRequest | undefined;
     let active: boolean | Promise<boolean>;
+    // The clock is read only when an OpenTelemetry SDK records the guard's metrics.
+    let startedAt: number;
     try {
       const type = context.getType<string>();
       if (type === 'ws' || type === 'rpc' || this.shouldSkip(context)) return true;
+      startedAt = this.logoutService[TELEMETRY]?.now() ?? 0;
       request =
         type === 'http'
           ? context.getArgByIndex<GuardRequest>(0)
@@ -72,21 +76,27 @@ export class OidcSessionGuard implements CanActivate {
             ? graphqlRequest(context)
             : undefined;
       // A GraphQL context without its request, or a context type not known here: refused.
-      if (request === undefined) return Promise.reject(new UnauthorizedException(SIGN_IN_MESSAGE));
+      if (request === undefined) {
+        this.#decided('unknown', startedAt);
+        return Promise.reject(new UnauthorizedException(SIGN_IN_MESSAGE));
+      }
       const sessionId = this.getClientSessionId(request);
-      if (sessionId === undefined) return this.#refuse(context, request, false);
+      if (sessionId === undefined) return this.#refuse(context, request, false, startedAt);
       try {
         active = this.logoutService[IS_ACTIVE_NOW](sessionId);
       } catch (error) {
         // A store that throws rather than rejects is just as unavailable.
-        return Promise.reject(this.#storeUnavailable(error));
+        return Promise.reject(this.#storeUnavailable(error, startedAt));
       }
     } catch (error) {
       // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- as thrown, like an async function
       return Promise.reject(error);
     }
-    if (active === true) return true;
-    return this.#settle(context, request, active);
+    if (active === true) {
+      this.#decided('active', startedAt);
+      return true;
+    }
+    return this.#settle(context, request, active, startedAt);
   }
 
   /** Whether `@SkipOidcSession()` exempts the handler or its controller. */
@@ -145,14 +155,17 @@ export class OidcSessionGuard implements CanActivate {
     context: ExecutionContext,
     request: GuardRequest,
     answer: boolean | Promise<boolean>,
+    startedAt: number,
   ): Promise<boolean> {
     let active: boolean;
     try {
       active = await answer;
     } catch (error) {
-      throw this.#storeUnavailable(error);
+      throw this.#storeUnavailable(error, startedAt);
     }
-    return active || this.#refuse(context, request, true);
+    if (!active) return this.#refuse(context, request, true, startedAt);
+    this.#decided('active', startedAt);
+    return true;
   }
 
   /**
@@ -163,8 +176,10 @@ export class OidcSessionGuard implements CanActivate {
     context: ExecutionContext,
     request: GuardRequest,
     hadSession: boolean,
+    startedAt: number,
   ): Promise<never> {
     const sessionEnded = hadSession && sessionHadLogin(request);
+    this.#decided(sessionEnded ? 'revoked' : 'unknown', startedAt);
     if (hadSession) await this.endLocalSession(request);
     // A GraphQL client gets its 401 as an error: a redirect means nothing there.
     if (context.getType<string>() === 'graphql') {
@@ -173,8 +188,14 @@ export class OidcSessionGuard implements CanActivate {
     return this.rejectSession(request, context.getArgByIndex<GuardResponse>(1), sessionEnded);
   }
 
+  /** Counts the decision (`oidc_logout.guard.decisions`) and its time since `startedAt`. */
+  #decided(result: GuardResult, startedAt: number): void {
+    this.logoutService[TELEMETRY]?.guardDecision(result, startedAt);
+  }
+
   /** The 503 for a store that could not answer, logged without the error's details. */
-  #storeUnavailable(error: unknown): ServiceUnavailableException {
+  #storeUnavailable(error: unknown, startedAt: number): ServiceUnavailableException {
+    this.#decided('store_unavailable', startedAt);
     const code = error instanceof OidcLogoutError ? error.code : 'ERR_REPOSITORY_UNAVAILABLE';
     this.logger.error(`Session store unavailable (${code}); request refused (fail closed)`);
     return new ServiceUnavailableException('The session store is unavailable; try again later');

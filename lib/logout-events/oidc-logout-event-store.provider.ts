@@ -12,6 +12,7 @@ import {
 import { CheckedLogoutEventStore } from './checked-logout-event-store';
 import { InMemoryOidcLogoutEventStore } from './in-memory-oidc-logout-event.store';
 import { OidcLogoutEventStore } from './oidc-logout-event.store';
+import { OidcTelemetry } from '../telemetry/oidc-telemetry';
 
 /**
  * Chooses the logout-event store: the `logoutEventStore` option, else TypeORM on the `dataSource`
@@ -57,7 +58,10 @@ export const oidcLogoutEventStoreProvider: FactoryProvider<Promise<OidcLogoutEve
 /** The provider of {@link CheckedLogoutEventStore}, as the checked session repository's. @internal */
 export const checkedLogoutEventStoreProvider: FactoryProvider<CheckedLogoutEventStore> = {
   provide: CheckedLogoutEventStore,
-  inject: [OidcLogoutEventStore, OIDC_LOGOUT_RESOLVED_OPTIONS],
-  useFactory: (store: OidcLogoutEventStore, options: ResolvedOidcLogoutOptions) =>
-    new CheckedLogoutEventStore(store, { timeoutMs: options.storeTimeoutMs }),
+  inject: [OidcLogoutEventStore, OIDC_LOGOUT_RESOLVED_OPTIONS, OidcTelemetry],
+  useFactory: (
+    store: OidcLogoutEventStore,
+    options: ResolvedOidcLogoutOptions,
+    telemetry: OidcTelemetry,
+  ) => new CheckedLogoutEventStore(store, { timeoutMs: options.storeTimeoutMs, telemetry }),
 };

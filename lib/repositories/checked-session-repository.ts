@@ -107,6 +107,8 @@ export class CheckedSessionRepository extends StoreBoundary<OidcSessionRepositor
       return this.findByClientSessionId(clientSessionId).then((info) => info !== undefined);
     }
     const method = 'existsByClientSessionId';
+    // Read only when metrics are recorded: this is the guard's hot path.
+    const startedAt = this.telemetryClock();
     let answer: unknown;
     try {
       answer =
@@ -119,7 +121,11 @@ export class CheckedSessionRepository extends StoreBoundary<OidcSessionRepositor
     // The guard's fast path: a synchronous answer, no timer, no promise.
     if (answer === true || answer === false) return answer;
     if (!isThenable(answer)) return this.isTrue(method, answer);
-    return this.bounded(method, answer).then((value) => this.isTrue(method, value));
+    // The time of an answer that is a promise (a synchronous one is the guard's own time).
+    return this.observed(
+      this.observing(method, startedAt),
+      this.bounded(method, answer).then((value) => this.isTrue(method, value)),
+    );
   }
 
   /** Removes a session id's record; answers it, or `undefined` (`null` counts as none). */

@@ -7,6 +7,7 @@ import { CheckedSessionRepository } from './checked-session-repository';
 import { InMemoryOidcSessionRepository } from './in-memory-oidc-session.repository';
 import { OidcSessionRepository } from './oidc-session.repository';
 import { appDataSourceToken, defaultDataSource, loadTypeOrmStores } from './typeorm-peer';
+import { OidcTelemetry } from '../telemetry/oidc-telemetry';
 
 /** A store option: a class Nest instantiates with injection, or an instance used as is. @internal */
 export function createStore<T extends object>(
@@ -68,7 +69,10 @@ export const oidcSessionRepositoryProvider: FactoryProvider<Promise<OidcSessionR
  */
 export const checkedSessionRepositoryProvider: FactoryProvider<CheckedSessionRepository> = {
   provide: CheckedSessionRepository,
-  inject: [OidcSessionRepository, OIDC_LOGOUT_RESOLVED_OPTIONS],
-  useFactory: (repository: OidcSessionRepository, options: ResolvedOidcLogoutOptions) =>
-    new CheckedSessionRepository(repository, { timeoutMs: options.storeTimeoutMs }),
+  inject: [OidcSessionRepository, OIDC_LOGOUT_RESOLVED_OPTIONS, OidcTelemetry],
+  useFactory: (
+    repository: OidcSessionRepository,
+    options: ResolvedOidcLogoutOptions,
+    telemetry: OidcTelemetry,
+  ) => new CheckedSessionRepository(repository, { timeoutMs: options.storeTimeoutMs, telemetry }),
 };

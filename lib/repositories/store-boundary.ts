@@ -1,5 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { OidcLogoutError, OidcSessionRepositoryError } from '../errors/oidc-logout.error';
+import type { OidcTelemetry } from '../telemetry/oidc-telemetry';
+import { SPAN } from '../telemetry/telemetry-names';
 import {
   assertValidDate,
   EXPIRE_ENTRIES,
@@ -15,6 +17,8 @@ export interface StoreBoundaryOptions {
   timeoutMs: number;
   /** The clock that decides whether a record has expired (epoch ms). Default `Date.now`. */
   now?: () => number;
+  /** Where each call's duration (and, under a traced request, its span) is recorded. */
+  telemetry?: OidcTelemetry;
 }
 
 /**
@@ -33,6 +37,9 @@ export abstract class StoreBoundary<S extends object> {
   private readonly reported = new Set<string>();
   /** Methods whose last call timed out (logged once until one answers in time again). */
   private readonly timedOut = new Set<string>();
+  private readonly telemetry: OidcTelemetry | undefined;
+  /** The store as metrics name it. */
+  private readonly storeKind: 'sessions' | 'logout_events';
 
   constructor(
     /** The app's store, as provided. */
@@ -45,6 +52,8 @@ export abstract class StoreBoundary<S extends object> {
   ) {
     this.timeoutMs = options.timeoutMs;
     this.now = options.now ?? Date.now;
+    this.telemetry = options.telemetry;
+    this.storeKind = storeName === 'session repository' ? 'sessions' : 'logout_events';
   }
 
   /**
@@ -82,16 +91,59 @@ export abstract class StoreBoundary<S extends object> {
     check: (answer: unknown) => T,
     late?: () => void,
   ): Promise<T> {
+    const observing = this.observing(method);
     let answer: unknown;
     try {
       answer = invoke(this.raw);
     } catch (error) {
-      return Promise.reject(this.storeFailure(method, error));
+      return this.observed(observing, Promise.reject(this.storeFailure(method, error)));
     }
     const settled = isThenable(answer)
       ? this.bounded(method, answer, late)
       : Promise.resolve(answer);
-    return settled.then(check);
+    return this.observed(observing, settled.then(check));
+  }
+
+  /**
+   * What recording a call of `method` needs (its start, its span), or `undefined` when nothing is
+   * recorded (no metrics SDK, no traced request): then the call costs nothing more.
+   */
+  protected observing(method: string, startedAt?: number): StoreCallObservation | undefined {
+    const telemetry = this.telemetry;
+    if (!telemetry) return undefined;
+    const span = telemetry.childSpan(SPAN.store, {
+      'oidc_logout.store': this.storeKind,
+      'oidc_logout.store.operation': method,
+    });
+    if (!span && !telemetry.metricsOn) return undefined;
+    return { telemetry, method, span, startedAt: startedAt ?? telemetry.now() };
+  }
+
+  /** The start of a call for its duration: 0 (unread) unless metrics are recorded. */
+  protected telemetryClock(): number {
+    return this.telemetry?.now() ?? 0;
+  }
+
+  /** `promise`, its end recorded as `observing` says (as it is when there is nothing to record). */
+  protected observed<T>(
+    observing: StoreCallObservation | undefined,
+    promise: Promise<T>,
+  ): Promise<T> {
+    if (!observing) return promise;
+    const { telemetry, method, span, startedAt } = observing;
+    return promise.then(
+      (value) => {
+        telemetry.storeOperation(this.storeKind, method, startedAt);
+        telemetry.endChildSpan(span);
+        return value;
+      },
+      (error: unknown) => {
+        const type = error instanceof OidcLogoutError ? error.code : errorTypeOf(error);
+        telemetry.storeOperation(this.storeKind, method, startedAt, type);
+        telemetry.endChildSpan(span, type);
+        throw error;
+      },
+    );
   }
 
   /**
@@ -165,6 +217,19 @@ export abstract class StoreBoundary<S extends object> {
       cause: error,
     });
   }
+}
+
+/** A store call being recorded (see `StoreBoundary.observing`). @internal */
+export interface StoreCallObservation {
+  telemetry: OidcTelemetry;
+  method: string;
+  span: ReturnType<OidcTelemetry['childSpan']>;
+  startedAt: number;
+}
+
+/** An error's type for `error.type`: its class name, never its message. */
+function errorTypeOf(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
 }
 
 /**

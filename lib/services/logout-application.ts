@@ -27,7 +27,7 @@ import {
 import { hashSid } from '../repositories/session-id-hash';
 import { registrationsForTarget } from './client-registrations';
 import { asRepositoryError } from './repository-error';
-import type { RevocationListeners } from './revocation-listeners';
+import type { RevocationListeners, RevocationSummary } from './revocation-listeners';
 
 /** A verified logout, as `LogoutService.applyLogout` applies it. @internal */
 export interface AppliedLogout {
@@ -212,6 +212,12 @@ export class LogoutApplication {
     logout: AppliedLogout,
     sessions: OidcSessionInfo[],
   ): Promise<void> {
+    this.listeners.record({
+      channel: logout.channel,
+      registrationId: registration.registrationId,
+      sessions: sessions.length,
+      named: namedBy(logout),
+    });
     if (this.listeners.size === 0) return;
     const event: OidcRevocationEvent = {
       channel: logout.channel,
@@ -306,4 +312,10 @@ function asApplyLogoutError(error: unknown): OidcLogoutError {
     );
   }
   return asRepositoryError(error);
+}
+
+/** What a logout named, for the audit line: its `sid`, its `sub`, or both. */
+function namedBy(logout: AppliedLogout): RevocationSummary['named'] {
+  if (logout.sid === undefined) return 'sub';
+  return logout.sub === undefined ? 'sid' : 'sid_and_sub';
 }

@@ -15,6 +15,7 @@ import { hashSessionId, hashSid } from '../repositories/session-id-hash';
 import { IS_ACTIVE_NOW, LogoutService } from './logout.service';
 import type { OidcDiscoveryService } from './oidc-discovery.service';
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
+import { OidcTelemetry } from '../telemetry/oidc-telemetry';
 
 const ISSUER = 'https://op.example.com';
 const T0 = 1_763_700_000_000;
@@ -69,7 +70,13 @@ function setup<R extends OidcSessionRepository>(repository: R) {
   const events = new CheckedLogoutEventStore(new DownEventStore(), {
     timeoutMs: options.storeTimeoutMs,
   });
-  const service = new LogoutService(options, checked, {} as OidcDiscoveryService, events);
+  const service = new LogoutService(
+    options,
+    checked,
+    {} as OidcDiscoveryService,
+    events,
+    new OidcTelemetry([]),
+  );
   services.push(service);
   return { repository, service };
 }

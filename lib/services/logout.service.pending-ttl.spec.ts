@@ -6,6 +6,7 @@ import { CheckedSessionRepository } from '../repositories/checked-session-reposi
 import { InMemoryOidcSessionRepository } from '../repositories/in-memory-oidc-session.repository';
 import { LogoutService } from './logout.service';
 import type { OidcDiscoveryService } from './oidc-discovery.service';
+import { OidcTelemetry } from '../telemetry/oidc-telemetry';
 
 const ISSUER = 'https://op.example.com';
 const DAY = 86_400_000;
@@ -31,7 +32,13 @@ async function setup(sessionTtlSeconds: number) {
   const repository = new CheckedSessionRepository(new InMemoryOidcSessionRepository(), {
     timeoutMs: options.storeTimeoutMs,
   });
-  const service = new LogoutService(options, repository, discovery, inMemoryEvents());
+  const service = new LogoutService(
+    options,
+    repository,
+    discovery,
+    inMemoryEvents(),
+    new OidcTelemetry([]),
+  );
   services.push(service);
   const idToken = (sub: string, sid: string) =>
     new SignJWT({ sid })

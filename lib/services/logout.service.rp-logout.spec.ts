@@ -12,6 +12,7 @@ import { LogoutService } from './logout.service';
 import type { OidcDiscoveryService } from './oidc-discovery.service';
 import type { ProviderMetadata } from './provider-metadata';
 import { CheckedSessionRepository } from '../repositories/checked-session-repository';
+import { OidcTelemetry } from '../telemetry/oidc-telemetry';
 
 const ISSUER = 'https://op.example.com';
 const END_SESSION = 'https://op.example.com/session/end?tenant=t';
@@ -81,7 +82,13 @@ function setup(
   const getMetadata = vi.fn(metadata);
   const discovery = { getMetadata } as unknown as OidcDiscoveryService;
   const checked = new CheckedSessionRepository(repository, { timeoutMs: options.storeTimeoutMs });
-  const service = new LogoutService(options, checked, discovery, inMemoryEvents());
+  const service = new LogoutService(
+    options,
+    checked,
+    discovery,
+    inMemoryEvents(),
+    new OidcTelemetry([]),
+  );
   const events: OidcRevocationEvent[] = [];
   service.onRevocation((event) => {
     events.push(event);

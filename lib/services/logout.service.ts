@@ -35,6 +35,7 @@ import type { SessionRequest } from './request-session';
 import { RevocationListeners, type OidcRevocationListener } from './revocation-listeners';
 import { RpInitiatedLogout } from './rp-initiated-logout';
 import { SessionLookup } from './session-lookup';
+import { OidcTelemetry } from '../telemetry/oidc-telemetry';
 
 /**
  * The internal method of {@link LogoutService} that answers `isActive` synchronously when the store
@@ -43,6 +44,9 @@ import { SessionLookup } from './session-lookup';
  * @internal
  */
 export const IS_ACTIVE_NOW = Symbol('nest-oidc-logout.isActiveNow');
+
+/** The app's {@link OidcTelemetry}, for the guard (whose constructor is public). @internal */
+export const TELEMETRY = Symbol('nest-oidc-logout.telemetry');
 
 /**
  * The library's entry point for applications: records logins, revokes sessions and tells whether a
@@ -57,6 +61,8 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly listeners: RevocationListeners;
   /** The login-recording flow (recordLogin, removeSession). */
   private readonly logins: LoginRecording;
+  /** @internal */
+  readonly [TELEMETRY]: OidcTelemetry;
   /** The revocation flow (applyLogout: claim, tombstone, removal, listeners). */
   private readonly revocation: LogoutApplication;
   /** The logouts (and login records to forget) kept until the store takes them (deferLogout). */
@@ -74,8 +80,11 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     discovery: OidcDiscoveryService,
     /** The app's `OidcLogoutEventStore` (replay claims, tombstones), checked and bounded alike. */
     events: CheckedLogoutEventStore,
+    /** The app's metrics and spans (no-ops without an OpenTelemetry SDK). */
+    telemetry: OidcTelemetry,
   ) {
-    this.listeners = new RevocationListeners(options.onRevocation);
+    this[TELEMETRY] = telemetry;
+    this.listeners = new RevocationListeners(options.onRevocation, telemetry);
     // The flows call each other through this service's methods (a kept logout is applied again
     // with applyLogout, a claim that could not be completed is kept with deferLogout).
     this.deferred = new DeferredLogouts(options, repository, async (registration, kept) => {
@@ -97,6 +106,7 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
     this.lookup = new SessionLookup(repository, this.deferred.queue);
     this.logins = new LoginRecording(options, repository, events, discovery, this.deferred);
     this.rpLogout = new RpInitiatedLogout(options, repository, discovery, this.listeners);
+    telemetry.observePendingLogouts(() => this.deferred.queue.size);
   }
 
   /** Applies the logouts a journal kept from before a restart (`pendingLogoutJournal`). */

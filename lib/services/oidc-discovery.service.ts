@@ -16,6 +16,8 @@ import {
 import type { IdTokenExpectations } from '../tokens/id-token.verifier';
 import { resolveAlgorithms } from '../tokens/signing-algorithms';
 import { discoveryUrl, parseDiscoveryDocument, type ProviderMetadata } from './provider-metadata';
+import { OidcTelemetry } from '../telemetry/oidc-telemetry';
+import { ATTRIBUTE, SPAN } from '../telemetry/telemetry-names';
 
 interface DiscoveryState {
   metadata?: ProviderMetadata;
@@ -61,7 +63,24 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
 
   constructor(
     @Inject(OIDC_LOGOUT_RESOLVED_OPTIONS) private readonly options: ResolvedOidcLogoutOptions,
+    private readonly telemetry: OidcTelemetry = new OidcTelemetry([]),
   ) {}
+
+  /**
+   * Starts recording one fetch from the OP (a span under a traced request); the function returned
+   * records its end (`oidc_logout.op.fetches`): `undefined` for a success, else the error.
+   */
+  private fetchObserved(
+    document: 'discovery' | 'jwks',
+    registrationId: string,
+  ): (error?: unknown) => void {
+    const span = this.telemetry.childSpan(SPAN.opFetch, { [ATTRIBUTE.document]: document });
+    return (error) => {
+      const type = error === undefined ? undefined : fetchErrorType(error);
+      this.telemetry.opFetch(document, registrationId, type === undefined ? 'ok' : 'failed', type);
+      this.telemetry.endChildSpan(span, type);
+    };
+  }
 
   /** Starts discovery of every registration without waiting for it: failures are logged, not thrown. */
   onApplicationBootstrap(): void {
@@ -110,14 +129,17 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
     registration: ResolvedClientRegistration,
     state: DiscoveryState,
   ): Promise<ProviderMetadata> {
+    const ended = this.fetchObserved('discovery', registration.registrationId);
     state.pending = this.discover(registration).then(
       (metadata) => {
+        ended();
         this.replaceMetadata(registration, state, metadata);
         state.pending = undefined;
         state.failure = undefined;
         return metadata;
       },
       (error: OidcLogoutError) => {
+        ended(error);
         state.pending = undefined;
         state.failure = error;
         state.failedAt = Date.now();
@@ -191,6 +213,7 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
       timeoutMs: this.options.httpTimeoutMs,
       cooldownMs: DEFAULT_JWKS_COOLDOWN_MS,
       cacheMaxAgeMs: DEFAULT_JWKS_CACHE_MAX_AGE_MS,
+      onFetch: () => this.fetchObserved('jwks', registration.registrationId),
     });
     return state.keys;
   }
@@ -283,4 +306,11 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
       endSessionEndpoint: registration.endSessionEndpoint ?? parsed.endSessionEndpoint,
     };
   }
+}
+
+/** A failed fetch's `error.type`: its code (`ERR_DISCOVERY_FAILED`, jose's `ERR_JWKS_TIMEOUT`), else its class name. */
+function fetchErrorType(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^[A-Z_]{1,64}$/.test(code)) return code;
+  return error instanceof Error ? error.name : typeof error;
 }

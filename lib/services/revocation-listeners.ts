@@ -1,6 +1,18 @@
 import { Logger } from '@nestjs/common';
 import type { OidcRevocationEvent } from '../interfaces/oidc-revocation-event.interface';
 import { isThenable } from '../repositories/store-boundary';
+import type { OidcTelemetry } from '../telemetry/oidc-telemetry';
+
+/**
+ * One revocation as the audit line and the metrics see it: no id, no `sid`, no `sub`; `named` says
+ * what the logout named (`sid`, `sub`, both, or one `session` of the app). @internal
+ */
+export interface RevocationSummary {
+  channel: OidcRevocationEvent['channel'];
+  registrationId: string;
+  sessions: number;
+  named: 'sid' | 'sub' | 'sid_and_sub' | 'session';
+}
 
 /** A revocation listener: may be async; its failure is logged, never propagated. @publicApi */
 export type OidcRevocationListener = (event: OidcRevocationEvent) => void | Promise<void>;
@@ -23,10 +35,29 @@ export const LISTENER_WAIT_MS = 2_000;
  */
 export class RevocationListeners {
   private readonly logger = new Logger('OidcLogout');
+  private readonly audit = new Logger('OidcLogoutAudit');
   private readonly listeners = new Set<OidcRevocationListener>();
 
-  constructor(initial?: OidcRevocationListener) {
+  constructor(
+    initial?: OidcRevocationListener,
+    private readonly telemetry?: OidcTelemetry,
+  ) {
     if (initial) this.listeners.add(initial);
+  }
+
+  /**
+   * Records a revocation, whether or not anyone listens: one structured audit line (the data of
+   * the `onRevocation` event without its ids) and the `oidc_logout.sessions.revoked` counter.
+   */
+  record(summary: RevocationSummary): void {
+    this.audit.log({
+      event: 'oidc_logout_revocation',
+      channel: summary.channel,
+      registrationId: summary.registrationId,
+      sessions: summary.sessions,
+      named: summary.named,
+    });
+    this.telemetry?.sessionsRevoked(summary.channel, summary.registrationId, summary.sessions);
   }
 
   /** How many listeners there are: with none, a revocation needs no event at all. */

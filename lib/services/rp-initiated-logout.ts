@@ -168,6 +168,12 @@ export class RpInitiatedLogout {
   private async emitRevocation(session: OidcSessionInfo): Promise<void> {
     // The event names the OP session in clear, as the other channels do (the record has its digest).
     const sid = clearSidOf(session);
+    this.listeners.record({
+      channel: 'rp-initiated',
+      registrationId: session.registrationId,
+      sessions: 1,
+      named: 'session',
+    });
     await this.listeners.emit({
       channel: 'rp-initiated',
       registrationId: session.registrationId,

@@ -14,6 +14,8 @@ export interface JwksCachePolicy extends JwksRequest {
   readonly cooldownMs: number;
   /** Cached keys older than this are refetched (in the background). */
   readonly cacheMaxAgeMs: number;
+  /** Called as each fetch starts; what it returns is told of the fetch's end (see createOidcKeySet). */
+  onFetch?: () => (error?: unknown) => void;
 }
 
 /** A key jose verifies with. @internal */
@@ -149,9 +151,14 @@ export class JwksCache {
     this.started += 1;
     this.lastStartAt = Date.now();
     const index = this.started;
+    const ended = this.policy.onFetch?.();
     const promise = downloadJwks(this.policy).then(
-      (jwks) => this.apply(index, jwks),
+      (jwks) => {
+        ended?.();
+        this.apply(index, jwks);
+      },
       (error: unknown) => {
+        ended?.(error ?? new Error('JWKS fetch failed'));
         throw error instanceof errors.JOSEError
           ? error
           : new JwksUnavailableError(`JWKS at ${this.policy.where} could not be fetched`, {

@@ -20,6 +20,11 @@ export interface OidcKeySetOptions {
   maxResponseBytes?: number;
   /** The fetch implementation (tests). Default the global `fetch`. */
   fetch?: typeof fetch;
+  /**
+   * Called as each fetch starts; the function it returns is told of the fetch's end: `undefined`
+   * when it succeeded, else its error (metrics, spans).
+   */
+  onFetch?: () => (error?: unknown) => void;
 }
 
 /** A JWKS-backed key resolver with the library's fetch policy. */
@@ -87,5 +92,6 @@ function keySetPolicy(jwksUri: URL, options: OidcKeySetOptions): JwksCachePolicy
     cacheMaxAgeMs,
     maxBytes,
     fetchImpl: options.fetch ?? fetch,
+    onFetch: options.onFetch,
   };
 }

@@ -24,7 +24,7 @@ describe('the metrics table of docs/observability.md', () => {
   it('names only attributes the library sets', () => {
     const known = new Set<string>(Object.values(ATTRIBUTE));
     for (const [name, [, , attributes = '']] of documentedMetrics()) {
-      for (const [, attribute] of attributes.matchAll(/`([a-z_.]+)`/g)) {
+      for (const [, attribute = ''] of attributes.matchAll(/`([a-z_.]+)`/g)) {
         if (attribute.startsWith('oidc_logout.') || attribute === 'error.type') {
           expect(known.has(attribute), `${name}: ${attribute}`).toBe(true);
         }

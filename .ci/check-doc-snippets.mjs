@@ -4,8 +4,9 @@
 //
 // Conventions (docs/README.md, "Code blocks", says the same for writers):
 // - Each block is its own module (`export {}` is added), compiled with the project's strict
-//   compiler options; `nest-oidc-logout` and its subpaths `/typeorm`, `/passport` and `/redis`
-//   resolve to lib/index.ts, lib/typeorm.ts, lib/passport.ts and lib/redis.ts.
+//   compiler options; `nest-oidc-logout` and its subpaths `/typeorm`, `/passport`, `/redis` and
+//   `/terminus` resolve to lib/index.ts, lib/typeorm.ts, lib/passport.ts, lib/redis.ts and
+//   lib/terminus.ts.
 // - A block whose first line is `// continues` is compiled together with the block before it in the
 //   same file (and what that one continued): the two read as one file cut in two.
 // - A block whose first line names a file (`// src/auth.module.ts`) is compiled under that name, so
@@ -99,6 +100,7 @@ const options = {
     'nest-oidc-logout/typeorm': [join(root, 'lib/typeorm.ts')],
     'nest-oidc-logout/passport': [join(root, 'lib/passport.ts')],
     'nest-oidc-logout/redis': [join(root, 'lib/redis.ts')],
+    'nest-oidc-logout/terminus': [join(root, 'lib/terminus.ts')],
   },
 };
 const program = ts.createProgram(files, options);

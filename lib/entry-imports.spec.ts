@@ -79,6 +79,7 @@ function staticImports(entry: string): StaticImports {
 
 const TYPEORM = /^(typeorm|@nestjs\/typeorm)(\/|$)/;
 const PASSPORT = /^(passport[^/]*|@nestjs\/passport)(\/|$)/;
+const TERMINUS = /^@nestjs\/terminus(\/|$)/;
 
 /** Each offending package, as `package <- file <- ... <- entry`. */
 function offenders(imports: StaticImports, forbidden: RegExp): string[] {
@@ -125,6 +126,25 @@ describe('package entries: what they load at import time', () => {
     expect(offenders(redis, /^(ioredis|redis|@redis\/.*)(\/|$)/)).toEqual([]);
     expect(offenders(redis, TYPEORM)).toEqual([]);
     expect(offenders(redis, PASSPORT)).toEqual([]);
+  });
+
+  it('the root entry loads neither @nestjs/terminus nor the health indicator', () => {
+    expect(offenders(root, TERMINUS)).toEqual([]);
+    const health = [...root.files.values()].filter((chain) => chain.at(-1)?.startsWith('health/'));
+    expect(health.map((chain) => chain.slice().reverse().join(' <- '))).toEqual([]);
+  });
+
+  it('nest-oidc-logout/terminus loads @nestjs/terminus, but neither typeorm nor passport', () => {
+    const terminus = staticImports(join(LIB, 'terminus.ts'));
+    expect(offenders(terminus, TERMINUS)).not.toEqual([]);
+    expect(offenders(terminus, TYPEORM)).toEqual([]);
+    expect(offenders(terminus, PASSPORT)).toEqual([]);
+  });
+
+  it('no other entry loads @nestjs/terminus', () => {
+    for (const entry of ['typeorm.ts', 'passport.ts', 'redis.ts']) {
+      expect(offenders(staticImports(join(LIB, entry)), TERMINUS), entry).toEqual([]);
+    }
   });
 
   it('nest-oidc-logout/typeorm does not load passport', () => {

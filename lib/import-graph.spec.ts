@@ -28,7 +28,7 @@ const FOUNDATION = new Set([
 ]);
 
 /** Folders of flows and the HTTP edge, which the foundation never imports. */
-const ABOVE_FOUNDATION = new Set(['services', 'guards', 'login', 'endpoints', 'http']);
+const ABOVE_FOUNDATION = new Set(['services', 'guards', 'login', 'endpoints', 'http', 'health']);
 
 /**
  * Flows that build on another and are never imported back by it: the login (passport, the optional
@@ -36,7 +36,11 @@ const ABOVE_FOUNDATION = new Set(['services', 'guards', 'login', 'endpoints', 'h
  * request's session), so nothing in `services/` depends on the login. What both need of a login in
  * progress (the marks on the request and its session) lives in `services/`.
  */
-const BUILDS_ON: ReadonlyArray<readonly [upper: string, lower: string]> = [['login', 'services']];
+const BUILDS_ON: ReadonlyArray<readonly [upper: string, lower: string]> = [
+  ['login', 'services'],
+  // The health indicator (the optional `nest-oidc-logout/terminus` subpath) reads the services.
+  ['health', 'services'],
+];
 
 /** The one import of `http/` from outside the HTTP edge (see the file's comment). */
 const HTTP_EXCEPTIONS = new Set(['services/logout.service.ts -> http/rp-logout-response.ts']);
@@ -126,6 +130,8 @@ describe('lib/ import graph', () => {
     ['options/option-checks.ts', 'login/oidc-login.options.ts'],
     ['services/login-recording.ts', 'login/session-id-follower.ts'],
     ['services/logout.service.ts', 'login/oidc-login.options.ts'],
+    ['services/oidc-discovery.service.ts', 'health/provider-health.ts'],
+    ['tokens/jwks-cache.ts', 'health/within.ts'],
   ])('refuses %s -> %s', (from, to) => {
     expect(forbiddenImport(from, to)).toBeTypeOf('string');
   });
@@ -139,6 +145,7 @@ describe('lib/ import graph', () => {
     ['services/logout.service.ts', 'repositories/session-id-hash.ts'],
     ['login/session-id-follower.ts', 'services/login-in-progress.ts'],
     ['login/oidc-login.guard.ts', 'services/logout.service.ts'],
+    ['health/provider-health.ts', 'services/oidc-discovery.service.ts'],
   ])('allows %s -> %s', (from, to) => {
     expect(forbiddenImport(from, to)).toBeUndefined();
   });

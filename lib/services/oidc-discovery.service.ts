@@ -12,7 +12,9 @@ import {
   createOidcKeySet,
   DEFAULT_JWKS_CACHE_MAX_AGE_MS,
   DEFAULT_JWKS_COOLDOWN_MS,
+  type OidcKeySet,
 } from '../tokens/jwks-key-set';
+import type { JwksFreshness } from '../tokens/jwks-cache';
 import type { IdTokenExpectations } from '../tokens/id-token.verifier';
 import { resolveAlgorithms } from '../tokens/signing-algorithms';
 import { discoveryUrl, parseDiscoveryDocument, type ProviderMetadata } from './provider-metadata';
@@ -26,11 +28,33 @@ interface DiscoveryState {
   pending?: Promise<ProviderMetadata>;
   failedAt?: number;
   failure?: OidcLogoutError;
-  keys?: JWTVerifyGetKey;
+  keys?: OidcKeySet;
   /** The `jwks_uri` `keys` fetch from. */
   keysUri?: string;
   /** Changes whenever a refresh changed what tokens are verified against (keys URI, algorithms). */
   version: number;
+}
+
+/**
+ * What a health check reads of one registration's OP, without fetching anything (epoch ms).
+ *
+ * @internal
+ */
+export interface OidcProviderState {
+  /** Whether the metadata comes from discovery (else from the registration's static options). */
+  readonly discovery: boolean;
+  /** Whether metadata is at hand (fetched, or static). */
+  readonly hasMetadata: boolean;
+  /** When the metadata in use was fetched. */
+  readonly fetchedAt: number | undefined;
+  /** When the latest discovery failed, while it is the latest attempt (cleared by a success). */
+  readonly failedAt: number | undefined;
+  /** That failure (`ERR_DISCOVERY_FAILED`). */
+  readonly failure: OidcLogoutError | undefined;
+  /** The discovery running now, if any (it never rejects). */
+  readonly fetching: Promise<void> | undefined;
+  /** The JWKS key set's state; `undefined` until the key set is made (first token, or a check). */
+  readonly jwks: JwksFreshness | undefined;
 }
 
 /**
@@ -216,6 +240,35 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
       onFetch: () => this.fetchObserved('jwks', registration.registrationId),
     });
     return state.keys;
+  }
+
+  /** What a health check reads of the registration's OP: discovery and JWKS, fetching nothing. @internal */
+  providerState(registration: ResolvedClientRegistration): OidcProviderState {
+    const state = this.states.get(registration.registrationId);
+    const pending = state?.pending;
+    return {
+      discovery: registration.discovery,
+      hasMetadata: state?.metadata !== undefined,
+      fetchedAt: state?.fetchedAt,
+      failedAt: state?.failure === undefined ? undefined : state.failedAt,
+      failure: state?.failure,
+      fetching: pending?.then(
+        () => undefined,
+        () => undefined,
+      ),
+      jwks: state?.keys?.freshness(),
+    };
+  }
+
+  /**
+   * Fetches the registration's JWKS again (rate-limited and single-flight like any refetch), for a
+   * health check that found the keys missing, stale or failing; rejects when the fetch fails.
+   *
+   * @internal
+   */
+  async reloadKeys(registration: ResolvedClientRegistration): Promise<void> {
+    await this.getKeySet(registration);
+    await this.state(registration.registrationId).keys?.reload();
   }
 
   /**

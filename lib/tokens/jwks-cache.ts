@@ -18,6 +18,24 @@ export interface JwksCachePolicy extends JwksRequest {
   onFetch?: () => (error?: unknown) => void;
 }
 
+/**
+ * What a health check reads of a JWKS key set, without fetching anything (epoch ms).
+ *
+ * @internal
+ */
+export interface JwksFreshness {
+  /** When the keys in use were fetched; `undefined` before the first fetch that succeeded. */
+  readonly fetchedAt: number | undefined;
+  /** When the last fetch that failed ended; `undefined` when none has. */
+  readonly failedAt: number | undefined;
+  /** That fetch's error (its code says why; its message names the JWKS URL, never a token). */
+  readonly failure: unknown;
+  /** Keys older than this are refetched (`cacheMaxAgeMs`). */
+  readonly maxAgeMs: number;
+  /** Whether a fetch is running or waiting for its cooldown. */
+  readonly fetching: boolean;
+}
+
 /** A key jose verifies with. @internal */
 export type JwksKey = Awaited<ReturnType<ReturnType<typeof createLocalJWKSet>>>;
 
@@ -48,12 +66,25 @@ export class JwksCache {
   private inflight: FetchRun | undefined;
   /** The next fetch, waiting for the cooldown (or for `inflight`) before it starts. */
   private next: Promise<FetchRun> | undefined;
+  /** When the last fetch that failed ended (epoch ms), and its error. */
+  private lastFailure: { at: number; error: unknown } | undefined;
 
   constructor(private readonly policy: JwksCachePolicy) {}
 
   /** The number of JWKS fetches started so far. */
   get fetchCount(): number {
     return this.started;
+  }
+
+  /** When keys were last fetched and when a fetch last failed, read only (a health check's view). */
+  freshness(): JwksFreshness {
+    return {
+      fetchedAt: Number.isFinite(this.fetchedAt) ? this.fetchedAt : undefined,
+      failedAt: this.lastFailure?.at,
+      failure: this.lastFailure?.error,
+      maxAgeMs: this.policy.cacheMaxAgeMs,
+      fetching: this.inflight !== undefined || this.next !== undefined,
+    };
   }
 
   /** A copy of the keys currently cached, if any. */
@@ -159,11 +190,14 @@ export class JwksCache {
       },
       (error: unknown) => {
         ended?.(error ?? new Error('JWKS fetch failed'));
-        throw error instanceof errors.JOSEError
-          ? error
-          : new JwksUnavailableError(`JWKS at ${this.policy.where} could not be fetched`, {
-              cause: error,
-            });
+        const failure =
+          error instanceof errors.JOSEError
+            ? error
+            : new JwksUnavailableError(`JWKS at ${this.policy.where} could not be fetched`, {
+                cause: error,
+              });
+        this.lastFailure = { at: Date.now(), error: failure };
+        throw failure;
       },
     );
     const run: FetchRun = { index, promise };

@@ -1,5 +1,5 @@
 import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
-import { JwksCache, type JwksCachePolicy } from './jwks-cache';
+import { JwksCache, type JwksCachePolicy, type JwksFreshness } from './jwks-cache';
 
 /** Default pause between two JWKS fetches: a flood of unknown `kid`s costs at most one fetch per 2 s. */
 export const DEFAULT_JWKS_COOLDOWN_MS = 2_000;
@@ -35,6 +35,8 @@ export interface OidcKeySet extends JWTVerifyGetKey {
   readonly fetchCount: number;
   /** The keys currently cached, if any. */
   jwks(): JSONWebKeySet | undefined;
+  /** When the keys were last fetched, when a fetch last failed (read only: fetches nothing). @internal */
+  freshness(): JwksFreshness;
 }
 
 /**
@@ -66,6 +68,7 @@ export function createOidcKeySet(jwksUri: URL, options: OidcKeySetOptions): Oidc
     reload: { value: () => cache.reload() },
     fetchCount: { get: () => cache.fetchCount, enumerable: true },
     jwks: { value: () => cache.jwks() },
+    freshness: { value: () => cache.freshness() },
   }) as unknown as OidcKeySet;
 }
 

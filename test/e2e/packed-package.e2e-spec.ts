@@ -252,7 +252,7 @@ describe('the packed package in a fresh app', () => {
   it('ships the compiled entries and their declarations, no source maps and no specs', async () => {
     const { stdout } = await run('tar', ['-tzf', tarball]);
     const files = stdout.split('\n').filter(Boolean);
-    for (const entry of ['index', 'typeorm', 'passport', 'redis']) {
+    for (const entry of ['index', 'typeorm', 'passport', 'redis', 'terminus']) {
       expect(files).toContain(`package/dist/${entry}.js`);
       expect(files).toContain(`package/dist/${entry}.d.ts`);
     }

@@ -82,11 +82,18 @@ export class RpInitiatedLogoutHandler implements NestMiddleware {
         outcome: result.outcome,
         registrationId: result.session?.registrationId,
       });
+      // A failure without the session is the store's (it could not be read); with it, the OP's.
+      const failure =
+        result.outcome !== 'failed'
+          ? undefined
+          : result.session === undefined
+            ? 'repository_unavailable'
+            : 'op_unavailable';
       this.telemetry.logoutRequest(
         'rp-initiated',
         result.session?.registrationId,
-        result.outcome === 'failed' ? 'failed' : 'applied',
-        result.outcome === 'failed' ? 'logout_failed' : undefined,
+        failure === undefined ? 'applied' : 'failed',
+        failure,
       );
     } catch (error) {
       // logout() answers its own failures; this is a bug or a broken response.

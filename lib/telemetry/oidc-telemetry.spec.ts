@@ -27,7 +27,7 @@ function installSdk() {
 }
 
 function points(metric: MetricData | undefined): DataPoint<unknown>[] {
-  return (metric?.dataPoints ?? []) as DataPoint<unknown>[];
+  return metric?.dataPoints ?? [];
 }
 
 afterEach(() => {

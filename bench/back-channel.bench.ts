@@ -302,7 +302,7 @@ async function startBenchApp(
  * them as form bodies, one per line. WebCrypto signs on libuv's thread pool: batches keep both
  * cores busy.
  */
-async function writeTokenPool(
+export async function writeTokenPool(
   op: FakeOp,
   clientId: string,
   alg: Alg,

@@ -109,7 +109,7 @@ export interface GuardBenchInput {
 }
 
 const SESSIONS_IN_USE = 1000;
-const SESSION_SECRET = 'bench-session-secret';
+export const SESSION_SECRET = 'bench-session-secret';
 const PATHS: Record<Route, string> = {
   plain: '/bench/plain',
   noop: '/bench/noop',
@@ -144,7 +144,7 @@ class GuardBenchController {
 }
 
 /** The cookie express-session sets for a session id: `s:` + id + `.` + HMAC-SHA256, URL-encoded. */
-function sessionCookie(id: string): string {
+export function sessionCookie(id: string): string {
   const signature = createHmac('sha256', SESSION_SECRET)
     .update(id)
     .digest('base64')
@@ -153,7 +153,7 @@ function sessionCookie(id: string): string {
 }
 
 /** SESSIONS_IN_USE recorded session indices spread over `0 .. size - 1`, none revoked. */
-function sessionsInUse(size: number, revoked: ReadonlySet<number>): number[] {
+export function sessionsInUse(size: number, revoked: ReadonlySet<number>): number[] {
   const step = Math.max(1, Math.floor(size / SESSIONS_IN_USE));
   const picked: number[] = [];
   for (let i = step >> 1; picked.length < SESSIONS_IN_USE && i < size; i += step) {
@@ -221,7 +221,7 @@ function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
-function median(values: readonly number[]): number {
+export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;

@@ -4,11 +4,14 @@
  * the scale section and reused by the guard and back-channel sections). Run with
  * `node --expose-gc` (the memory figures need it).
  *
- * Sections, in order (BENCH_SECTIONS selects some: `micro,scale,guard,back-channel`):
+ * Sections, in order (BENCH_SECTIONS selects some: `micro,scale,guard,back-channel,telemetry`):
  * 1. micro: the guard's own cost per call in-process, memory per session in memory;
  * 2. scale: revocation latency and lookups/s at 10k, 100k, 1M sessions (PostgreSQL, SQLite, Redis);
  * 3. guard: a guarded route vs the same route without the guard, over HTTP;
- * 4. back-channel: the logout endpoint vs a bare jose route and vs express-openid-connect.
+ * 4. back-channel: the logout endpoint vs a bare jose route and vs express-openid-connect;
+ * 5. telemetry: the guard and the back-channel endpoint with OpenTelemetry's SDK installed vs
+ *    without (the no-op API), in two app processes (in memory; no database).
+ * The databases are opened and seeded only for the sections that use them (2 to 4).
  *
  * Every figure is a ratio to a baseline measured in the same run. Results: a markdown report on
  * stdout and bench/results/bench.md, JSON in bench/results/bench.json (neither committed); the committed figures are in
@@ -27,11 +30,12 @@ import { dropStore, restoreStore, seedStore, type BenchStore, type StoreKind } f
 import { guardTable, runGuardBench, type GuardRow } from './guard.bench';
 import { backChannelTable, runBackChannelBench, type BackChannelRow } from './back-channel.bench';
 import { LoadGenerator } from './load-generator';
+import { runTelemetryBench, telemetryTable, type TelemetryRow } from './telemetry.bench';
 import { microTables, runMicroBench, type MicroResults } from './micro.bench';
 import { describeMachine, env, envList, fixed, machineLine, writeJson } from './report';
 import { runScaleBench, scaleTable, type ScaleDatabase, type ScaleResult } from './scale.bench';
 
-const SECTIONS = ['micro', 'scale', 'guard', 'back-channel'] as const;
+const SECTIONS = ['micro', 'scale', 'guard', 'back-channel', 'telemetry'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const RESULTS_FILE = join(__dirname, '..', '..', '..', 'bench', 'results', 'bench.json');
@@ -51,6 +55,7 @@ async function main(): Promise<void> {
     scale?: ScaleResult;
     guard?: GuardRow[];
     backChannel?: BackChannelRow[];
+    telemetry?: TelemetryRow[];
   } = {};
 
   if (sections.has('micro')) {
@@ -72,7 +77,12 @@ async function main(): Promise<void> {
       createdAt: now,
       expiresAt: now + 24 * 3600 * 1000,
     };
-    const kinds = envList<StoreKind>('BENCH_DATABASES', ['postgres', 'sqlite', 'redis']);
+    const usesDatabases = (['scale', 'guard', 'back-channel'] as const).some((s) =>
+      sections.has(s),
+    );
+    const kinds = usesDatabases
+      ? envList<StoreKind>('BENCH_DATABASES', ['postgres', 'sqlite', 'redis'])
+      : [];
     for (const kind of kinds) {
       databases.push(
         kind === 'redis'
@@ -133,6 +143,14 @@ async function main(): Promise<void> {
         `### Back-channel logout throughput (distinct valid tokens)\n\n${backChannelTable(results.backChannel)}`,
       );
       if (results.backChannel.some((row) => !row.verified)) process.exitCode = 1;
+    }
+
+    if (sections.has('telemetry')) {
+      results.telemetry = await runTelemetryBench({ op, load, workDir, seed });
+      report.push(
+        `### OpenTelemetry: SDK installed vs no-op API (in-memory stores, two app processes)\n\n${telemetryTable(results.telemetry)}`,
+      );
+      if (results.telemetry.some((row) => !row.verified)) process.exitCode = 1;
     }
   } finally {
     for (const database of databases) await dropStore(database);

@@ -26,6 +26,7 @@ function instructions(sample: RunningSample, dataDir: string): string {
     `  OpenID Provider  ${op}`,
     `  Portal           ${portal.url}`,
     `  Games            ${games.url}`,
+    `  Metrics          ${sample.metrics.url}  (Prometheus, both apps)`,
     `  SQLite files     ${dataDir}`,
     '',
     'Try it in a browser:',
@@ -35,6 +36,8 @@ function instructions(sample: RunningSample, dataDir: string): string {
     '  3. Log out in the Portal: the "Log out" button, then confirm at the OP.',
     '  4. Reload Games: you are logged out (single sign-out). Its page lists the back-channel logout',
     '     it received; logouts are also printed here.',
+    `  5. Open the metrics, ${sample.metrics.url}: the oidc_logout_* series count the logouts,`,
+    "     the sessions they ended and the guard's decisions.",
     '',
     `Ctrl-C stops ${sample.embeddedOp ? 'all three' : 'both apps'}.`,
   ].join('\n');

@@ -18,7 +18,7 @@ const FRONT_CHANNEL_VARS = ['PORTAL_FRONT_CHANNEL', 'GAMES_FRONT_CHANNEL'] as co
 
 /**
  * The sample's options from environment variables (see sample/README.md): OP_PORT, PORTAL_PORT,
- * GAMES_PORT, OIDC_ISSUER, LISTEN_HOST, SAMPLE_DATA_DIR, and for an external OP the four
+ * GAMES_PORT, METRICS_PORT, OIDC_ISSUER, LISTEN_HOST, SAMPLE_DATA_DIR, and for an external OP the four
  * PORTAL_/GAMES_CLIENT_ID/SECRET variables (with OIDC_ISSUER), OIDC_LEGACY_LOGOUT_TOKENS and
  * PORTAL_/GAMES_FRONT_CHANNEL.
  */
@@ -64,6 +64,7 @@ export function sampleOptionsFromEnv(env: NodeJS.ProcessEnv): SampleOptions {
       op: port(env, 'OP_PORT', 3000),
       portal: port(env, 'PORTAL_PORT', 3001),
       games: port(env, 'GAMES_PORT', 3002),
+      metrics: port(env, 'METRICS_PORT', 3003),
     },
     dataDir: env.SAMPLE_DATA_DIR?.trim() || join(process.cwd(), 'build', 'sample-data'),
     issuer,

@@ -7,6 +7,7 @@ import { REGISTRATION_ID } from './apps/sample-app.settings';
 import { startSampleApp, type SampleApp } from './apps/start-sample-app';
 import type { DevOp } from './op/dev-op';
 import { reservePort } from './ports';
+import { startSampleMetrics } from './sample-metrics';
 
 /** A client of an external OP (Keycloak, ...), registered there by hand. */
 export interface SampleClientCredentials {
@@ -30,8 +31,11 @@ export interface ExternalOp {
 
 /** Options of {@link startSample}. */
 export interface SampleOptions {
-  /** Defaults 3000 (OP), 3001 (Portal), 3002 (Games); 0 picks a free port. */
-  ports?: { op?: number; portal?: number; games?: number };
+  /**
+   * Defaults 3000 (OP), 3001 (Portal), 3002 (Games), 3003 (the Prometheus metrics page); 0 picks a
+   * free port.
+   */
+  ports?: { op?: number; portal?: number; games?: number; metrics?: number };
   /** Where the apps keep their SQLite files. */
   dataDir: string;
   /** The embedded OP's issuer. Default `http://localhost:<OP port>`. */
@@ -51,7 +55,9 @@ export interface RunningSample {
   readonly embeddedOp: boolean;
   readonly portal: SampleApp;
   readonly games: SampleApp;
-  /** Stops the apps, then the OP; ends their open connections. */
+  /** Both apps' metrics (the library's `oidc_logout_*`), in Prometheus's text format. */
+  readonly metrics: { readonly url: string };
+  /** Stops the apps, then the OP, then the metrics; ends their open connections. */
   close(): Promise<void>;
 }
 
@@ -59,7 +65,8 @@ export interface RunningSample {
 const PUBLIC_HOST = 'localhost';
 
 /**
- * Starts what `npm start` starts: the embedded OP (unless `externalOp`), then Portal and Games. On a
+ * Starts what `npm start` starts: OpenTelemetry's metrics SDK with its Prometheus page, the embedded
+ * OP (unless `externalOp`), then Portal and Games. On a
  * failure, whatever had started is stopped again before the error is rethrown; a taken port is a
  * `PortInUseError`.
  */
@@ -79,6 +86,7 @@ export async function startSample(options: SampleOptions): Promise<RunningSample
   const opPort = external ? undefined : await port(options.ports?.op ?? 3000, 'the OP (OP_PORT)');
   const portalPort = await port(options.ports?.portal ?? 3001, 'Portal (PORTAL_PORT)');
   const gamesPort = await port(options.ports?.games ?? 3002, 'Games (GAMES_PORT)');
+  const metricsPort = await port(options.ports?.metrics ?? 3003, 'the metrics (METRICS_PORT)');
   const portalUrl = `http://${PUBLIC_HOST}:${portalPort}`;
   const gamesUrl = `http://${PUBLIC_HOST}:${gamesPort}`;
   const issuer = external?.issuer ?? options.issuer ?? `http://${PUBLIC_HOST}:${opPort}`;
@@ -92,6 +100,9 @@ export async function startSample(options: SampleOptions): Promise<RunningSample
     for (const server of running.splice(0).reverse()) await server.close();
   };
   try {
+    // First: the library takes its meter when each app's OidcLogoutModule is built.
+    const metrics = await startSampleMetrics(metricsPort, host, PUBLIC_HOST);
+    running.push(metrics);
     if (opPort !== undefined) {
       // Loaded only when it is used: an external OP needs no oidc-provider.
       const { startDevOp } = await import('./op/dev-op.js');
@@ -140,7 +151,14 @@ export async function startSample(options: SampleOptions): Promise<RunningSample
       host,
     );
     running.push(games);
-    return { issuer, embeddedOp: opPort !== undefined, portal, games, close };
+    return {
+      issuer,
+      embeddedOp: opPort !== undefined,
+      portal,
+      games,
+      metrics: { url: metrics.url },
+      close,
+    };
   } catch (error) {
     await close();
     throw error;

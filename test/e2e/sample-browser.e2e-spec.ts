@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -13,8 +13,9 @@ import { startSample, type RunningSample } from '../../sample/start-sample';
  * The sample (`npm start`) in a real browser: the embedded OP and the Portal and Games apps, started
  * by the same `startSample` as `npm start` (free ports, a temporary data directory), driven in
  * Debian's Chromium with playwright-core. Screenshots of every step go to
- * test-artifacts/sample-browser/. Then the same with an external OP configured from environment
- * variables, as for Keycloak (another oidc-provider stands in for it).
+ * test-artifacts/sample-browser/. After those logins and logouts, the sample's Prometheus page
+ * counts them and names none of their secrets. Then the same with an external OP configured from
+ * environment variables, as for Keycloak (another oidc-provider stands in for it).
  */
 
 const describeBrowser = describeWithChromium('sample-browser');
@@ -103,6 +104,22 @@ describeBrowser('the sample in Chromium: single sign-on and single sign-out', ()
     return (await page.textContent('#logout-events')) ?? '';
   }
 
+  /**
+   * What must never reach the metrics: the users (the embedded OP's `sub` is the login name), the
+   * OP's `sid`s, and the session ids in every cookie the browser holds (the apps' and the OP's).
+   */
+  const secrets = new Set<string>();
+
+  async function rememberSecrets(context: BrowserContext, ...values: string[]): Promise<void> {
+    for (const value of values) secrets.add(value);
+    for (const cookie of await context.cookies()) {
+      const value = decodeURIComponent(cookie.value);
+      // express-session's signed cookie: `s:<session id>.<signature>`.
+      const signed = /^s:([^.]+)\./.exec(value);
+      secrets.add(signed ? signed[1]! : value);
+    }
+  }
+
   describe('with the embedded OP, as npm start runs it', () => {
     beforeAll(async () => {
       sample = await startSample({
@@ -128,6 +145,7 @@ describeBrowser('the sample in Chromium: single sign-on and single sign-out', ()
       const gamesSid = (await games.textContent('#sid')) ?? '';
       expect(gamesSid).toMatch(/\S{8,}/);
       await screenshot(games, '1-03-games-single-sign-on');
+      await rememberSecrets(context, 'alice', portalSid ?? '', gamesSid);
 
       // RP-initiated logout: the Portal's button, then the OP's confirmation.
       await portal.getByRole('button', { name: 'Log out' }).click();
@@ -162,6 +180,7 @@ describeBrowser('the sample in Chromium: single sign-on and single sign-out', ()
       const games = await openGames(context, 'bob');
       const gamesSid = (await games.textContent('#sid')) ?? '';
       await screenshot(games, '2-02-games-single-sign-on');
+      await rememberSecrets(context, 'bob', portalSid, gamesSid);
 
       // The user signs out at the OP: its end-session endpoint, opened in the browser.
       const op = await context.newPage();
@@ -184,6 +203,80 @@ describeBrowser('the sample in Chromium: single sign-on and single sign-out', ()
       );
       await screenshot(games, '2-06-games-signed-out-on-reload');
       await context.close();
+    });
+
+    it('the Prometheus page counts those logins and logouts, and names no user, sid, session or token', async () => {
+      // Two users, each logged in to both apps; one RP-initiated logout at the Portal (the OP then
+      // tells Games), one logout at the OP (it tells both apps).
+      const response = await fetch(sample.metrics.url);
+      expect(response.status).toBe(200);
+      const page = await response.text();
+      writeFileSync(join(ARTIFACTS, 'metrics.txt'), page);
+      const samples = parsePrometheus(page);
+      const sum = (name: string, labels: Record<string, string> = {}) =>
+        samples
+          .filter(
+            (s) =>
+              s.name === name &&
+              Object.entries(labels).every(([key, value]) => s.labels[key] === value),
+          )
+          .reduce((total, s) => total + s.value, 0);
+
+      const requests = 'oidc_logout_logout_requests_total';
+      expect(
+        sum(requests, { oidc_logout_channel: 'rp-initiated', oidc_logout_result: 'applied' }),
+      ).toBeGreaterThanOrEqual(1);
+      expect(
+        sum(requests, { oidc_logout_channel: 'back-channel', oidc_logout_result: 'applied' }),
+      ).toBeGreaterThanOrEqual(3);
+      expect(sum(requests, { oidc_logout_result: 'failed' })).toBe(0);
+      const revoked = 'oidc_logout_sessions_revoked_total';
+      // Each user's session in each app ended once: four, whatever channel ended it.
+      expect(sum(revoked)).toBe(4);
+      expect(sum(revoked, { oidc_logout_channel: 'back-channel' })).toBeGreaterThanOrEqual(3);
+      for (const s of samples.filter((s) => s.name.startsWith('oidc_logout_'))) {
+        if (s.labels.oidc_logout_registration !== undefined) {
+          expect(s.labels.oidc_logout_registration).toBe('sso');
+        }
+      }
+
+      // The guard let the logged-in pages through and stopped the reloads after the logouts.
+      const decisions = 'oidc_logout_guard_decisions_total';
+      expect(sum(decisions, { oidc_logout_result: 'active' })).toBeGreaterThanOrEqual(4);
+      expect(
+        sum(decisions, { oidc_logout_result: 'revoked' }) +
+          sum(decisions, { oidc_logout_result: 'unknown' }),
+      ).toBeGreaterThanOrEqual(3);
+      expect(sum(decisions, { oidc_logout_result: 'store_unavailable' })).toBe(0);
+      // One duration per decision, in seconds (exporter-prometheus 0.223 appends `_total` to
+      // counters but keeps units out of names: on the `# UNIT` line), under a second each.
+      expect(page).toContain('# UNIT oidc_logout_guard_duration s\n');
+      expect(sum('oidc_logout_guard_duration_count')).toBe(sum(decisions));
+      expect(sum('oidc_logout_guard_duration_sum')).toBeGreaterThan(0);
+      expect(sum('oidc_logout_guard_duration_sum')).toBeLessThan(sum(decisions));
+      // Every logout token verified and every store call timed.
+      expect(
+        sum('oidc_logout_token_verification_duration_count', { oidc_logout_result: 'ok' }),
+      ).toBe(sum(requests, { oidc_logout_channel: 'back-channel' }));
+      expect(sum('oidc_logout_store_operation_duration_count')).toBeGreaterThan(0);
+      // Each app discovered the OP once and fetched its keys; nothing failed.
+      const fetches = 'oidc_logout_op_fetches_total';
+      expect(sum(fetches, { oidc_logout_op_document: 'discovery', oidc_logout_result: 'ok' })).toBe(
+        2,
+      );
+      expect(
+        sum(fetches, { oidc_logout_op_document: 'jwks', oidc_logout_result: 'ok' }),
+      ).toBeGreaterThanOrEqual(1);
+      expect(sum(fetches, { oidc_logout_result: 'failed' })).toBe(0);
+      expect(sum('oidc_logout_pending_logouts')).toBe(0);
+
+      expect(secrets.size).toBeGreaterThanOrEqual(6);
+      for (const secret of secrets) {
+        expect(secret.length).toBeGreaterThanOrEqual(3);
+        expect(page).not.toContain(secret);
+      }
+      // No JWT (ID or logout token) either: their header starts `eyJ`.
+      expect(page).not.toMatch(/eyJ[\w-]{10,}/);
     });
   });
 
@@ -220,6 +313,7 @@ describeBrowser('the sample in Chromium: single sign-on and single sign-out', ()
         GAMES_CLIENT_SECRET: 'games-secret',
         PORTAL_PORT: String(portalPort),
         GAMES_PORT: String(gamesPort),
+        METRICS_PORT: '0',
         SAMPLE_DATA_DIR: join(dataDir, 'external'),
       });
       sample = await startSample({ ...options, log: (line) => printed.push(line) });
@@ -254,3 +348,23 @@ describeBrowser('the sample in Chromium: single sign-on and single sign-out', ()
     });
   });
 });
+
+/** One sample of Prometheus's text format: `name{label="value",...} value`. */
+interface PrometheusSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** The samples of a Prometheus text page (comments skipped; label values without `,` or `"`). */
+function parsePrometheus(page: string): PrometheusSample[] {
+  const samples: PrometheusSample[] = [];
+  for (const line of page.split('\n')) {
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)/.exec(line);
+    if (!match) continue;
+    const labels: Record<string, string> = {};
+    for (const pair of (match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)) labels[pair[1]!] = pair[2]!;
+    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
+  }
+  return samples;
+}

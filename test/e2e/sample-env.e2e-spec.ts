@@ -45,4 +45,13 @@ describe('the sample from environment variables', () => {
     // Off is fine without an external OP.
     expect(sampleOptionsFromEnv({ GAMES_FRONT_CHANNEL: 'false' }).externalOp).toBeUndefined();
   });
+
+  it('the metrics page: port 3003 unless METRICS_PORT says otherwise (0: a free one)', () => {
+    expect(sampleOptionsFromEnv({}).ports?.metrics).toBe(3003);
+    expect(sampleOptionsFromEnv({ METRICS_PORT: '9464' }).ports?.metrics).toBe(9464);
+    expect(sampleOptionsFromEnv({ METRICS_PORT: '0' }).ports?.metrics).toBe(0);
+    expect(() => sampleOptionsFromEnv({ METRICS_PORT: 'ninety' })).toThrow(
+      new SampleConfigError('METRICS_PORT must be a port number (0-65535), got "ninety"'),
+    );
+  });
 });

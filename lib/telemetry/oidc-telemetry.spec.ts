@@ -115,4 +115,16 @@ describe('OidcTelemetry with an SDK', () => {
     const after = points(await sdk.read(METRIC.pendingLogouts)).map((p) => p.value);
     expect(after).not.toContain(9);
   });
+
+  it('reports the pending logouts of every open app of the process, summed', async () => {
+    const sdk = installSdk();
+    const portal = new OidcTelemetry(['main']);
+    const games = new OidcTelemetry(['main']);
+    portal.observePendingLogouts(() => 2);
+    games.observePendingLogouts(() => 5);
+    expect(points(await sdk.read(METRIC.pendingLogouts)).map((p) => p.value)).toEqual([7]);
+    portal.onModuleDestroy();
+    expect(points(await sdk.read(METRIC.pendingLogouts)).map((p) => p.value)).toEqual([5]);
+    games.onModuleDestroy();
+  });
 });

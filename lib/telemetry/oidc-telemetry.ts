@@ -45,6 +45,13 @@ const GUARD_ATTRIBUTES: Record<GuardResult, Attributes> = {
 };
 
 /**
+ * The pending-logout counts of every app of the process that is not closed: the gauge is the
+ * process's (it has no attribute to tell apps apart), so each app's callback observes their sum,
+ * and two apps in one process (the sample's) report both their queues.
+ */
+const PENDING_SOURCES = new Set<() => number>();
+
+/**
  * The library's metrics and spans, through `@opentelemetry/api` only: without an SDK installed (or
  * without the package) every instrument is a no-op and `metricsOn` is `false`, so that the hot
  * paths skip even reading the clock. Names: `telemetry-names.ts`, documented in
@@ -65,7 +72,10 @@ export class OidcTelemetry {
   private readonly registrations: ReadonlySet<string>;
   private pendingCount: (() => number) | undefined;
   private readonly observePending: ObservableCallback = (result) => {
-    if (this.pendingCount) result.observe(this.pendingCount());
+    if (PENDING_SOURCES.size === 0) return;
+    let sum = 0;
+    for (const count of PENDING_SOURCES) sum += count();
+    result.observe(sum);
   };
 
   constructor(registrationIds: Iterable<string>) {
@@ -80,14 +90,17 @@ export class OidcTelemetry {
     if (!this.metricsOn) this.attachMeter();
   }
 
-  /** The source of the pending-logouts gauge (this app's queue). */
+  /** A source of the pending-logouts gauge: this app's queue (the gauge sums every app's). */
   observePendingLogouts(count: () => number): void {
+    if (this.pendingCount) PENDING_SOURCES.delete(this.pendingCount);
     this.pendingCount = count;
+    PENDING_SOURCES.add(count);
   }
 
   /** Stops observing (the app is closing): a closed app reports nothing. */
   onModuleDestroy(): void {
     this.instruments?.pendingLogouts.removeCallback(this.observePending);
+    if (this.pendingCount) PENDING_SOURCES.delete(this.pendingCount);
     this.pendingCount = undefined;
   }
 

@@ -111,10 +111,10 @@ export abstract class StoreBoundary<S extends object> {
   protected observing(method: string, startedAt?: number): StoreCallObservation | undefined {
     const telemetry = this.telemetry;
     if (!telemetry) return undefined;
-    const span = telemetry.childSpan(SPAN.store, {
+    const span = telemetry.childSpan(SPAN.store, () => ({
       'oidc_logout.store': this.storeKind,
       'oidc_logout.store.operation': method,
-    });
+    }));
     if (!span && !telemetry.metricsOn) return undefined;
     return { telemetry, method, span, startedAt: startedAt ?? telemetry.now() };
   }

@@ -124,7 +124,7 @@ export class BackChannelLogoutService {
   ): ReturnType<LogoutTokenVerifier> {
     const telemetry = this.telemetry;
     const startedAt = telemetry.now();
-    const span = telemetry.childSpan(SPAN.verifyToken, {});
+    const span = telemetry.childSpan(SPAN.verifyToken, () => ({}));
     try {
       const claims = await verify(logoutToken);
       telemetry.tokenVerified(registrationId, startedAt);

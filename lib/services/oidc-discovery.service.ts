@@ -98,7 +98,7 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
     document: 'discovery' | 'jwks',
     registrationId: string,
   ): (error?: unknown) => void {
-    const span = this.telemetry.childSpan(SPAN.opFetch, { [ATTRIBUTE.document]: document });
+    const span = this.telemetry.childSpan(SPAN.opFetch, () => ({ [ATTRIBUTE.document]: document }));
     return (error) => {
       const type = error === undefined ? undefined : fetchErrorType(error);
       this.telemetry.opFetch(document, registrationId, type === undefined ? 'ok' : 'failed', type);

@@ -1,7 +1,10 @@
 import { Injectable, Logger, type NestMiddleware } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
-import { BackChannelLogoutService } from '../services/back-channel-logout.service';
+import {
+  BackChannelLogoutService,
+  type BackChannelLogoutResult,
+} from '../services/back-channel-logout.service';
 import { PendingLogoutError } from '../logout-events/pending-logout.error';
 import { LogoutTokenError } from '../tokens/logout-token.error';
 import {
@@ -70,7 +73,7 @@ export class BackChannelLogoutHandler implements NestMiddleware {
     detachSession(request);
     if (request.method !== 'POST') {
       return this.reject(request, response, registrationId, 'method', 400, 'use POST', {
-        Allow: 'POST',
+        headers: { Allow: 'POST' },
       });
     }
     if (!isFormUrlEncoded(request)) {
@@ -96,23 +99,24 @@ export class BackChannelLogoutHandler implements NestMiddleware {
     if (!field.ok) {
       return this.reject(request, response, registrationId, 'body', field.status, field.problem);
     }
+    let result: BackChannelLogoutResult;
     try {
-      const result = await this.backChannel.handleLogoutToken(registrationId, field.value);
-      this.logger.log({
-        event: 'oidc_back_channel_logout',
-        registrationId: result.registrationId,
-        sessions: result.sessions.length,
-        replayed: result.replayed,
-      });
-      this.telemetry.logoutRequest(
-        'back-channel',
-        result.registrationId,
-        result.replayed ? 'replayed' : 'applied',
-      );
-      sendEmptyOk(response);
+      result = await this.backChannel.handleLogoutToken(registrationId, field.value);
     } catch (error) {
-      this.fail(request, response, registrationId, error);
+      return this.fail(request, response, registrationId, error);
     }
+    this.logger.log({
+      event: 'oidc_back_channel_logout',
+      registrationId: result.registrationId,
+      sessions: result.sessions.length,
+      replayed: result.replayed,
+    });
+    this.telemetry.logoutRequest(
+      'back-channel',
+      result.registrationId,
+      result.replayed ? 'replayed' : 'applied',
+    );
+    sendEmptyOk(response);
   }
 
   /**
@@ -144,7 +148,11 @@ export class BackChannelLogoutHandler implements NestMiddleware {
     error: unknown,
   ): void {
     if (error instanceof LogoutTokenError) {
-      return this.reject(request, response, registrationId, error.reason, 400, error.message);
+      // The OP's keys could not be fetched: the token may well be good; the library failed.
+      const result = error.reason === 'jwks_unavailable' ? 'failed' : 'refused';
+      return this.reject(request, response, registrationId, error.reason, 400, error.message, {
+        result,
+      });
     }
     if (!(error instanceof OidcLogoutError)) {
       this.logger.error({ event: 'oidc_back_channel_logout_failed', error: errorName(error) });
@@ -231,17 +239,24 @@ export class BackChannelLogoutHandler implements NestMiddleware {
     reason: string,
     status: number,
     description: string,
-    headers?: Record<string, string>,
+    { headers, result = 'refused' }: RejectOptions = {},
   ): void {
     this.logger.warn({
       event: 'oidc_back_channel_logout_rejected',
       registrationId: safeId(registrationId),
       reason,
     });
-    this.telemetry.logoutRequest('back-channel', registrationId, 'refused', reason);
+    this.telemetry.logoutRequest('back-channel', registrationId, result, reason);
     if (hasUnreadBody(request)) sendOAuthErrorAndClose(response, status, description, headers);
     else sendOAuthError(response, status, description, headers);
   }
+}
+
+/** How {@link BackChannelLogoutHandler.reject} answers and counts. */
+interface RejectOptions {
+  headers?: Record<string, string>;
+  /** `failed` when the library could not judge the request (the OP's keys were unavailable). */
+  result?: 'refused' | 'failed';
 }
 
 const UNREADABLE = 'the body could not be read';

@@ -106,14 +106,12 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
       return this.reject(response, registration, 'front_channel_disabled');
     }
     const decision = decide(registration, requestQuery(request));
+    if (decision.action === 'reject') {
+      detachSession(request);
+      return this.reject(response, registration, decision.reason);
+    }
     try {
-      if (decision.action === 'reject') {
-        detachSession(request);
-        return this.reject(response, registration, decision.reason);
-      }
       await this.revoke(registration, decision, request);
-      this.telemetry.logoutRequest('front-channel', registrationId, 'applied');
-      return sendPage(response, 200, PAGE, frameAncestor);
     } catch (error) {
       detachSession(request);
       const code = error instanceof OidcLogoutError ? error.code : undefined;
@@ -131,6 +129,8 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
       );
       return sendPage(response, unavailable ? 503 : 500, FAILURE_PAGE, frameAncestor);
     }
+    this.telemetry.logoutRequest('front-channel', registrationId, 'applied');
+    sendPage(response, 200, PAGE, frameAncestor);
   }
 
   /** Ends the OP session the request names (by `sid`, or by the request's own session), and logs it. */

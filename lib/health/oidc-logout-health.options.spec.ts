@@ -42,6 +42,7 @@ describe('resolveHealthOptions', () => {
     ['NaN', { maxPendingAgeMs: Number.NaN }],
     ['an unknown check', { checks: ['stores', 'disk' as 'stores'] }],
     ['checks that are no array', { checks: 'stores' as unknown as ['stores'] }],
+    ['no check at all (up while checking nothing)', { checks: [] }],
   ])('refuses %s with an OidcLogoutOptionsError', (_, options) => {
     expect(() => resolveHealthOptions(options, 3_000)).toThrow(OidcLogoutOptionsError);
   });

@@ -33,7 +33,7 @@ export interface OidcLogoutHealthOptions {
    * Default 60000.
    */
   maxPendingAgeMs?: number;
-  /** The parts to check. Default all: `['stores', 'providers', 'pendingLogouts']`. */
+  /** The parts to check, at least one. Default all: `['stores', 'providers', 'pendingLogouts']`. */
   checks?: readonly OidcLogoutHealthCheck[];
 }
 
@@ -68,7 +68,7 @@ export function resolveHealthOptions(
   const checks: unknown = given.checks ?? ALL_CHECKS;
   if (!isCheckList(checks)) {
     throw new OidcLogoutOptionsError(
-      `OidcLogoutHealthIndicator: checks must be an array of ${ALL_CHECKS.map((c) => `'${c}'`).join(', ')}`,
+      `OidcLogoutHealthIndicator: checks must be a non-empty array of ${ALL_CHECKS.map((c) => `'${c}'`).join(', ')}`,
     );
   }
   return {
@@ -100,6 +100,8 @@ export function resolveHealthOptions(
 function isCheckList(value: unknown): value is readonly OidcLogoutHealthCheck[] {
   return (
     Array.isArray(value) &&
+    // No check at all would answer up while checking nothing.
+    value.length > 0 &&
     value.every((check) => ALL_CHECKS.includes(check as OidcLogoutHealthCheck))
   );
 }

@@ -24,6 +24,10 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/**/*.e2e-spec.ts'],
           environment: 'node',
+          // Scans every log line of each file for tokens, session ids, sids and subs (off with
+          // OIDC_LOGOUT_LOG_SCAN=0, to compare timings or chase something else).
+          setupFiles:
+            process.env.OIDC_LOGOUT_LOG_SCAN === '0' ? [] : ['test/fixtures/log-secrets/setup.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
           // Database-backed suites share real servers; run files one at a time.

@@ -34,6 +34,7 @@ import {
 } from '../../lib';
 import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { CookieJar, logoutAtOp, startRealOp, type RealOp } from '../fixtures/real-op';
+import { registeredSessionId } from '../fixtures/session-ids';
 
 /**
  * Login through the library's passport-openidconnect strategy against a real OP (node
@@ -319,6 +320,7 @@ async function startLoginApp(port: number, issuer: string, foreignOp: FakeOp, do
     session({
       name: SESSION_COOKIE,
       secret: 'login-test-secret',
+      genid: registeredSessionId, // its ids must never be logged
       resave: false,
       saveUninitialized: false,
       cookie: { httpOnly: true, sameSite: 'lax' },

@@ -26,6 +26,7 @@ import { startFakeOp, type FakeOp } from '../fixtures/fake-op';
 import { CookieJar } from '../fixtures/real-op';
 import { RecordingRepository } from '../fixtures/recording-repository';
 import { b64url, nowSeconds, signIdToken } from '../fixtures/tokens';
+import { registeredSessionId } from '../fixtures/session-ids';
 
 /**
  * The login's code exchange against a token endpoint that answers what no honest OP would (a
@@ -209,6 +210,7 @@ describe('Login: a hostile token endpoint, and library errors at the HTTP edge',
       session({
         name: SESSION_COOKIE,
         secret: 'hostile-test-secret',
+        genid: registeredSessionId, // its ids must never be logged
         resave: false,
         saveUninitialized: false,
       }),

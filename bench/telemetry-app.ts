@@ -25,6 +25,7 @@ import {
   type Type,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { SpanKind, trace } from '@opentelemetry/api';
 import session from 'express-session';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyOptions } from 'jose';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -228,6 +229,10 @@ async function serve(config: TelemetryAppConfig): Promise<Served> {
   class TelemetryBenchModule {}
 
   const app = await NestFactory.create(TelemetryBenchModule as Type, { logger: ['error', 'warn'] });
+  // With the SDK, every request in a server span of its own, made active, as the SDK's HTTP
+  // instrumentation would: the bare routes then pay what tracing costs any route (the context
+  // manager's hooks, one span), and SDK / bare in the SDK process is what the library adds to that.
+  if (sdk) app.use(serverSpans());
   const store = new session.MemoryStore();
   const expires = new Date(seed.expiresAt);
   for (const i of config.guardSessions) {
@@ -308,4 +313,15 @@ if (require.main === module && process.send) {
       }),
     );
   });
+}
+
+/** Express middleware: each request in an active server span, ended when the answer is sent. */
+function serverSpans() {
+  const tracer = trace.getTracer('bench-http');
+  return (request: { method?: string }, response: NodeJS.EventEmitter, next: () => void) => {
+    tracer.startActiveSpan(`${request.method ?? 'GET'}`, { kind: SpanKind.SERVER }, (span) => {
+      response.once('finish', () => span.end());
+      next();
+    });
+  };
 }

@@ -87,6 +87,8 @@ export interface TelemetryRow {
   sdkToNoop: number;
   sdkToBare: number;
   sdkBareToBare: number;
+  /** The library with the SDK over the bare route with the SDK (same process, both traced). */
+  sdkToSdkBare: number;
   /** Medians over rounds of the CPU-per-request ratios (the cheaper over the dearer, as throughput). */
   cpu: { noopToBare: number; sdkToNoop: number; sdkToBare: number };
   /** Medians over rounds of the CPU-per-request differences, microseconds. */
@@ -254,6 +256,7 @@ async function runEndpoint(
     sdkToNoop: median(rounds.sdkToNoop),
     sdkToBare: median(rounds.sdkToBare),
     sdkBareToBare: median(ratios('sdkBare', 'bare', rps)),
+    sdkToSdkBare: median(ratios('sdk', 'sdkBare', rps)),
     cpu: {
       noopToBare: median(ratios('bare', 'noop', cpuUs)),
       sdkToNoop: median(ratios('noop', 'sdk', cpuUs)),
@@ -407,6 +410,7 @@ export function telemetryTable(rows: readonly TelemetryRow[]): string {
       'SDK / no-op',
       'SDK / bare',
       'bare in SDK process / bare',
+      'SDK / bare in SDK process',
       'rounds: no-op / before, SDK / no-op',
       'CPU µs/req bare / before / no-op / SDK / bare in SDK process',
       'CPU µs/req no-op - before, no-op - bare, SDK - no-op',
@@ -425,6 +429,7 @@ export function telemetryTable(rows: readonly TelemetryRow[]): string {
       fixed(r.sdkToNoop, 3),
       fixed(r.sdkToBare, 3),
       fixed(r.sdkBareToBare, 3),
+      fixed(r.sdkToSdkBare, 3),
       `${spread(r.rounds.noopToBefore)}, ${spread(r.rounds.sdkToNoop)}`,
       each(r, r.cpuUsPerRequest),
       `${n(r.noopMinusBeforeCpuUs, 1)}, ${fixed(r.noopMinusBareCpuUs, 1)}, ${fixed(r.sdkMinusNoopCpuUs, 1)}`,

@@ -59,9 +59,13 @@ export function installTelemetrySdk(): InstalledSdk {
   const tracerProvider = new BasicTracerProvider({
     spanProcessors: [new BatchSpanProcessor(spans)],
   });
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  trace.setGlobalTracerProvider(tracerProvider);
-  metrics.setGlobalMeterProvider(meterProvider);
+  // BENCH_TELEMETRY_SDK=metrics or traces installs only that half (where the cost is).
+  const parts = process.env.BENCH_TELEMETRY_SDK?.trim() || 'all';
+  if (parts !== 'metrics') {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    trace.setGlobalTracerProvider(tracerProvider);
+  }
+  if (parts !== 'traces') metrics.setGlobalMeterProvider(meterProvider);
   return {
     async recorded() {
       await tracerProvider.forceFlush();

@@ -116,17 +116,13 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
       detachSession(request);
       const code = error instanceof OidcLogoutError ? error.code : undefined;
       const unavailable = code === 'ERR_REPOSITORY_UNAVAILABLE';
+      const reason = unavailable ? 'repository_unavailable' : (code ?? errorName(error));
       this.logger.error({
         event: 'oidc_front_channel_logout_failed',
         registrationId: registration.registrationId,
-        reason: unavailable ? 'repository_unavailable' : (code ?? errorName(error)),
+        reason,
       });
-      this.telemetry.logoutRequest(
-        'front-channel',
-        registrationId,
-        'failed',
-        unavailable ? 'repository_unavailable' : (code ?? errorName(error)),
-      );
+      this.telemetry.logoutRequest('front-channel', registrationId, 'failed', reason);
       return sendPage(response, unavailable ? 503 : 500, FAILURE_PAGE, frameAncestor);
     }
     this.telemetry.logoutRequest('front-channel', registrationId, 'applied');

@@ -97,11 +97,8 @@ export class RpInitiatedLogoutHandler implements NestMiddleware {
       );
     } catch (error) {
       // logout() answers its own failures; this is a bug or a broken response.
-      this.logger.error({
-        event: 'oidc_rp_logout_failed',
-        error: error instanceof Error ? error.name : typeof error,
-      });
       const type = error instanceof Error ? error.name : typeof error;
+      this.logger.error({ event: 'oidc_rp_logout_failed', error: type });
       this.telemetry.logoutRequest('rp-initiated', undefined, 'failed', type);
       if (!response.headersSent) {
         sendHtml(response, 500, logoutFailedPage('The logout could not be completed.', '/'));

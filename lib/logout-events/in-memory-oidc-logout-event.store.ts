@@ -1,3 +1,4 @@
+import { IN_PROCESS_STORE } from '../repositories/in-process-store';
 import { BoundedLogoutEventStore } from './bounded-logout-event-store';
 import {
   asError,
@@ -50,6 +51,11 @@ export class InMemoryOidcLogoutEventStore extends OidcLogoutEventStore {
   /** How many entries are held, expired ones not yet dropped included. */
   get size(): number {
     return this.events.size;
+  }
+
+  /** Its calls are this process's own work: timed, with no span of their own. @internal */
+  get [IN_PROCESS_STORE](): true {
+    return true;
   }
 
   override begin(event: OidcLogoutEventBegin): Promise<OidcLogoutEventOutcome> {

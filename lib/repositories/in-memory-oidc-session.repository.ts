@@ -12,6 +12,7 @@ import {
   type StoredClient,
   type StoredRecord,
 } from './in-memory-session-records';
+import { IN_PROCESS_STORE } from './in-process-store';
 import { assertLogoutCriteria, EXISTS_NOW, OidcSessionRepository } from './oidc-session.repository';
 
 /**
@@ -95,6 +96,11 @@ export class InMemoryOidcSessionRepository extends OidcSessionRepository {
 
   override existsByClientSessionId(clientSessionId: string): Promise<boolean> {
     return Promise.resolve(this[EXISTS_NOW](clientSessionId));
+  }
+
+  /** Its calls are this process's own work: timed, with no span of their own. @internal */
+  get [IN_PROCESS_STORE](): true {
+    return true;
   }
 
   /** Answered at once, from the map: no record is built, no promise made. @internal */

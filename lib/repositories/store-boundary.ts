@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { OidcLogoutError, OidcSessionRepositoryError } from '../errors/oidc-logout.error';
 import type { OidcTelemetry } from '../telemetry/oidc-telemetry';
 import { SPAN } from '../telemetry/telemetry-names';
+import { isInProcessStore } from './in-process-store';
 import {
   assertValidDate,
   EXPIRE_ENTRIES,
@@ -40,6 +41,8 @@ export abstract class StoreBoundary<S extends object> {
   private readonly telemetry: OidcTelemetry | undefined;
   /** The store as metrics name it. */
   private readonly storeKind: 'sessions' | 'logout_events';
+  /** Whether its calls get spans: not the library's in-memory stores' (see `IN_PROCESS_STORE`). */
+  private readonly traced: boolean;
 
   constructor(
     /** The app's store, as provided. */
@@ -54,6 +57,7 @@ export abstract class StoreBoundary<S extends object> {
     this.now = options.now ?? Date.now;
     this.telemetry = options.telemetry;
     this.storeKind = storeName === 'session repository' ? 'sessions' : 'logout_events';
+    this.traced = !isInProcessStore(raw);
   }
 
   /**
@@ -111,10 +115,12 @@ export abstract class StoreBoundary<S extends object> {
   protected observing(method: string, startedAt?: number): StoreCallObservation | undefined {
     const telemetry = this.telemetry;
     if (!telemetry) return undefined;
-    const span = telemetry.childSpan(SPAN.store, () => ({
-      'oidc_logout.store': this.storeKind,
-      'oidc_logout.store.operation': method,
-    }));
+    const span = this.traced
+      ? telemetry.childSpan(SPAN.store, () => ({
+          'oidc_logout.store': this.storeKind,
+          'oidc_logout.store.operation': method,
+        }))
+      : undefined;
     if (!span && !telemetry.metricsOn) return undefined;
     return { telemetry, method, span, startedAt: startedAt ?? telemetry.now() };
   }

@@ -62,7 +62,6 @@ export const SPAN = {
   backChannel: 'oidc_logout back-channel',
   frontChannel: 'oidc_logout front-channel',
   rpInitiated: 'oidc_logout rp-initiated',
-  verifyToken: 'oidc_logout verify logout_token',
   store: 'oidc_logout store',
   opFetch: 'oidc_logout fetch',
 } as const;

@@ -63,9 +63,9 @@ export function installTelemetrySdk(): InstalledSdk {
   const parts = process.env.BENCH_TELEMETRY_SDK?.trim() || 'all';
   if (parts !== 'metrics') {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-    trace.setGlobalTracerProvider(tracerProvider);
+    if (parts !== 'context') trace.setGlobalTracerProvider(tracerProvider);
   }
-  if (parts !== 'traces') metrics.setGlobalMeterProvider(meterProvider);
+  if (parts !== 'traces' && parts !== 'context') metrics.setGlobalMeterProvider(meterProvider);
   return {
     async recorded() {
       await tracerProvider.forceFlush();

@@ -18,9 +18,11 @@
  * core).
  *
  * With BENCH_TELEMETRY_BEFORE (the path of a `telemetry-app.js` built against an earlier library by
- * bench/build-before-lib.sh, the commit before telemetry), a third process runs that library, no
- * SDK, and its library route (`before`) joins the rounds: the no-op API's cost is then `noop` /
- * `before`, in the same run.
+ * bench/build-before-lib.sh, the commit before telemetry), two more processes run that library,
+ * one without the SDK (`before`) and one with it (`before SDK`), and their library routes join the
+ * rounds: the no-op API's cost is then `noop` / `before`, and what the library's metrics and spans
+ * cost an app with the SDK is `sdk` / `before SDK` (the same SDK, the same server spans, the same
+ * routes: only the library's telemetry differs), in the same run.
  *
  * Checked: every request answered 2xx; each process removed as many sessions as it answered
  * logouts; the SDK recorded one guard decision per guarded request and one logout request and one
@@ -52,12 +54,12 @@ import {
 import { TELEMETRY_PATHS, TelemetryApp, type TelemetryAppStats } from './telemetry-app';
 
 type Endpoint = 'guard' | 'back-channel';
-type Variant = 'bare' | 'before' | 'noop' | 'sdk' | 'sdkBare';
-/** The app processes: without SDK, with it, and (optional) the library before telemetry. */
-type Proc = 'noop' | 'sdk' | 'before';
-const PROCS: readonly Proc[] = ['noop', 'sdk', 'before'];
+type Variant = 'bare' | 'before' | 'noop' | 'sdk' | 'sdkBare' | 'beforeSdk';
+/** The app processes: without SDK, with it, and (optional) the library before telemetry, without and with it. */
+type Proc = 'noop' | 'sdk' | 'before' | 'beforeSdk';
+const PROCS: readonly Proc[] = ['noop', 'sdk', 'before', 'beforeSdk'];
 /** The table's column order. */
-const ALL_VARIANTS: readonly Variant[] = ['bare', 'before', 'noop', 'sdk', 'sdkBare'];
+const ALL_VARIANTS: readonly Variant[] = ['bare', 'before', 'noop', 'sdk', 'sdkBare', 'beforeSdk'];
 
 export interface TelemetryBenchInput {
   op: FakeOp;
@@ -84,6 +86,15 @@ export interface TelemetryRow {
   noopMinusBeforeCpuUs?: number;
   /** The library before telemetry / bare: the reference the no-op route is held to. */
   beforeToBare?: number;
+  /**
+   * The library with the SDK / the library before telemetry with the SDK (same SDK, same server
+   * spans): what the library's own metrics and spans cost an app that has the SDK.
+   */
+  sdkToBeforeSdk?: number;
+  /** The same in app CPU per request: SDK - before SDK, microseconds. */
+  sdkMinusBeforeSdkCpuUs?: number;
+  /** Before with the SDK / before without it: what the SDK alone costs the library's route. */
+  beforeSdkToBefore?: number;
   sdkToNoop: number;
   sdkToBare: number;
   sdkBareToBare: number;
@@ -99,6 +110,7 @@ export interface TelemetryRow {
     sdkToNoop: number[];
     sdkToBare: number[];
     noopToBefore?: number[];
+    sdkToBeforeSdk?: number[];
   };
   p99Ms: Partial<Record<Variant, number>>;
   failures: number;
@@ -134,10 +146,11 @@ interface Apps {
 
 function procOf(variant: Variant): Proc {
   if (variant === 'sdk' || variant === 'sdkBare') return 'sdk';
-  return variant === 'before' ? 'before' : 'noop';
+  if (variant === 'before' || variant === 'beforeSdk') return variant;
+  return 'noop';
 }
 
-const counts = (): Record<Proc, number> => ({ noop: 0, sdk: 0, before: 0 });
+const counts = (): Record<Proc, number> => ({ noop: 0, sdk: 0, before: 0, beforeSdk: 0 });
 
 async function measure(
   endpoint: Endpoint,
@@ -149,7 +162,7 @@ async function measure(
 ): Promise<MeasuredRun> {
   const which = procOf(variant);
   const app = apps.procs[which]!;
-  const library = variant === 'noop' || variant === 'sdk' || variant === 'before';
+  const library = variant !== 'bare' && variant !== 'sdkBare';
   await app.begin();
   let result: LoadResult;
   if (endpoint === 'guard') {
@@ -210,6 +223,7 @@ async function runEndpoint(
     noop: [],
     sdk: [],
     sdkBare: [],
+    beforeSdk: [],
   };
   for (let round = 0; round < cfg.rounds; round++) {
     // The order rotates from round to round: no route always follows the same one.
@@ -243,6 +257,11 @@ async function runEndpoint(
           runs.noop.map((run, i) => cpuUs(run) - cpuUs(runs.before[i]!)),
         ),
         beforeToBare: median(ratios('before', 'bare', rps)),
+        sdkToBeforeSdk: median(ratios('sdk', 'beforeSdk', rps)),
+        sdkMinusBeforeSdkCpuUs: median(
+          runs.sdk.map((run, i) => cpuUs(run) - cpuUs(runs.beforeSdk[i]!)),
+        ),
+        beforeSdkToBefore: median(ratios('beforeSdk', 'before', rps)),
       }
     : {};
   return {
@@ -267,7 +286,11 @@ async function runEndpoint(
     rounds:
       before.noopToBefore === undefined
         ? rounds
-        : { ...rounds, noopToBefore: ratios('noop', 'before', rps) },
+        : {
+            ...rounds,
+            noopToBefore: ratios('noop', 'before', rps),
+            sdkToBeforeSdk: ratios('sdk', 'beforeSdk', rps),
+          },
     p99Ms: mapVariants((v) => merged[v].p99Ms),
     failures: variants.reduce((n, v) => n + merged[v].non2xx + merged[v].errors, 0),
     verified: problems.length === 0,
@@ -295,6 +318,11 @@ function verifyApps(
   }
   for (const which of ['noop', 'before'] as const) {
     if (stats[which]?.recorded) problems.push(`${which}: an SDK recorded telemetry`);
+  }
+  const beforeSdk = stats.beforeSdk;
+  if (beforeSdk && !beforeSdk.recorded) problems.push('beforeSdk: no SDK installed');
+  if (beforeSdk?.recorded?.metrics[METRIC.logoutRequests] !== undefined) {
+    problems.push('beforeSdk: the library before telemetry recorded a metric');
   }
   const recorded = stats.sdk?.recorded;
   if (!recorded) return [...problems, 'sdk: no SDK installed'];
@@ -343,13 +371,18 @@ export async function runTelemetryBench(input: TelemetryBenchInput): Promise<Tel
     procs.noop = await TelemetryApp.start({ ...appConfig, mode: 'noop' });
     procs.sdk = await TelemetryApp.start({ ...appConfig, mode: 'sdk' });
     if (cfg.before) {
-      // An earlier library knows nothing of OpenTelemetry: no SDK in its process either.
+      // An earlier library knows nothing of OpenTelemetry: once without the SDK, once with it
+      // (the SDK's own cost, its server spans and context manager, without the library's).
       procs.before = await TelemetryApp.start({ ...appConfig, mode: 'noop' }, resolve(cfg.before));
+      procs.beforeSdk = await TelemetryApp.start(
+        { ...appConfig, mode: 'sdk' },
+        resolve(cfg.before),
+      );
     }
     const apps: Apps = {
       procs,
       variants: cfg.before
-        ? ['bare', 'before', 'noop', 'sdk', 'sdkBare']
+        ? ['bare', 'before', 'noop', 'sdk', 'sdkBare', 'beforeSdk']
         : ['bare', 'noop', 'sdk', 'sdkBare'],
       cookiesFile,
       tokensFile,
@@ -370,7 +403,8 @@ export async function runTelemetryBench(input: TelemetryBenchInput): Promise<Tel
           `medians of ${row.rounds.sdkToNoop.length} rounds: no-op/bare ${fixed(row.noopToBare, 3)}, SDK/no-op ${fixed(row.sdkToNoop, 3)}, SDK/bare ${fixed(row.sdkToBare, 3)}` +
           (row.noopToBefore === undefined
             ? ''
-            : `, no-op/before ${fixed(row.noopToBefore, 3)} (rounds ${row.rounds.noopToBefore?.map((r) => fixed(r, 2)).join(', ')}), before/bare ${fixed(row.beforeToBare ?? Number.NaN, 3)}`) +
+            : `, no-op/before ${fixed(row.noopToBefore, 3)} (rounds ${row.rounds.noopToBefore?.map((r) => fixed(r, 2)).join(', ')}), before/bare ${fixed(row.beforeToBare ?? Number.NaN, 3)}` +
+              `, SDK/before SDK ${fixed(row.sdkToBeforeSdk ?? Number.NaN, 3)} (rounds ${row.rounds.sdkToBeforeSdk?.map((r) => fixed(r, 2)).join(', ')}), before SDK/before ${fixed(row.beforeSdkToBefore ?? Number.NaN, 3)}`) +
           ` (SDK/no-op rounds ${row.rounds.sdkToNoop.map((r) => fixed(r, 2)).join(', ')}); ` +
           `CPU µs/req ${each(row.cpuUsPerRequest, 1)} (load ${row.loadAverage})` +
           (row.verified ? '' : `; FAILED: ${row.problems.join('; ')}`),
@@ -403,7 +437,7 @@ export function telemetryTable(rows: readonly TelemetryRow[]): string {
   return markdownTable(
     [
       'endpoint (in-memory)',
-      'req/s bare / before / no-op / SDK / bare in SDK process',
+      'req/s bare / before / no-op / SDK / bare in SDK process / before in SDK process',
       'no-op / before',
       'before / bare',
       'no-op / bare',
@@ -411,11 +445,13 @@ export function telemetryTable(rows: readonly TelemetryRow[]): string {
       'SDK / bare',
       'bare in SDK process / bare',
       'SDK / bare in SDK process',
-      'rounds: no-op / before, SDK / no-op',
-      'CPU µs/req bare / before / no-op / SDK / bare in SDK process',
-      'CPU µs/req no-op - before, no-op - bare, SDK - no-op',
+      'SDK / before in SDK process',
+      'before in SDK process / before',
+      'rounds: no-op / before, SDK / no-op, SDK / before in SDK process',
+      'CPU µs/req bare / before / no-op / SDK / bare in SDK process / before in SDK process',
+      'CPU µs/req no-op - before, no-op - bare, SDK - no-op, SDK - before in SDK process',
       'CPU ratios no-op / before, SDK / no-op',
-      'p99 ms bare / before / no-op / SDK / bare in SDK process',
+      'p99 ms bare / before / no-op / SDK / bare in SDK process / before in SDK process',
       'failed',
       'verified',
       'load avg',
@@ -430,9 +466,11 @@ export function telemetryTable(rows: readonly TelemetryRow[]): string {
       fixed(r.sdkToBare, 3),
       fixed(r.sdkBareToBare, 3),
       fixed(r.sdkToSdkBare, 3),
-      `${spread(r.rounds.noopToBefore)}, ${spread(r.rounds.sdkToNoop)}`,
+      n(r.sdkToBeforeSdk, 3),
+      n(r.beforeSdkToBefore, 3),
+      `${spread(r.rounds.noopToBefore)}, ${spread(r.rounds.sdkToNoop)}, ${spread(r.rounds.sdkToBeforeSdk)}`,
       each(r, r.cpuUsPerRequest),
-      `${n(r.noopMinusBeforeCpuUs, 1)}, ${fixed(r.noopMinusBareCpuUs, 1)}, ${fixed(r.sdkMinusNoopCpuUs, 1)}`,
+      `${n(r.noopMinusBeforeCpuUs, 1)}, ${fixed(r.noopMinusBareCpuUs, 1)}, ${fixed(r.sdkMinusNoopCpuUs, 1)}, ${n(r.sdkMinusBeforeSdkCpuUs, 1)}`,
       `${n(r.noopToBeforeCpu, 3)}, ${fixed(r.cpu.sdkToNoop, 3)}`,
       each(r, r.p99Ms, 1),
       String(r.failures),

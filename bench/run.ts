@@ -10,7 +10,7 @@
  * 3. guard: a guarded route vs the same route without the guard, over HTTP;
  * 4. back-channel: the logout endpoint vs a bare jose route and vs express-openid-connect;
  * 5. telemetry: the guard and the back-channel endpoint with OpenTelemetry's SDK installed vs
- *    without (the no-op API), in two app processes (in memory; no database).
+ *    without (the no-op API), in two to four app processes (in memory; no database).
  * The databases are opened and seeded only for the sections that use them (2 to 4).
  *
  * Every figure is a ratio to a baseline measured in the same run. Results: a markdown report on
@@ -148,7 +148,7 @@ async function main(): Promise<void> {
     if (sections.has('telemetry')) {
       results.telemetry = await runTelemetryBench({ op, load, workDir, seed });
       report.push(
-        `### OpenTelemetry: SDK installed vs no-op API (in-memory stores, two app processes)\n\n${telemetryTable(results.telemetry)}`,
+        `### OpenTelemetry: SDK installed vs no-op API (in-memory stores, an app process each)\n\n${telemetryTable(results.telemetry)}`,
       );
       if (results.telemetry.some((row) => !row.verified)) process.exitCode = 1;
     }

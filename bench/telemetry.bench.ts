@@ -1,6 +1,6 @@
 /**
  * What the library's OpenTelemetry metrics and spans cost (issue 14), over HTTP, for the guard and
- * the back-channel endpoint (in-memory stores), in one run, in two app processes alive at once
+ * the back-channel endpoint (in-memory stores), in one run, in app processes alive at once
  * (bench/telemetry-app.ts; OpenTelemetry's global providers are process-wide):
  * - `noop`: `@opentelemetry/api` loaded, no provider installed (every instrument a no-op: what an
  *   app that does not use OpenTelemetry runs);

@@ -1,6 +1,7 @@
 import { Injectable, Logger, type NestMiddleware } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
+import { errorType } from '../errors/error-type';
 import {
   BackChannelLogoutService,
   type BackChannelLogoutResult,
@@ -155,8 +156,8 @@ export class BackChannelLogoutHandler implements NestMiddleware {
       });
     }
     if (!(error instanceof OidcLogoutError)) {
-      this.logger.error({ event: 'oidc_back_channel_logout_failed', error: errorName(error) });
-      this.telemetry.logoutRequest('back-channel', registrationId, 'failed', errorName(error));
+      this.logger.error({ event: 'oidc_back_channel_logout_failed', error: errorType(error) });
+      this.telemetry.logoutRequest('back-channel', registrationId, 'failed', errorType(error));
       return sendOAuthError(response, 400, 'the logout could not be processed');
     }
     switch (error.code) {
@@ -288,8 +289,4 @@ function detachSession(request: RoutedRequest & { session?: unknown }): void {
 /** A registration id from the URL, fit for a log line (it is caller-controlled). */
 function safeId(value: string): string {
   return /^[A-Za-z0-9._-]{1,64}$/.test(value) ? value : '(invalid)';
-}
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : typeof error;
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type NestMiddleware } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
+import { errorType } from '../errors/error-type';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
 import type {
   ResolvedClientRegistration,
@@ -116,7 +117,7 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
       detachSession(request);
       const code = error instanceof OidcLogoutError ? error.code : undefined;
       const unavailable = code === 'ERR_REPOSITORY_UNAVAILABLE';
-      const reason = unavailable ? 'repository_unavailable' : (code ?? errorName(error));
+      const reason = unavailable ? 'repository_unavailable' : errorType(error);
       this.logger.error({
         event: 'oidc_front_channel_logout_failed',
         registrationId: registration.registrationId,
@@ -295,8 +296,4 @@ function originOf(issuer: string): string {
  */
 function detachSession(request: { session?: unknown }): void {
   if (request.session !== undefined) request.session = undefined;
-}
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : typeof error;
 }

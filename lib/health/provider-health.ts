@@ -1,7 +1,7 @@
 import type { ResolvedClientRegistration } from '../options/resolved-oidc-logout-options';
 import type { OidcProviderState } from '../services/oidc-discovery.service';
 import type { JwksFreshness } from '../tokens/jwks-cache';
-import { errorCode } from './error-code';
+import { errorType } from '../errors/error-type';
 import type { OidcFetchHealth, OidcProviderHealth } from './oidc-logout-health.details';
 import { within, type Settled } from './within';
 
@@ -41,7 +41,7 @@ export function discoveryHealth(
     status: 'down',
     ...iso(state.fetchedAt),
     reason,
-    ...(failure === undefined ? {} : { error: errorCode(failure) }),
+    ...(failure === undefined ? {} : { error: errorType(failure) }),
   };
 }
 
@@ -60,7 +60,7 @@ export function jwksHealth(
   const fetchedAt = freshness?.fetchedAt;
   const failedAt = freshness?.failedAt;
   const failure = freshness?.failure ?? (reload?.outcome === 'error' ? reload.error : undefined);
-  const error = failure === undefined ? {} : { error: errorCode(failure) };
+  const error = failure === undefined ? {} : { error: errorType(failure) };
   if (fetchedAt === undefined) {
     const reason =
       failure !== undefined ? 'failing' : reload?.outcome === 'timeout' ? 'timeout' : 'not_fetched';

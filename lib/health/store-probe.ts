@@ -1,6 +1,6 @@
 import { sidTombstoneKey } from '../logout-events/logout-event-keys';
 import { hashSessionId } from '../repositories/session-id-hash';
-import { errorCode } from './error-code';
+import { errorType } from '../errors/error-type';
 import type { OidcStoreHealth } from './oidc-logout-health.details';
 import { within } from './within';
 
@@ -55,6 +55,6 @@ async function probe(
   }
   const durationMs = Math.max(0, Math.round(now() - startedAt));
   if (answer.outcome === 'value') return { status: 'up', durationMs };
-  const error = answer.outcome === 'timeout' ? 'timeout' : errorCode(answer.error);
+  const error = answer.outcome === 'timeout' ? 'timeout' : errorType(answer.error);
   return { status: 'down', durationMs, error };
 }

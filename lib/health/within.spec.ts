@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { errorCode } from './error-code';
 import { within } from './within';
 
 afterEach(() => {
@@ -39,17 +38,5 @@ describe('within', () => {
     } finally {
       process.off('unhandledRejection', unhandled);
     }
-  });
-});
-
-describe('errorCode', () => {
-  it("says an error's stable code, else its class name, never its message", () => {
-    expect(
-      errorCode(Object.assign(new Error('sid abc'), { code: 'ERR_REPOSITORY_UNAVAILABLE' })),
-    ).toBe('ERR_REPOSITORY_UNAVAILABLE');
-    expect(errorCode(new TypeError('session 1234 not found'))).toBe('TypeError');
-    expect(errorCode(Object.assign(new Error('x'), { code: 'secret value 1234' }))).toBe('Error');
-    expect(errorCode('a string thrown')).toBe('Error');
-    expect(errorCode(undefined)).toBe('Error');
   });
 });

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { OidcLogoutError, OidcSessionRepositoryError } from '../errors/oidc-logout.error';
+import { errorType } from '../errors/error-type';
 import type { OidcTelemetry } from '../telemetry/oidc-telemetry';
 import { SPAN } from '../telemetry/telemetry-names';
 import { isInProcessStore } from './in-process-store';
@@ -144,7 +145,7 @@ export abstract class StoreBoundary<S extends object> {
         return value;
       },
       (error: unknown) => {
-        const type = error instanceof OidcLogoutError ? error.code : errorTypeOf(error);
+        const type = errorType(error);
         telemetry.storeOperation(this.storeKind, method, startedAt, type);
         telemetry.endChildSpan(span, type);
         throw error;
@@ -231,11 +232,6 @@ export interface StoreCallObservation {
   method: string;
   span: ReturnType<OidcTelemetry['childSpan']>;
   startedAt: number;
-}
-
-/** An error's type for `error.type`: its class name, never its message. */
-function errorTypeOf(error: unknown): string {
-  return error instanceof Error ? error.name : typeof error;
 }
 
 /**

@@ -7,6 +7,7 @@ import type {
   ResolvedOidcLogoutOptions,
 } from '../options/resolved-oidc-logout-options';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
+import { errorType } from '../errors/error-type';
 import { LogoutTokenError } from '../tokens/logout-token.error';
 import {
   createLogoutTokenVerifier,
@@ -129,7 +130,7 @@ export class BackChannelLogoutService {
       telemetry.tokenVerified(registrationId, startedAt);
       return claims;
     } catch (error) {
-      const reason = error instanceof LogoutTokenError ? error.reason : errorCode(error);
+      const reason = error instanceof LogoutTokenError ? error.reason : errorType(error);
       telemetry.tokenVerified(registrationId, startedAt, reason);
       throw error;
     }
@@ -149,10 +150,4 @@ export class BackChannelLogoutService {
     this.verifiers.set(registration, { verify, version });
     return verify;
   }
-}
-
-/** An error's stable code (an `OidcLogoutError`'s), else its class name: never its message. */
-function errorCode(error: unknown): string {
-  if (error instanceof OidcLogoutError) return error.code;
-  return error instanceof Error ? error.name : typeof error;
 }

@@ -2,6 +2,7 @@ import { readBoundedText } from '../http-client/read-bounded-text';
 import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import type { JWTVerifyGetKey } from 'jose';
 import { OidcLogoutError } from '../errors/oidc-logout.error';
+import { errorType } from '../errors/error-type';
 import { DISCOVERY_RETRY_INTERVAL_MS } from '../oidc-logout.constants';
 import { OIDC_LOGOUT_RESOLVED_OPTIONS } from '../oidc-logout.module-definition';
 import type {
@@ -100,7 +101,7 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
   ): (error?: unknown) => void {
     const span = this.telemetry.childSpan(SPAN.opFetch, () => ({ [ATTRIBUTE.document]: document }));
     return (error) => {
-      const type = error === undefined ? undefined : fetchErrorType(error);
+      const type = error === undefined ? undefined : errorType(error);
       this.telemetry.opFetch(document, registrationId, type === undefined ? 'ok' : 'failed', type);
       this.telemetry.endChildSpan(span, type);
     };
@@ -359,11 +360,4 @@ export class OidcDiscoveryService implements OnApplicationBootstrap {
       endSessionEndpoint: registration.endSessionEndpoint ?? parsed.endSessionEndpoint,
     };
   }
-}
-
-/** A failed fetch's `error.type`: its code (`ERR_DISCOVERY_FAILED`, jose's `ERR_JWKS_TIMEOUT`), else its class name. */
-function fetchErrorType(error: unknown): string {
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && /^[A-Z_]{1,64}$/.test(code)) return code;
-  return error instanceof Error ? error.name : typeof error;
 }

@@ -183,7 +183,8 @@ export class FrontChannelLogoutHandler implements NestMiddleware {
       });
       removed = result.sessions.length;
     } else {
-      removed = (await this.logoutService.removeSession(sessionId as string)) ? 1 : 0;
+      const ended = await this.logoutService.endSession('front-channel', sessionId as string);
+      removed = ended ? 1 : 0;
     }
     await destroySession(request);
     detachSession(request);

@@ -5,6 +5,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
+import type { OidcRevocationEvent } from '../interfaces/oidc-revocation-event.interface';
 import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import type { RecordLoginOptions, RevokeTarget } from '../interfaces/revoke-target.interface';
 import type {
@@ -271,6 +272,23 @@ export class LogoutService implements OnApplicationBootstrap, OnApplicationShutd
   /** Forgets the login record of an application session id (local logout). */
   removeSession(clientSessionId: string): Promise<OidcSessionInfo | undefined> {
     return this.logins.removeSession(clientSessionId);
+  }
+
+  /**
+   * Ends one application session through a logout `channel` (a front-channel logout by the
+   * request's cookie, whose login had no `sid`): its login record removed, then the audit line,
+   * the metric and the `onRevocation` listeners, as for any revocation. Answers the record, or
+   * `undefined` when there was none (nothing is told then).
+   *
+   * @internal
+   */
+  async endSession(
+    channel: OidcRevocationEvent['channel'],
+    clientSessionId: string,
+  ): Promise<OidcSessionInfo | undefined> {
+    const session = await this.logins.removeSession(clientSessionId);
+    if (session) await this.listeners.sessionEnded(channel, session);
+    return session;
   }
 
   /** Where the guard sends HTML requests whose session has ended (the `loginUrl` option). */

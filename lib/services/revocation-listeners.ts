@@ -1,7 +1,9 @@
 import { Logger } from '@nestjs/common';
 import type { OidcRevocationEvent } from '../interfaces/oidc-revocation-event.interface';
+import type { OidcSessionInfo } from '../interfaces/oidc-session-info.interface';
 import { isThenable } from '../repositories/store-boundary';
 import type { OidcTelemetry } from '../telemetry/oidc-telemetry';
+import { clearSidOf } from './session-sid';
 
 /**
  * One revocation as the audit line and the metrics see it: no id, no `sid`, no `sub`; `named` says
@@ -58,6 +60,30 @@ export class RevocationListeners {
       named: summary.named,
     });
     this.telemetry?.sessionsRevoked(summary.channel, summary.registrationId, summary.sessions);
+  }
+
+  /**
+   * One session of the app ended by itself, not by an OP session (an RP-initiated logout, a
+   * front-channel logout by the request's cookie whose login had no `sid`): recorded, and told to
+   * the listeners. The event names the OP session in clear, as the other channels do (the record
+   * keeps the sid's digest).
+   */
+  async sessionEnded(
+    channel: OidcRevocationEvent['channel'],
+    session: OidcSessionInfo,
+  ): Promise<void> {
+    this.record({ channel, registrationId: session.registrationId, sessions: 1, named: 'session' });
+    const sid = clearSidOf(session);
+    await this.emit({
+      channel,
+      registrationId: session.registrationId,
+      issuer: session.issuer,
+      clientId: session.clientId,
+      ...(sid === undefined ? {} : { sid }),
+      sub: session.sub,
+      sessions: [session],
+      revokeOfflineAccess: false,
+    });
   }
 
   /** How many listeners there are: with none, a revocation needs no event at all. */

@@ -23,7 +23,6 @@ import type { OidcDiscoveryService } from './oidc-discovery.service';
 import { logOutPassport } from './passport-logout';
 import { destroySession, sessionIdOf, type SessionRequest } from './request-session';
 import type { RevocationListeners } from './revocation-listeners';
-import { clearSidOf } from './session-sid';
 
 /**
  * What the browser is answered after an RP-initiated logout, as data: the HTTP edge
@@ -92,7 +91,7 @@ export class RpInitiatedLogout {
         answer: { kind: 'failed', status: 503, message: STORE_FAILED_MESSAGE, landingUrl },
       };
     }
-    if (session) await this.emitRevocation(session);
+    if (session) await this.listeners.sessionEnded('rp-initiated', session);
     // A record of a registration since removed from the configuration: its OP is unknown now.
     const registration =
       session && this.options.clients.find((c) => c.registrationId === session.registrationId);
@@ -162,28 +161,6 @@ export class RpInitiatedLogout {
       this.logger.warn({ event: 'oidc_rp_logout_session_not_destroyed' });
     }
     return { session, storeFailed };
-  }
-
-  /** Tells the `onRevocation` listeners of the session ended (channel `'rp-initiated'`). */
-  private async emitRevocation(session: OidcSessionInfo): Promise<void> {
-    // The event names the OP session in clear, as the other channels do (the record has its digest).
-    const sid = clearSidOf(session);
-    this.listeners.record({
-      channel: 'rp-initiated',
-      registrationId: session.registrationId,
-      sessions: 1,
-      named: 'session',
-    });
-    await this.listeners.emit({
-      channel: 'rp-initiated',
-      registrationId: session.registrationId,
-      issuer: session.issuer,
-      clientId: session.clientId,
-      ...(sid === undefined ? {} : { sid }),
-      sub: session.sub,
-      sessions: [session],
-      revokeOfflineAccess: false,
-    });
   }
 
   /** Sends the browser to the OP's end-session endpoint, with a fresh `state` when it comes back. */

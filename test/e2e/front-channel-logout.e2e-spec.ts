@@ -420,6 +420,40 @@ describe('sessionRequired: false (neither iss nor sid: the request’s own sessi
     expect(events).toEqual([expect.objectContaining({ channel: 'front-channel', sid: s.sid })]);
   });
 
+  it('a session whose login had no sid: that session ends, and the listeners and the audit line are told', async () => {
+    const sub = `user-${randomUUID()}`;
+    const idToken = await signIdToken(keys, {
+      iss: op.issuer,
+      aud: OPTIONAL.clientId,
+      sub,
+      sid: undefined,
+    });
+    const browsers = {
+      target: (await logIn(testApp.url, idToken)).agent,
+      twin: (await logIn(testApp.url, idToken)).agent,
+    };
+    expect(await activity(browsers as unknown as Browsers)).toEqual({ target: true, twin: true });
+    expectPage(await frontChannel('optional', '', browsers.target));
+    // Without a sid the cookie names one session: the twin is the user's other session.
+    expect(await activity(browsers as unknown as Browsers)).toEqual({ target: false, twin: true });
+    expect(events).toEqual([
+      expect.objectContaining({
+        channel: 'front-channel',
+        registrationId: 'optional',
+        sub,
+        sessions: [expect.objectContaining({ sub, registrationId: 'optional' })],
+      }),
+    ]);
+    expect(events[0]).not.toHaveProperty('sid');
+    expect(log.mock.calls.map((c) => c[0])).toContainEqual({
+      event: 'oidc_logout_revocation',
+      channel: 'front-channel',
+      registrationId: 'optional',
+      sessions: 1,
+      named: 'session',
+    });
+  });
+
   it('without a cookie (third-party cookies blocked): nothing to end, 200', async () => {
     const s = await scene(OPTIONAL);
     expectPage(await frontChannel('optional', ''));

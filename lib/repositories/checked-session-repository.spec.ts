@@ -101,6 +101,26 @@ describe('CheckedSessionRepository', () => {
     }
   });
 
+  it('a subclass of the in-memory store that overrides existsByClientSessionId is asked through its override, not the fast path', async () => {
+    class Stricter extends InMemoryOidcSessionRepository {
+      asked = 0;
+      override existsByClientSessionId(): Promise<boolean> {
+        this.asked++;
+        return Promise.resolve(false);
+      }
+    }
+    const raw = new Stricter({ now: () => NOW });
+    await raw.save(record());
+    const store = checked(raw);
+    expect(await store.existsByClientSessionId('h1')).toBe(false);
+    expect(raw.asked).toBe(1);
+    // A subclass that keeps the library's method keeps the fast path.
+    class Labelled extends InMemoryOidcSessionRepository {}
+    const plain = new Labelled({ now: () => NOW });
+    await plain.save(record());
+    expect(checked(plain).existsByClientSessionId('h1')).toBe(true);
+  });
+
   it("a custom store's own existence check is asked, and live only for exactly true", async () => {
     const raw = new Scripted();
     const answers: unknown[] = [true, 1, 'true', null];

@@ -59,13 +59,12 @@ export class CheckedSessionRepository extends StoreBoundary<OidcSessionRepositor
       'the session repository must answer as OidcSessionRepository documents (a record with Date fields, or undefined); the library fails closed meanwhile',
     );
     const exists = (raw as Partial<OidcSessionRepository>).existsByClientSessionId;
-    this.existence =
-      typeof (raw as Partial<SyncExistence>)[EXISTS_NOW] === 'function'
-        ? 'now'
-        : typeof exists === 'function' &&
-            exists !== OidcSessionRepository.prototype.existsByClientSessionId
-          ? 'own'
-          : 'find';
+    this.existence = hasOwnFastPath(raw)
+      ? 'now'
+      : typeof exists === 'function' &&
+          exists !== OidcSessionRepository.prototype.existsByClientSessionId
+        ? 'own'
+        : 'find';
   }
 
   /**
@@ -252,4 +251,23 @@ function criteriaRefusal(
     (!sid || record.sid === sid) &&
     (!sub || record.sub === sub);
   return named ? undefined : 'a record the logout does not name';
+}
+
+/**
+ * Whether the store's existence check is the library's own, with its internal fast path: the class
+ * that declares {@link EXISTS_NOW} must also declare the `existsByClientSessionId` in use. A
+ * subclass that overrides `existsByClientSessionId` (a stricter check of the app's) is asked
+ * through its override, never around it.
+ */
+function hasOwnFastPath(raw: OidcSessionRepository): boolean {
+  if (typeof (raw as Partial<SyncExistence>)[EXISTS_NOW] !== 'function') return false;
+  let proto: object | null = Object.getPrototypeOf(raw) as object | null;
+  while (proto !== null && !Object.prototype.hasOwnProperty.call(proto, EXISTS_NOW)) {
+    proto = Object.getPrototypeOf(proto) as object | null;
+  }
+  return (
+    proto !== null &&
+    Object.prototype.hasOwnProperty.call(proto, 'existsByClientSessionId') &&
+    (proto as OidcSessionRepository).existsByClientSessionId === raw.existsByClientSessionId
+  );
 }

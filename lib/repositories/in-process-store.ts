@@ -8,7 +8,15 @@
  */
 export const IN_PROCESS_STORE = Symbol('nest-oidc-logout.inProcessStore');
 
-/** Whether `store` carries {@link IN_PROCESS_STORE}. @internal */
+/**
+ * Whether `store` is an instance of a library class that carries {@link IN_PROCESS_STORE} itself:
+ * an app's subclass (which may add I/O of its own) has its spans. @internal
+ */
 export function isInProcessStore(store: object): boolean {
-  return (store as { [IN_PROCESS_STORE]?: unknown })[IN_PROCESS_STORE] === true;
+  const proto = Object.getPrototypeOf(store) as object | null;
+  return (
+    proto !== null &&
+    Object.prototype.hasOwnProperty.call(proto, IN_PROCESS_STORE) &&
+    (store as { [IN_PROCESS_STORE]?: unknown })[IN_PROCESS_STORE] === true
+  );
 }
